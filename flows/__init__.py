@@ -1,0 +1,1 @@
+"""Prefect tasks and flows, and the `bookcast` CLI. Thin: tasks wrap library calls."""
