@@ -19,6 +19,7 @@ class Block:
 
     text: str
     kind: BlockKind = "paragraph"
+    pause_s: float | None = None  # explicit pause (a script's `[pause 2s]`); None = preset's pause
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,120 @@
+"""Markdown scripts into the document model.
+
+`#` and `##` headings start chapters (a lone leading `#` over `##` chapters is the book title);
+deeper headings are read as headings inside a chapter. YAML front matter gives metadata. Code
+blocks, HTML and comments are never read aloud; a line `[pause 2s]` becomes a timed pause.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ingest.errors import InputError
+from ingest.model import Block, Book, BookMeta, Chapter
+
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+_PAUSE = re.compile(r"^\[pause\s+(\d+(?:\.\d+)?)\s*(ms|s)?\]$", re.I)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def read_text_file(path: Path) -> str:
+    """Read UTF-8 text (BOM tolerated); InputError on missing files or invalid encoding."""
+    if not path.exists():
+        raise InputError("file not found", path)
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", path)
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 text (byte {exc.start})", path) from exc
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
+    m = _FRONT.match(text)
+    if not m:
+        return {}, text
+    try:
+        data = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" (line {line + 2})" if line is not None else ""
+        raise InputError(f"broken YAML front matter{where}: {getattr(exc, 'problem', exc)}", path) from exc
+    if not isinstance(data, dict):
+        raise InputError("front matter must be a YAML mapping (key: value)", path)
+    return data, text[m.end():]
+
+
+def _inline_text(token) -> str:
+    parts = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return "".join(parts)
+
+
+def read_markdown(path: str | Path) -> Book:
+    """Read a Markdown script or book. Raises InputError naming the file."""
+    from markdown_it import MarkdownIt
+
+    path = Path(path)
+    front, body = split_front_matter(read_text_file(path), path)
+    body = _COMMENT.sub("", body)
+    tokens = MarkdownIt("commonmark").parse(body)
+
+    items: list[tuple[str, int, str]] = []  # (kind, heading level or 0, text)
+    level = 0
+    for i, tok in enumerate(tokens):
+        if tok.type == "heading_open":
+            level = int(tok.tag[1])
+        elif tok.type == "inline":
+            text = " ".join(_inline_text(tok).split())
+            parent = tokens[i - 1].type if i else ""
+            if text and parent == "heading_open":
+                items.append(("heading", level, text))
+            elif text:
+                items.append(("paragraph", 0, text))
+        elif tok.type == "hr":
+            items.append(("section_break", 0, ""))
+        # fence, code_block and html_block tokens carry no inline children: never read
+
+    h1 = [t for k, lvl, t in items if k == "heading" and lvl == 1]
+    title = str(front.get("title") or "")
+    chapter_levels = {1, 2}
+    if len(h1) == 1 and (not title or title == h1[0]) and items[0][:2] == ("heading", 1) and any(
+            k == "heading" and lvl == 2 for k, lvl, _ in items):
+        title = title or h1[0]
+        items = items[1:]
+        chapter_levels = {2}
+    chapters = _group(items, chapter_levels, title or path.stem)
+    if not any(b.text for c in chapters for b in c.blocks):
+        raise InputError("contains no readable text", path)
+    meta = BookMeta(
+        title=title or (h1[0] if h1 else path.stem),
+        author=str(front.get("author") or ""),
+        language=str(front.get("language") or front.get("lang") or "en"),
+        narrator=str(front.get("narrator") or ""),
+        year=str(front.get("date") or front.get("year") or "")[:4],
+        description=str(front.get("description") or front.get("summary") or ""),
+    )
+    return Book(meta=meta, chapters=tuple(chapters), source=str(path))
+
+
+def _group(items: list[tuple[str, int, str]], chapter_levels: set[int], default_title: str) -> list[Chapter]:
+    chapters: list[tuple[str, list[Block]]] = []
+    for kind, lvl, text in items:
+        if kind == "heading" and lvl in chapter_levels:
+            chapters.append((text, [Block(text, "heading")]))
+            continue
+        if not chapters:
+            chapters.append((default_title, []))
+        pause = _PAUSE.match(text) if kind == "paragraph" else None
+        if pause:
+            seconds = float(pause.group(1)) / (1000 if (pause.group(2) or "s").lower() == "ms" else 1)
+            chapters[-1][1].append(Block("", "section_break", pause_s=seconds))
+        else:
+            chapters[-1][1].append(Block(text, kind))  # type: ignore[arg-type]
+    return [Chapter(t, tuple(b), "") for t, b in chapters if any(x.text for x in b)]
