@@ -1,0 +1,217 @@
+"""`bookcast voice check <dir>`: validate every file of a voice folder and say what was found.
+
+A user brings files from a training run on another machine; the usual mistakes are a wrong path, a
+v3/v4 weight file, a reference clip that is too short, too long or silent, or the wrong pretrained
+folder. The check collects every problem instead of stopping at the first, loads each model once
+(strictly, safely) and reports versions, sizes, parameter counts and the sample rate.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ingest.errors import BookcastError, VoiceError
+from synth.voice import VOICE_FILE, Voice, missing_files, parse_voice
+
+log = logging.getLogger(__name__)
+
+Severity = Literal["ok", "warning", "error"]
+# A clip quieter than this (RMS, dBFS) is treated as silent: HuBERT/ge would encode noise floor.
+SILENCE_RMS_DBFS = -60.0
+CLIPPING_PEAK = 0.999
+V2_PHONE_SYMBOLS = 732
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    subject: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class VoiceReport:
+    """Everything `check_voice` found, in check order; `ok` is False when any finding is an error."""
+
+    root: Path
+    name: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    def lines(self) -> list[str]:
+        """Human-readable lines, one per finding, then a verdict."""
+        out = [f"voice {self.name} ({self.root})"]
+        width = max((len(f.subject) for f in self.findings), default=0)
+        for f in self.findings:
+            out.append(f"  {f.severity:<7} {f.subject:<{width}}  {f.detail}")
+        n_err = len(self.errors)
+        n_warn = sum(f.severity == "warning" for f in self.findings)
+        verdict = "OK" if self.ok else "NOT USABLE"
+        out.append(f"{verdict}: {n_err} error(s), {n_warn} warning(s)")
+        return out
+
+
+def _mib(path: Path) -> str:
+    return f"{path.stat().st_size / 2**20:.1f} MiB"
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.1f} M params"
+
+
+def _check_gpt(voice: Voice) -> list[Finding]:
+    from synth.gpt_sovits.checkpoint import load_gpt_checkpoint
+    from synth.gpt_sovits.t2s_model import load_t2s
+
+    ckpt = load_gpt_checkpoint(voice.gpt)
+    model = load_t2s(ckpt)  # strict: every key and shape
+    cfg = model.cfg
+    params = sum(t.numel() for t in ckpt.weights.values())
+    max_sec = ckpt.config.get("data", {}).get("max_sec", "?")
+    detail = (
+        f"{voice.gpt.name}: {ckpt.info or 'no info'}, {_millions(params)}, {cfg.num_layers} layers × "
+        f"{cfg.hidden_dim}, {cfg.num_heads} heads, {cfg.phoneme_vocab_size} phones, max {max_sec} s, "
+        f"{_mib(voice.gpt)}"
+    )
+    out = [Finding("ok", "GPT weights", detail)]
+    if cfg.phoneme_vocab_size != V2_PHONE_SYMBOLS:
+        out.append(Finding("error", "GPT weights", f"phone vocabulary is {cfg.phoneme_vocab_size}, v2 needs {V2_PHONE_SYMBOLS}"))
+    return out
+
+
+def _check_sovits(voice: Voice) -> list[Finding]:
+    from synth.gpt_sovits.checkpoint import load_sovits_checkpoint
+
+    ckpt = load_sovits_checkpoint(voice.sovits)
+    build = _sovits_builder()
+    if build is not None:
+        build(ckpt)  # strict: every key and shape
+    data = ckpt.config.get("data", {})
+    params = sum(t.numel() for t in ckpt.weights.values())
+    rows = ckpt.weights["enc_p.text_embedding.weight"].shape[0]
+    detail = (
+        f"{voice.sovits.name}: {ckpt.version}, {ckpt.info or 'no info'}, {_millions(params)}, "
+        f"{data.get('sampling_rate', '?')} Hz, hop {data.get('hop_length', '?')}, {rows} phones, "
+        f"{_mib(voice.sovits)}"
+    )
+    out = [Finding("ok", "SoVITS weights", detail)]
+    if build is None:
+        out.append(Finding("warning", "SoVITS weights", "model code unavailable; keys not checked against the model"))
+    return out
+
+
+def _sovits_builder() -> Callable | None:
+    """The strict SoVITS builder if the model package provides one (imported lazily)."""
+    try:
+        from synth.gpt_sovits.sovits import load_sovits  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return load_sovits
+
+
+def _check_bert(voice: Voice) -> list[Finding]:
+    from synth.gpt_sovits.bert import BertFeatures
+
+    bert = BertFeatures(voice.bert)
+    cfg = bert.model.config
+    detail = f"{voice.bert.name}: {cfg.num_hidden_layers} layers × {cfg.hidden_size}, {_millions(bert.parameters)}"
+    return [Finding("ok", "BERT", detail)]
+
+
+def _check_hubert(voice: Voice) -> list[Finding]:
+    from synth.gpt_sovits.ssl import HubertFeatures
+
+    hubert = HubertFeatures(voice.hubert)
+    cfg = hubert.model.config
+    detail = f"{voice.hubert.name}: {cfg.num_hidden_layers} layers × {cfg.hidden_size}, {_millions(hubert.parameters)}"
+    return [Finding("ok", "HuBERT", detail)]
+
+
+def check_reference_audio(path: Path) -> tuple[str, list[str]]:
+    """(description, problems) of one reference clip: duration on the 16 kHz signal (3–10 s), not
+    silent. Raises VoiceError when the file cannot be read."""
+    from synth.gpt_sovits.ssl import HUBERT_SAMPLE_RATE, check_reference_length, read_audio, reference_16k
+
+    audio, rate = read_audio(path)
+    wav16k = reference_16k(audio, rate)
+    peak = float(np.abs(audio).max())
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    rms_db = 20 * np.log10(max(rms, 1e-12))
+    desc = (
+        f"{wav16k.shape[0] / HUBERT_SAMPLE_RATE:.2f} s, {rate} Hz, {audio.shape[0]} ch, "
+        f"peak {20 * np.log10(max(peak, 1e-12)):.1f} dBFS, RMS {rms_db:.1f} dBFS"
+    )
+    problems = []
+    try:
+        check_reference_length(wav16k, path)
+    except VoiceError as exc:
+        problems.append(str(exc).removeprefix(f"{path}: "))
+    if rms_db < SILENCE_RMS_DBFS:
+        problems.append(f"reference clip is silent (RMS {rms_db:.1f} dBFS)")
+    return desc, problems
+
+
+def _check_references(voice: Voice, missing: set[Path]) -> list[Finding]:
+    out = []
+    for i, clip in enumerate(voice.references, 1):
+        subject = f"reference {i}"
+        if clip.audio in missing:
+            continue
+        try:
+            desc, problems = check_reference_audio(clip.audio)
+        except VoiceError as exc:
+            out.append(Finding("error", subject, str(exc)))
+            continue
+        role = "prompt" if i == 1 else "timbre only"
+        text = f'"{clip.text[:30]}{"…" if len(clip.text) > 30 else ""}"' if clip.text else "no transcript"
+        if problems:
+            out.append(Finding("error", subject, f"{clip.audio.name}: {'; '.join(problems)} ({desc})"))
+        else:
+            out.append(Finding("ok", subject, f"{clip.audio.name}: {desc}; {role}, {clip.language}, {text}"))
+        if i == 1 and not clip.text:
+            out.append(Finding("warning", subject, "no transcript: the voice runs in reference-free mode"))
+        if i > 1 and clip.text:
+            out.append(Finding("warning", subject, "transcript ignored: only the first clip primes the GPT"))
+    return out
+
+
+def check_voice(directory: str | Path) -> VoiceReport:
+    """Validate a voice folder completely; never raises for problems in the voice, it reports them.
+
+    Each check is isolated: a broken GPT file does not hide a too-short reference clip.
+    """
+    root = Path(directory).expanduser().resolve()
+    try:
+        voice = parse_voice(root)
+    except VoiceError as exc:
+        return VoiceReport(root, root.name, (Finding("error", VOICE_FILE, str(exc)),))
+    findings = [Finding("ok", VOICE_FILE, f"{len(voice.references)} reference clip(s), settings {voice.settings}")]
+    missing = {p for p, _ in missing_files(voice)}
+    findings += [Finding("error", what, f"not found: {p}") for p, what in missing_files(voice)]
+    steps: list[tuple[str, Path, Callable[[Voice], list[Finding]]]] = [
+        ("GPT weights", voice.gpt, _check_gpt),
+        ("SoVITS weights", voice.sovits, _check_sovits),
+        ("BERT", voice.bert, _check_bert),
+        ("HuBERT", voice.hubert, _check_hubert),
+    ]
+    for subject, path, step in steps:
+        if path in missing:
+            continue
+        try:
+            findings += step(voice)
+        except BookcastError as exc:  # VoiceError / UnsupportedError: one line naming the file
+            findings.append(Finding("error", subject, str(exc)))
+    findings += _check_references(voice, missing)
+    return VoiceReport(root, voice.name, tuple(findings))

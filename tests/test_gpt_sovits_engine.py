@@ -1,0 +1,245 @@
+"""The layer joining GPT-SoVITS model code to voices and text: voice folders, the voice check, BERT
+and HuBERT features, reference audio handling and the bookcast engine.
+
+Tiny random BERT (hidden 1024) and HuBERT (hidden 768) models are written with `save_pretrained`
+into a temporary folder once per session; the GPT/SoVITS weights are the tiny official-format
+fixtures from ../shared (tests skip when it is absent).
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from ingest.errors import SynthesisError, VoiceError
+from synth.gpt_sovits.bert import BERT_DIM, BertFeatures, run_features
+from synth.gpt_sovits.ssl import (
+    HubertFeatures,
+    check_reference_length,
+    padded_prompt_wav,
+    read_audio,
+    reference_16k,
+    reference_for_spectrogram,
+)
+from synth.voice import SamplingSettings, check_voice, load_voice, parse_voice, voice_fingerprint
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = SHARED / "fixtures" / "gpt_sovits_v2"
+TEST_CHARS = "我们用训练模型今天气真好你世界中国人是的这个测试一二三四五六七八九十"
+PUNCT = "，。！？、,.!?…-'"
+
+
+def _fixtures() -> Path:
+    if not (FIXTURES / "tiny-e1.ckpt").is_file() or not (FIXTURES / "tiny_e1_s1.pth").is_file():
+        pytest.skip(f"GPT-SoVITS v2 fixtures not found at {FIXTURES} (../shared absent)")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def aux_models(tmp_path_factory) -> tuple[Path, Path]:
+    """(bert_dir, hubert_dir): tiny random models in Hugging Face layout, built once."""
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizer, HubertConfig, HubertModel
+    from transformers import Wav2Vec2FeatureExtractor
+
+    root = tmp_path_factory.mktemp("pretrained")
+    bert_dir, hubert_dir = root / "chinese-roberta-wwm-ext-large", root / "chinese-hubert-base"
+    bert_dir.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(dict.fromkeys(TEST_CHARS + PUNCT))
+    vocab += list("abcdefghijklmnopqrstuvwxyz0123456789")
+    (bert_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    torch.manual_seed(11)
+    bert_cfg = BertConfig(
+        vocab_size=len(vocab), hidden_size=BERT_DIM, num_hidden_layers=3, num_attention_heads=4,
+        intermediate_size=128, max_position_embeddings=512,
+    )
+    BertForMaskedLM(bert_cfg).save_pretrained(bert_dir)
+    BertTokenizer(str(bert_dir / "vocab.txt")).save_pretrained(bert_dir)
+    torch.manual_seed(12)
+    hub_cfg = HubertConfig(
+        hidden_size=768, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+    )
+    HubertModel(hub_cfg).save_pretrained(hubert_dir)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(hubert_dir)
+    return bert_dir, hubert_dir
+
+
+def _write_clip(path: Path, audio: np.ndarray, rate: int = 32000) -> Path:
+    sf.write(str(path), audio.astype(np.float32), rate, subtype="PCM_16")
+    return path
+
+
+def _ref_wav() -> np.ndarray:
+    return np.load(_fixtures() / "sovits" / "ref_wav.npy")[0]  # (128000,) 4 s at 32 kHz
+
+
+def _make_voice(folder: Path, aux: tuple[Path, Path], *, text: str = "今天天气真好。", extra: str = "") -> Path:
+    fx = _fixtures()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("tiny-e1.ckpt", "tiny_e1_s1.pth"):
+        if not (folder / name).exists():
+            (folder / name).symlink_to(fx / name)
+    _write_clip(folder / "ref.wav", _ref_wav())
+    bert_dir, hubert_dir = aux
+    text_line = f'text = "{text}"\n' if text else ""
+    (folder / "voice.toml").write_text(
+        f'name = "tiny"\nbert = "{bert_dir}"\nhubert = "{hubert_dir}"\n\n'
+        f'[[reference]]\naudio = "ref.wav"\n{text_line}language = "zh"\n{extra}',
+        encoding="utf-8",
+    )
+    return folder
+
+
+# ------------------------------------------------------------------------------------ voice.toml
+
+
+def test_load_voice_defaults_and_discovery(tmp_path, aux_models):
+    voice = load_voice(_make_voice(tmp_path / "v", aux_models))
+    assert voice.name == "tiny"
+    assert voice.gpt.name == "tiny-e1.ckpt" and voice.sovits.name == "tiny_e1_s1.pth"  # found by suffix
+    assert voice.settings == SamplingSettings()
+    assert (voice.settings.top_k, voice.settings.top_p, voice.settings.temperature) == (15, 1.0, 1.0)
+    assert voice.settings.repetition_penalty == 1.35
+    assert voice.prompt.text == "今天天气真好。" and not voice.reference_free
+
+
+def test_voice_toml_errors_name_the_file(tmp_path, aux_models):
+    folder = _make_voice(tmp_path / "v", aux_models, extra="\n[settings]\ntop_k = 0\n")
+    with pytest.raises(VoiceError, match=r"voice\.toml: settings: top_k"):
+        parse_voice(folder)
+    folder = _make_voice(tmp_path / "w", aux_models, extra="\n[settings]\ntopk = 3\n")
+    with pytest.raises(VoiceError, match="unknown \\[settings\\] keys: topk"):
+        parse_voice(folder)
+    toml = folder / "voice.toml"
+    toml.write_text(toml.read_text().replace('language = "zh"', 'language = "ja"'))
+    with pytest.raises(VoiceError, match="language 'ja' is not supported"):
+        parse_voice(folder)
+    toml.write_text("gpt = [")
+    with pytest.raises(VoiceError, match="invalid TOML"):
+        parse_voice(folder)
+    with pytest.raises(VoiceError, match="no voice.toml"):
+        parse_voice(tmp_path)
+
+
+def test_load_voice_missing_file(tmp_path, aux_models):
+    folder = _make_voice(tmp_path / "v", aux_models)
+    (folder / "ref.wav").unlink()
+    with pytest.raises(VoiceError, match=r"ref\.wav: reference clip 1 not found"):
+        load_voice(folder)
+
+
+def test_fingerprint_tracks_contents_and_settings(tmp_path, aux_models):
+    a = load_voice(_make_voice(tmp_path / "a", aux_models))
+    b = load_voice(_make_voice(tmp_path / "b", aux_models))
+    assert voice_fingerprint(a) == voice_fingerprint(b)  # same contents elsewhere: same sound
+    assert voice_fingerprint(a) != voice_fingerprint(replace(a, settings=replace(a.settings, seed=1)))
+    assert voice_fingerprint(a) != voice_fingerprint(replace(a, references=(replace(a.prompt, text="别的。"),)))
+    _write_clip(tmp_path / "b" / "ref.wav", _ref_wav() * 0.5)
+    assert voice_fingerprint(a) != voice_fingerprint(load_voice(tmp_path / "b"))
+
+
+# ------------------------------------------------------------------------------------ voice check
+
+
+def test_check_voice_passes_on_good_folder(tmp_path, aux_models):
+    report = check_voice(_make_voice(tmp_path / "v", aux_models))
+    text = "\n".join(report.lines())
+    assert report.ok, text
+    assert "32000 Hz" in text and "v2" in text and "GPT-e1" in text and "4.00 s" in text
+    assert text.splitlines()[-1].startswith("OK: 0 error(s)")
+
+
+def test_check_voice_reports_every_problem(tmp_path, aux_models):
+    folder = _make_voice(tmp_path / "v", aux_models, extra='\n[[reference]]\naudio = "short.wav"\n'
+                         '\n[[reference]]\naudio = "silent.wav"\n\n[[reference]]\naudio = "gone.wav"\n')
+    _write_clip(folder / "short.wav", _ref_wav()[: 2 * 32000])  # 2 s
+    _write_clip(folder / "silent.wav", np.zeros(4 * 32000, dtype=np.float32))
+    report = check_voice(folder)
+    assert not report.ok
+    errors = {f.subject: f.detail for f in report.errors}
+    assert set(errors) == {"reference 2", "reference 3", "reference clip 4"}, report.lines()
+    assert "short.wav: reference clip is 2.00 s; it must be 3–10 s long" in errors["reference 2"]
+    assert "silent.wav: reference clip is silent" in errors["reference 3"]
+    assert "gone.wav" in errors["reference clip 4"]
+    assert report.lines()[-1].startswith("NOT USABLE: 3 error(s)")
+
+
+def test_check_voice_refuses_v3_and_broken_weights(tmp_path, aux_models):
+    folder = _make_voice(tmp_path / "v", aux_models)
+    (folder / "tiny_e1_s1.pth").unlink()
+    data = (_fixtures() / "tiny_e1_s1.pth").read_bytes()
+    (folder / "tiny_e1_s1.pth").write_bytes(b"02" + data[2:])
+    (folder / "tiny-e1.ckpt").unlink()
+    (folder / "tiny-e1.ckpt").write_bytes(b"PK\x03\x04 truncated")
+    report = check_voice(folder)
+    details = {f.subject: f.detail for f in report.errors}
+    assert "version v3" in details["SoVITS weights"] and "tiny_e1_s1.pth" in details["SoVITS weights"]
+    assert "tiny-e1.ckpt" in details["GPT weights"]
+    assert "BERT" not in details and "HuBERT" not in details
+
+
+# ------------------------------------------------------------------------------------ BERT
+
+
+def test_bert_features_follow_word2ph(aux_models):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    bert_dir, _ = aux_models
+    bert = BertFeatures(bert_dir)
+    text, word2ph = "今天天气真好.", [2, 2, 2, 2, 2, 2, 1]
+    feats = bert(text, word2ph)
+    assert feats.shape == (BERT_DIM, 13) and feats.dtype == torch.float32
+    # Independent computation straight from transformers: hidden layer -3, CLS/SEP dropped.
+    tok = AutoTokenizer.from_pretrained(bert_dir, local_files_only=True)
+    model = AutoModelForMaskedLM.from_pretrained(bert_dir, local_files_only=True).eval()
+    with torch.no_grad():
+        hidden = model(**tok(text, return_tensors="pt"), output_hidden_states=True).hidden_states
+    rows = hidden[-3][0, 1:-1]  # (7, 1024)
+    assert len(hidden) == 4  # embeddings + 3 layers: -3 is layer 1, not the last layer
+    expect = torch.cat([rows[i].repeat(n, 1) for i, n in enumerate(word2ph)]).T
+    torch.testing.assert_close(feats, expect, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(feats[:, 0], feats[:, 2])  # different characters differ
+    torch.testing.assert_close(feats[:, 0], feats[:, 1])  # one character, two phones
+    zeros = run_features(bert, "en", "hello", None, 9)
+    assert zeros.shape == (BERT_DIM, 9) and not zeros.any()
+    with pytest.raises(SynthesisError, match="word2ph has 2 entries for 3 characters"):
+        bert("你好.", [2, 2])
+
+
+# ------------------------------------------------------------------------------------ reference audio
+
+
+def test_reference_audio_paths(tmp_path):
+    wav = _ref_wav()
+    path = _write_clip(tmp_path / "ref.wav", wav)
+    audio, rate = read_audio(path)
+    assert rate == 32000 and audio.shape == (1, 128000)
+    np.testing.assert_array_equal(audio[0], wav)  # values on the int16 grid survive the WAV
+    w16 = reference_16k(audio, rate)
+    assert w16.shape == (64000,) and w16.dtype == np.float32
+    check_reference_length(w16, path)
+    # 16 kHz version is a band-limited copy: its spectrum below 7 kHz matches the original's.
+    spec = reference_for_spectrogram(audio, rate, 32000)
+    np.testing.assert_array_equal(spec, wav[None])  # no resample, peak 0.6: untouched
+    stereo = np.stack([audio[0] * 2.0, audio[0] * 1.6])  # peak 1.08 after averaging
+    loud = reference_for_spectrogram(stereo, rate, 32000)
+    np.testing.assert_allclose(np.abs(loud).max(), 1.0, atol=1e-6)  # /= min(2, peak)
+    assert padded_prompt_wav(w16, 32000).shape == (64000 + 9600,)
+    with pytest.raises(VoiceError, match="2.00 s; it must be 3–10 s"):
+        check_reference_length(w16[:32000], path)
+    with pytest.raises(VoiceError, match="10.50 s"):
+        check_reference_length(np.zeros(168000, np.float32), path)
+    up = reference_16k(audio[:, :44101], 44100)  # odd length: ceil rule like librosa
+    assert up.shape == (16001,)
+
+
+def test_hubert_features_shape(aux_models):
+    _, hubert_dir = aux_models
+    hubert = HubertFeatures(hubert_dir)
+    feats = hubert(np.zeros(16000 * 3 + 9600, dtype=np.float32))
+    assert feats.shape[:2] == (1, 768) and feats.shape[2] == (16000 * 3 + 9600 - 400) // 320 + 1  # 25 ms window, 20 ms hop
