@@ -134,6 +134,25 @@ def test_float64_model_agrees_with_float32_goldens(inputs: dict) -> None:
     _close(out, load_npy("sovits", "decode_out.npy"), WAVE_ATOL)
 
 
+@pytest.mark.parametrize(("dtype", "atol"), [(torch.float16, 5e-3), (torch.bfloat16, 3e-2)])
+def test_half_precision_decode_is_close_and_codes_exact(inputs: dict, dtype: torch.dtype, atol: float) -> None:
+    """Half precision (the GPU setting) stays near the float32 goldens; codes are computed in fp32."""
+    half = SynthesizerTrnV2.from_checkpoint(fixture_path("tiny_e1_s1.pth"), dtype=dtype)
+    out = half.decode(inputs["codes"], inputs["text"], [inputs["ref"]], noise_scale=0)
+    assert out.dtype == dtype
+    _close(out, load_npy("sovits", "decode_out.npy"), atol)
+    codes = half.extract_latent(_t("sovits", "ssl.npy"))
+    assert codes.tolist() == load_npy("sovits", "extract_latent_codes.npy").tolist()
+
+
+def test_hot_path_creates_no_stray_cpu_tensors(model: SynthesizerTrnV2, inputs: dict) -> None:
+    """On the meta device, any tensor created on the CPU and mixed in would raise: a proxy for CUDA."""
+    meta = build_random_sovits(model.config).to("meta")
+    args = (inputs["codes"].to("meta"), inputs["text"].to("meta"), [inputs["ref"].to("meta")])
+    assert meta.decode(*args, noise_scale=0.5, speed=1.3).shape == (1, 1, (int(60 / 1.3) + 1) * 640)
+    assert meta.extract_latent(_t("sovits", "ssl.npy").to("meta")).shape == (1, 1, 50)
+
+
 def test_decode_rejects_empty_and_malformed(model: SynthesizerTrnV2, inputs: dict) -> None:
     with pytest.raises(SynthesisError):
         model.decode(inputs["codes"][:, :, :0], inputs["text"], [inputs["ref"]], noise_scale=0)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ingest.errors import SynthesisError
 from synth.gpt_sovits.checkpoint import load_sovits_checkpoint, load_state_strict
@@ -176,13 +177,16 @@ class SynthesizerTrnV2(nn.Module):
     def extract_latent(self, ssl: torch.Tensor) -> torch.Tensor:
         """Semantic codes (B, n_q=1, T_ssl // 2) of SSL (cnhubert) features (B, 768, T_ssl) at 50 Hz.
 
-        Raises ValueError for malformed shapes.
+        Computed in float32 whatever the model dtype. Raises ValueError for malformed shapes.
         """
         if ssl.dim() != 3 or ssl.shape[1] != SSL_DIM:
             raise ValueError(f"ssl features must be (B, {SSL_DIM}, T), got {tuple(ssl.shape)}")
-        device, dtype = self._device_dtype
-        projected = self.ssl_proj(ssl.to(device=device, dtype=dtype))  # (B, 768, T_ssl // 2)
-        return self.quantizer.encode(projected).transpose(0, 1)  # (B, n_q, T)
+        device, _ = self._device_dtype
+        # float32 even for a half-precision model: bf16 rounding here flips nearest-code decisions.
+        proj = self.ssl_proj
+        bias = None if proj.bias is None else proj.bias.float()
+        projected = F.conv1d(ssl.to(device=device, dtype=torch.float32), proj.weight.float(), bias, stride=proj.stride)
+        return self.quantizer.encode(projected).transpose(0, 1)  # (B, n_q, T // stride)
 
 
 def build_random_sovits(
