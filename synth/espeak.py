@@ -39,6 +39,55 @@ class EspeakConfig:
     gap_between_runs_s: float = 0.03  # a breath between a zh and an en run inside one sentence
 
 
+_VARIANT = "bookcast"
+_VARIANT_TEXT = "language variant\nname bookcast\nflutter 0\nroughness 0\n"
+
+
+def _data_with_variant(wheel_data: Path) -> Path:
+    """A private espeak-ng data folder: links to the wheel's data plus our voice variant.
+
+    espeak-ng's pitch "flutter" runs a phase counter that survives between utterances, so the same
+    sentence sounds slightly different depending on what was spoken before. The clip cache and
+    identical output on every runner need a clip to depend on its text only, so our variant sets
+    `flutter 0`. The folder is built once (symlinks, atomically renamed into place).
+    """
+    import os
+    import tempfile
+
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bookcast"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        base = Path(tempfile.gettempdir()) / "bookcast-cache"
+        base.mkdir(parents=True, exist_ok=True)
+    stamp = hashlib.sha256(f"{wheel_data}|{_VARIANT_TEXT}".encode()).hexdigest()[:12]
+    root = base / f"espeak-{stamp}"
+    if (root / "espeak-ng-data" / "voices" / "!v" / _VARIANT).exists():
+        return root
+    tmp = Path(tempfile.mkdtemp(dir=base, prefix=".espeak-"))
+    data = tmp / "espeak-ng-data"
+    data.mkdir()
+    for entry in wheel_data.iterdir():
+        if entry.name != "voices":
+            (data / entry.name).symlink_to(entry)
+    (data / "voices").mkdir()
+    for entry in (wheel_data / "voices").iterdir():
+        if entry.name != "!v":
+            (data / "voices" / entry.name).symlink_to(entry)
+    variants = data / "voices" / "!v"
+    variants.mkdir()
+    for entry in (wheel_data / "voices" / "!v").iterdir():
+        (variants / entry.name).symlink_to(entry)
+    (variants / _VARIANT).write_text(_VARIANT_TEXT)
+    try:
+        tmp.rename(root)
+    except OSError:  # another process won the race: use its folder
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
 class _Espeak:
     """The process-wide library handle; created once, used under `lock`."""
 
@@ -49,9 +98,9 @@ class _Espeak:
         import espeakng_loader  # imported lazily: only the default voice needs it
 
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        data = Path(espeakng_loader.get_data_path())
+        data = _data_with_variant(Path(espeakng_loader.get_data_path()))
         self.version = self._version()
-        rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data.parent).encode(), 0)
+        rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data).encode(), 0)
         if rate <= 0:
             raise SynthesisError(f"espeak-ng failed to initialise with data at {data}")
         self.sample_rate = int(rate)
@@ -63,6 +112,7 @@ class _Espeak:
             ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
         ]
         self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self.lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
 
     def _version(self) -> str:
         fn = self.lib.espeak_Info
@@ -84,11 +134,12 @@ class _Espeak:
 
     def speak(self, text: str, voice: str, rate: int, pitch: int) -> np.ndarray:
         """Synthesise one run; returns float32 mono at `sample_rate`. Caller holds `lock`."""
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        if self.lib.espeak_SetVoiceByName(f"{voice}+{_VARIANT}".encode()) != 0:
             raise SynthesisError(f"espeak-ng has no voice {voice!r}")
         self.lib.espeak_SetParameter(_PARAM_RATE, rate, 0)
         self.lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
         self._chunks = []
+        self.lib.espeak_ng_SetRandSeed(0x5EED)  # fricative noise: same seed, same clip
         data = text.encode("utf-8") + b"\0"
         err = self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
         self.lib.espeak_Synchronize()

@@ -1,0 +1,62 @@
+"""`bookcast make`: run the produce_book flow with a progress bar, then print the summary."""
+from __future__ import annotations
+
+import sys
+
+from flows.progress import Event, listen
+
+
+def run_make(project: str, out: str | None, chapters: list[int] | None) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from flows.produce import produce_book
+
+    console = Console(stderr=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TextColumn("{task.fields[audio]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, transient=True, disable=not console.is_terminal)
+    bar = progress.add_task("starting", total=None, audio="")
+    audio = {"s": 0.0}
+
+    def on_event(event: Event) -> None:
+        if event.kind == "plan":
+            progress.update(bar, description="sentences", total=event.sentences, completed=0)
+        elif event.kind == "sentences":
+            audio["s"] += event.audio_s
+            progress.update(bar, advance=event.sentences, audio=f"{audio['s'] / 60:.1f} min audio")
+        elif event.kind == "chapter" and event.detail:
+            d = event.detail
+            mark = "ok" if d["status"] == "ok" else "FAILED"
+            progress.console.print(f"  chapter {d['index']:>2} {mark}: {d['title']}")
+
+    stop = listen(on_event)
+    try:
+        with progress:
+            manifest = produce_book(project, out, chapters)
+    finally:
+        stop()
+    print_summary(manifest)
+    failed = [c for c in manifest["chapters"] if c["status"] != "ok"]
+    if failed:
+        names = ", ".join(f"{c['index']} ({c['title']})" for c in failed)
+        print(f"bookcast: error: {len(failed)} chapter(s) failed: {names}; fix and run "
+              f"`bookcast make {project} --chapters {','.join(str(c['index']) for c in failed)}`", file=sys.stderr)
+        return 2
+    return 0
+
+
+def print_summary(manifest: dict) -> None:
+    print(f"{manifest['book']['title']} → {manifest['out_dir']}")
+    print(f"{'#':>3}  {'duration':>8}  {'LUFS':>6}  {'RMS':>6}  {'peak':>6}  file")
+    for c in manifest["chapters"]:
+        if c["status"] != "ok":
+            print(f"{c['index']:>3}  {'FAILED':>8}  {c['error']}")
+            continue
+        m = c["measures"]
+        minutes, seconds = divmod(c["duration_s"], 60)
+        print(f"{c['index']:>3}  {int(minutes):>4d}:{seconds:04.1f}  {m.get('lufs', 0):6.1f}  "
+              f"{m.get('rms_db', 0):6.1f}  {m.get('sample_peak_db', 0):6.1f}  {c['file']}")
+    t = manifest["total"]
+    print(f"total {t['chapters']} chapters, {t['duration_s'] / 60:.1f} min, {t['failed']} failed; "
+          f"manifest.json written")

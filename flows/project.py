@@ -1,0 +1,77 @@
+"""A bookcast project: what to read, with which voice, mastered to which preset, written where.
+
+A project is either a folder with `project.toml` or a bare .epub/.md file (all defaults). Paths in
+project.toml are relative to the folder, so a project can be moved or shared as a whole.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ingest.errors import InputError
+
+EngineKind = Literal["espeak", "gpt-sovits"]
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    source: Path
+    engine: EngineKind = "espeak"
+    voice: Path | None = None  # a GPT-SoVITS voice folder (voice.toml)
+    preset: str = "acx"
+    preset_overrides: dict = field(default_factory=dict)
+    out_dir: Path | None = None  # None: ./bookcast-out/<book-slug>/
+    work_dir: Path | None = None  # clip cache etc.; None: <out_dir>/.work
+    lexicon: Path | None = None
+    seed: int = 0
+    title: str = ""
+    extra: dict = field(default_factory=dict)  # other tables (podcast settings ...)
+
+
+def load_project(path: str | Path) -> Project:
+    """Load a project folder or wrap a single book file. Raises InputError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path)
+    if path.is_file():
+        if path.name == "project.toml":
+            return load_project(path.parent)
+        return Project(root=path.parent, source=path)
+    config_file = path / "project.toml"
+    if not config_file.exists():
+        raise InputError("not a bookcast project (no project.toml) and not a book file", path)
+    try:
+        data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"invalid TOML: {exc}", config_file) from exc
+    book = data.get("book", {})
+    voice = data.get("voice", {})
+    master = data.get("mastering", {})
+    output = data.get("output", {})
+
+    def rel(value: object) -> Path | None:
+        return None if not value else (path / str(value)).resolve()
+
+    source = rel(book.get("source"))
+    if source is None and "podcast" not in data:
+        raise InputError("[book] source = \"...\" is missing", config_file)
+    engine = str(voice.get("engine", "espeak"))
+    if engine not in ("espeak", "gpt-sovits"):
+        raise InputError(f"[voice] engine must be \"espeak\" or \"gpt-sovits\", not {engine!r}", config_file)
+    return Project(
+        root=path.resolve(),
+        source=source or path.resolve(),
+        engine=engine,  # type: ignore[arg-type]
+        voice=rel(voice.get("path")),
+        preset=str(master.get("preset", "acx")),
+        preset_overrides=dict(master.get("overrides", {})),
+        out_dir=rel(output.get("dir")),
+        work_dir=rel(output.get("work_dir")),
+        lexicon=rel(book.get("lexicon")),
+        seed=int(voice.get("seed", 0)),
+        title=str(book.get("title", "")),
+        extra={k: v for k, v in data.items() if k not in ("book", "voice", "mastering", "output")},
+    )

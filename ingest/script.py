@@ -1,0 +1,38 @@
+"""A chapter as a narration script: the sentences to speak, each with the boundary that follows it.
+
+The boundary (sentence, paragraph, section break, heading) decides the pause mastering inserts, so
+the listener hears structure: a heading gets the longest breath, a sentence the shortest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ingest.model import Chapter
+from ingest.segment import Lang, Sentence, segment
+
+Boundary = Literal["sentence", "paragraph", "section_break", "heading"]
+
+
+@dataclass(frozen=True)
+class Line:
+    sentence: Sentence
+    boundary: Boundary = "sentence"
+    pause_s: float | None = None  # explicit pause after this line (overrides the preset)
+
+
+def chapter_script(chapter: Chapter, default_lang: Lang = "en") -> list[Line]:
+    """Segment every block of `chapter`; section breaks lengthen the pause after the line before."""
+    lines: list[Line] = []
+    for block in chapter.blocks:
+        if block.kind == "section_break":
+            if lines:
+                last = lines[-1]
+                lines[-1] = Line(last.sentence, "section_break", block.pause_s)
+            continue
+        sentences = segment(block.text, default_lang)
+        for i, sentence in enumerate(sentences):
+            end = i == len(sentences) - 1
+            boundary: Boundary = ("heading" if block.kind == "heading" else "paragraph") if end else "sentence"
+            lines.append(Line(sentence, boundary))
+    return lines
