@@ -15,6 +15,7 @@ from synth.gpt_sovits.t2s import (
     decode_batch,
     decode_naive,
     load_t2s,
+    pipeline_early_stop_num,
 )
 from synth.gpt_sovits.t2s_sampling import apply_repetition_penalty_, draw, probabilities
 
@@ -190,3 +191,36 @@ def test_bad_config_is_a_voice_error(tmp_path) -> None:
         load_t2s(GptCheckpoint(weights=weights, config=ckpt.config, info="", path=tmp_path))
     with pytest.raises(VoiceError, match="EOS"):
         T2SConfig.from_checkpoint_config({**ckpt.config["model"], "EOS": 3})
+
+
+def test_float64_matches_and_float16_runs(inputs) -> None:
+    """dtype plumbing: float64 reproduces the goldens (README: tokens identical); fp16 stays close."""
+    ckpt = load_gpt_checkpoint(fixture_path("tiny-e1.ckpt"))
+    case = _case("naive_rp1.35")
+    golden = load_npy("gpt", "naive_rp1.35_logits.npy")
+    params = SamplingParams(**GREEDY, repetition_penalty=1.35)
+    args = (inputs["phones"], inputs["bert"], inputs["prompt"])
+    out64 = decode_naive(load_t2s(ckpt, dtype=torch.float64), *args, sampling=params,
+                         early_stop_num=40, keep_logits=True)
+    assert out64.tokens.tolist() == case["pred"]
+    np.testing.assert_allclose(out64.logits.numpy(), golden, rtol=0, atol=LOGITS_ATOL)
+    out16 = decode_naive(load_t2s(ckpt, dtype=torch.float16), *args, sampling=params,
+                         early_stop_num=40, keep_logits=True)
+    assert out16.logits is not None and torch.isfinite(out16.logits).all()
+    # first step only: later steps may legitimately diverge once a near-tie flips
+    np.testing.assert_allclose(out16.logits[0].numpy(), golden[0], rtol=0, atol=0.1)
+
+
+def test_random_full_size_builder_is_seeded() -> None:
+    cfg = {**load_json("keys_full_v2.json")["gpt"]["config_default_yaml"]["model"], "n_layer": 2}
+    a, b = build_random_t2s(cfg, seed=3), build_random_t2s(cfg, seed=3)
+    c = build_random_t2s(cfg, seed=4)
+    key = "h.layers.1.linear1.weight"
+    assert torch.equal(a.state_dict()[key], b.state_dict()[key])
+    assert not torch.equal(a.state_dict()[key], c.state_dict()[key])
+
+
+def test_pipeline_early_stop_num() -> None:
+    config = load_gpt_checkpoint(fixture_path("tiny-e1.ckpt")).config
+    assert pipeline_early_stop_num(config) == 50 * 54
+    assert pipeline_early_stop_num({"model": {}}) == -1

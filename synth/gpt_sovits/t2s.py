@@ -19,6 +19,7 @@ from synth.gpt_sovits.t2s_model import (
     Text2SemanticDecoder,
     build_random_t2s,
     load_t2s,
+    pipeline_early_stop_num,
 )
 from synth.gpt_sovits.t2s_sampling import SamplingParams
 
@@ -34,4 +35,5 @@ __all__ = [
     "decode_batch",
     "decode_naive",
     "load_t2s",
+    "pipeline_early_stop_num",
 ]

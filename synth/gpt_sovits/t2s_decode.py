@@ -89,7 +89,9 @@ def _check_limits(model: Text2SemanticDecoder, prompt: torch.Tensor | None, earl
                   max_steps: int) -> None:
     if early_stop_num < -1 or max_steps < 1:
         raise ValueError(f"bad limits early_stop_num={early_stop_num}, max_steps={max_steps}")
-    if prompt is not None and prompt.numel() and (int(prompt.max()) >= model.cfg.eos or int(prompt.min()) < 0):
+    if prompt is None or prompt.numel() == 0:
+        return
+    if int(prompt.max()) >= model.cfg.eos or int(prompt.min()) < 0:
         raise ValueError("prompt semantic token outside 0..EOS-1")
 
 

@@ -64,7 +64,7 @@ class T2SConfig:
         if missing:
             raise VoiceError(f"GPT config lacks {', '.join(missing)}")
         try:
-            values = {ours: int(model_cfg[saved]) for ours, saved in names.items()}  # type: ignore[call-overload]
+            values = {ours: int(model_cfg[saved]) for ours, saved in names.items()}  # type: ignore
         except (TypeError, ValueError) as exc:
             raise VoiceError(f"GPT config has a non-integer hyper-parameter ({exc})") from exc
         cfg = cls(**values)
@@ -260,6 +260,17 @@ class Text2SemanticDecoder(nn.Module):
         return self.ar_predict_layer(x[:, -1])  # (B, V)
 
 
+def pipeline_early_stop_num(config: Mapping[str, object]) -> int:
+    """The step cap the GPT-SoVITS pipeline passes: 50 * config["data"]["max_sec"] (or -1).
+
+    With the default max_sec=54 this is 2700, above the 1500-step hard cap, so in practice
+    `max_steps` decides. Returns -1 (no cap) when the checkpoint config has no max_sec.
+    """
+    data = config.get("data")
+    max_sec = data.get("max_sec") if isinstance(data, Mapping) else None
+    return 50 * int(max_sec) if isinstance(max_sec, int | float) else -1
+
+
 def load_t2s(
     ckpt: GptCheckpoint,
     device: str | torch.device = "cpu",
@@ -296,7 +307,7 @@ def build_random_t2s(
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if name.endswith("alpha") or ".norm" in name and name.endswith("weight"):
+            if name.endswith("alpha") or (".norm" in name and name.endswith("weight")):
                 param.fill_(1.0)
             elif param.dim() == 1:
                 param.zero_()

@@ -6,11 +6,13 @@ top-p on the penalised logits (before temperature); then temperature; then top-k
 
 The draw is the "exponential race": argmax(p_i / q_i) with q_i ~ Exp(1) i.i.d., which picks i with
 probability p_i (min of independent exponentials with rates p_i). The reference draws q from the
-global torch RNG; we draw it from an explicit `torch.Generator`, one (rows, vocab) tensor per step
-just like the reference, so a CPU generator seeded with s reproduces a reference run made right
-after `torch.manual_seed(s)` step for step (float32 CPU; the same Mersenne-Twister stream). With
-top_k=1 the probabilities are one-hot and the result is the argmax regardless of q; q is clamped
-away from 0 so that 0/0 can never produce a NaN winner.
+global torch RNG; we draw it from an explicit `torch.Generator`, one (rows, vocab) float32 tensor
+per step with the same shapes as the reference (vocab-1 columns while EOS is excluded). A fresh CPU
+generator seeded with s yields the same numbers as the global RNG after `torch.manual_seed(s)`
+(tested), so a float32 CPU reference run seeded that way should be reproduced draw for draw; the
+shipped goldens are greedy, so that last step is not verified against the reference. With top_k=1
+the probabilities are one-hot and the result is the argmax whatever q is; q is clamped away from 0
+so that 0/0 can never produce a NaN winner. On CUDA pass a CUDA generator (or a seed).
 """
 from __future__ import annotations
 
