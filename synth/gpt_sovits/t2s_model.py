@@ -7,8 +7,9 @@ key map): a phone embedding plus a BERT projection, a sine positional table scal
 layers (`h.layers.N.*`, fused QKV projection) and a bias-free `ar_predict_layer` over the semantic
 vocabulary, whose last entry is EOS.
 
-Decoding loops live in `t2s_decode.py`; this module only offers the two forward passes they need:
-`prefill` (a whole prefix, filling the KV cache) and `step` (new tokens against the cache).
+Decoding loops live in `t2s_decode.py`; this module offers what they need: `embed_text`,
+`embed_semantic` and `run`, which feeds new positions after what a `KVCache` holds (the whole
+prefix on the first call, one token per call afterwards) and returns the last position's logits.
 """
 from __future__ import annotations
 
