@@ -57,6 +57,13 @@ def test_spectrogram_matches_reference(name: str) -> None:
     _close(spec, load_npy("sovits", f"{name}_spec.npy"), atol=1e-3, rtol=1e-5)
 
 
+def test_model_spectrogram_config_comes_from_checkpoint(model: SynthesizerTrnV2) -> None:
+    assert model.spectrogram_config == SpectrogramConfig(2048, 640, 2048, 32000)
+    assert model.sampling_rate == 32000
+    spec = linear_spectrogram(_t("sovits", "ref_wav.npy"), model.spectrogram_config)
+    _close(spec, load_npy("sovits", "ref_spec.npy"), atol=1e-3, rtol=1e-5)
+
+
 def test_spectrogram_accepts_1d_and_rejects_too_short() -> None:
     wav = torch.linspace(-0.5, 0.5, 4000)
     spec = linear_spectrogram(wav)
@@ -88,9 +95,15 @@ def test_prior_and_flow_intermediates(model: SynthesizerTrnV2, inputs: dict) -> 
 
 @pytest.mark.parametrize(
     ("golden", "refs", "speed"),
-    [("decode_out.npy", ("ref",), 1.0), ("multi_out.npy", ("ref", "ref2"), 1.0), ("speed_out.npy", ("ref",), 1.25)],
+    [
+        ("decode_out.npy", ("ref",), 1.0),
+        ("multi_out.npy", ("ref", "ref2"), 1.0),
+        ("speed_out.npy", ("ref",), 1.25),
+    ],
 )
-def test_decode_matches_reference(model: SynthesizerTrnV2, inputs: dict, golden: str, refs: tuple, speed: float) -> None:
+def test_decode_matches_reference(
+    model: SynthesizerTrnV2, inputs: dict, golden: str, refs: tuple, speed: float
+) -> None:
     out = model.decode(inputs["codes"], inputs["text"], [inputs[r] for r in refs], noise_scale=0, speed=speed)
     _close(out, load_npy("sovits", golden), WAVE_ATOL)
 

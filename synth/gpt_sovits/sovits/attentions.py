@@ -128,7 +128,8 @@ class Encoder(nn.Module):
         super().__init__()
         self.n_layers = n_layers
         self.attn_layers = nn.ModuleList(
-            MultiHeadAttention(hidden_channels, hidden_channels, n_heads, window=window) for _ in range(n_layers)
+            MultiHeadAttention(hidden_channels, hidden_channels, n_heads, window=window)
+            for _ in range(n_layers)
         )
         self.norm_layers_1 = nn.ModuleList(ChannelLayerNorm(hidden_channels) for _ in range(n_layers))
         self.ffn_layers = nn.ModuleList(
@@ -140,7 +141,7 @@ class Encoder(nn.Module):
         """x: (B, C, T), x_mask: (B, 1, T) -> (B, C, T)."""
         attn_mask = x_mask.unsqueeze(2) * x_mask.unsqueeze(-1)  # (B, 1, T, T)
         x = x * x_mask
-        for attn, norm1, ffn, norm2 in zip(self.attn_layers, self.norm_layers_1, self.ffn_layers, self.norm_layers_2):
-            x = norm1(x + attn(x, x, attn_mask))
-            x = norm2(x + ffn(x, x_mask))
+        for i in range(self.n_layers):
+            x = self.norm_layers_1[i](x + self.attn_layers[i](x, x, attn_mask))
+            x = self.norm_layers_2[i](x + self.ffn_layers[i](x, x_mask))
         return x * x_mask

@@ -116,12 +116,15 @@ class SovitsConfig:
                 source,
             )
         if self.semantic_frame_rate not in _FRAME_RATES:
-            raise VoiceError(f"SoVITS semantic_frame_rate must be one of {_FRAME_RATES}, got {self.semantic_frame_rate!r}", source)
+            raise VoiceError(
+                f"SoVITS semantic_frame_rate must be one of {_FRAME_RATES}, got {self.semantic_frame_rate!r}", source
+            )
         if self.hidden_channels % self.n_heads or self.inter_channels % 2:
-            raise VoiceError("SoVITS config: hidden_channels must divide by n_heads and inter_channels be even", source)
-        if len(self.upsample_rates) != len(self.upsample_kernel_sizes) or len(self.resblock_kernel_sizes) != len(
-            self.resblock_dilation_sizes
-        ):
+            raise VoiceError(
+                "SoVITS config: hidden_channels must divide by n_heads and inter_channels be even", source
+            )
+        upsample_ok = len(self.upsample_rates) == len(self.upsample_kernel_sizes)
+        if not upsample_ok or len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
             raise VoiceError("SoVITS config: decoder list lengths disagree", source)
         if self.win_length > self.filter_length or self.hop_length <= 0:
             raise VoiceError("SoVITS config: need 0 < hop_length and win_length <= filter_length", source)

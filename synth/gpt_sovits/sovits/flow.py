@@ -20,7 +20,9 @@ FLOW_DILATION_RATE = 1
 class WaveNet(nn.Module):
     """Non-causal gated WaveNet stack with global conditioning (weight-normed convolutions)."""
 
-    def __init__(self, hidden: int, kernel_size: int, dilation_rate: int, n_layers: int, gin_channels: int) -> None:
+    def __init__(
+        self, hidden: int, kernel_size: int, dilation_rate: int, n_layers: int, gin_channels: int
+    ) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"WaveNet kernel size must be odd, got {kernel_size}")
@@ -76,11 +78,15 @@ class MeanOnlyCoupling(nn.Module):
 class ResidualCouplingFlow(nn.Module):
     """Couplings alternating with channel flips; only the reverse direction is implemented."""
 
-    def __init__(self, channels: int, hidden: int, gin_channels: int, n_couplings: int = FLOW_COUPLINGS) -> None:
+    def __init__(
+        self, channels: int, hidden: int, gin_channels: int, n_couplings: int = FLOW_COUPLINGS
+    ) -> None:
         super().__init__()
         if channels % 2:
             raise ValueError(f"flow channels must be even, got {channels}")
-        self.couplings = nn.ModuleList(MeanOnlyCoupling(channels, hidden, gin_channels) for _ in range(n_couplings))
+        self.couplings = nn.ModuleList(
+            MeanOnlyCoupling(channels, hidden, gin_channels) for _ in range(n_couplings)
+        )
 
     def reverse(self, z_p: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Prior sample z_p (B, C, T) -> decoder latent z (B, C, T)."""

@@ -25,7 +25,9 @@ class ResBlock1(nn.Module):
     def __init__(self, channels: int, kernel_size: int, dilations: Sequence[int]) -> None:
         super().__init__()
         self.convs1 = nn.ModuleList(
-            with_weight_norm(nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=_same_padding(kernel_size, d)))
+            with_weight_norm(
+                nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=_same_padding(kernel_size, d))
+            )
             for d in dilations
         )
         self.convs2 = nn.ModuleList(

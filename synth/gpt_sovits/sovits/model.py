@@ -28,6 +28,7 @@ from synth.gpt_sovits.sovits.keymap import sovits_module_key
 from synth.gpt_sovits.sovits.quantizer import SSL_DIM, ResidualVectorQuantizer
 from synth.gpt_sovits.sovits.ref_encoder import V2_REF_BINS, MelStyleEncoder
 from synth.gpt_sovits.sovits.text_encoder import TextEncoder
+from synth.gpt_sovits.spectrogram import SpectrogramConfig
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,17 @@ class SynthesizerTrnV2(nn.Module):
         load_state_strict(self, weights, key_map=sovits_module_key, source=source)
         fold_weight_norm(self)
 
+    @property
+    def spectrogram_config(self) -> SpectrogramConfig:
+        """The STFT geometry this model's reference spectrograms must use (from its config)."""
+        c = self.config
+        return SpectrogramConfig(c.filter_length, c.hop_length, c.win_length, c.sampling_rate)
+
+    @property
+    def sampling_rate(self) -> int:
+        """Output (and reference) sample rate in Hz."""
+        return self.config.sampling_rate
+
     # ----------------------------------------------------------------- layers of decode
 
     @property
@@ -114,7 +126,9 @@ class SynthesizerTrnV2(nn.Module):
         ges = []
         for spec in specs:
             if spec.dim() != 3 or spec.shape[1] < V2_REF_BINS or spec.shape[2] == 0:
-                raise ValueError(f"reference spectrogram must be (B, >={V2_REF_BINS}, T>0), got {tuple(spec.shape)}")
+                raise ValueError(
+                    f"reference spectrogram must be (B, >={V2_REF_BINS}, T>0), got {tuple(spec.shape)}"
+                )
             spec = spec.to(device=device, dtype=dtype)
             mask = full_mask(spec.shape[0], spec.shape[2], spec)  # (B, 1, T)
             ges.append(self.ref_enc(spec[:, :V2_REF_BINS] * mask, mask))  # (B, gin, 1)
@@ -158,7 +172,8 @@ class SynthesizerTrnV2(nn.Module):
         """
         if codes.dim() != 3 or text_phone_ids.dim() != 2 or codes.shape[1] != text_phone_ids.shape[0]:
             raise ValueError(
-                f"expected codes (n_q, B, T) and phone ids (B, N), got {tuple(codes.shape)} and {tuple(text_phone_ids.shape)}"
+                "expected codes (n_q, B, T) and phone ids (B, N), "
+                f"got {tuple(codes.shape)} and {tuple(text_phone_ids.shape)}"
             )
         if codes.shape[2] == 0 or text_phone_ids.shape[1] == 0:
             raise SynthesisError("nothing to decode: no semantic tokens or no phones")
@@ -185,7 +200,8 @@ class SynthesizerTrnV2(nn.Module):
         # float32 even for a half-precision model: bf16 rounding here flips nearest-code decisions.
         proj = self.ssl_proj
         bias = None if proj.bias is None else proj.bias.float()
-        projected = F.conv1d(ssl.to(device=device, dtype=torch.float32), proj.weight.float(), bias, stride=proj.stride)
+        x = ssl.to(device=device, dtype=torch.float32)
+        projected = F.conv1d(x, proj.weight.float(), bias, stride=proj.stride)  # (B, 768, T // stride)
         return self.quantizer.encode(projected).transpose(0, 1)  # (B, n_q, T // stride)
 
 
