@@ -1,78 +1,328 @@
-"""Paragraphs into sentences, sentences into language runs.
+"""Paragraphs into sentences, sentences into normalised language runs.
 
 A run is a stretch of one language inside a sentence ("我们用 PyTorch 训练模型" is zh, en, zh), so
 one voice can switch languages mid-sentence. Script decides the language: Han is `zh`, Latin is
-`en`; digits, symbols and punctuation join the run they touch.
+`en`; digits, symbols and punctuation join the run they belong to ("GPT-4o 的 3.5 倍": the 4 is
+part of an English word, the 3.5 is counted in Chinese). Each run's text is then normalised in its
+language, so a run's text is exactly what an engine speaks.
+
+Sentences are also the unit of synthesis, so they are cut to an engine's budget (clause stops,
+then commas, then word boundaries) and very short ones are merged with a neighbour; see
+`ingest.frontend.FrontendConfig`.
 """
 from __future__ import annotations
 
+import logging
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
 
+from ingest.frontend import DEFAULT, FrontendConfig
+from ingest.normalize import EMAIL, URL, clean_text, normalize_run, roman_to_int, say_address
+
+log = logging.getLogger(__name__)
+
 Lang = Literal["zh", "en"]
+SUPPORTED: frozenset[str] = frozenset({"zh", "en"})
+_LANG_NAMES = {"ja": "Japanese (kana)", "ko": "Korean (hangul)"}
 
 
 @dataclass(frozen=True)
 class Run:
+    """One language stretch; `text` is normalised: what the engine says, no digits left."""
+
     text: str
     lang: Lang
 
 
 @dataclass(frozen=True)
 class Sentence:
+    """One synthesis unit: `text` is the (cleaned) source text, `runs` what is spoken."""
+
     text: str
     runs: tuple[Run, ...]
 
+    @property
+    def spoken(self) -> str:
+        """The normalised text of all runs, joined for display."""
+        return _join_all([r.text for r in self.runs])
 
-_SENT_END = re.compile(r"(?<=[。！？!?；;…])[”’」』）)\"']*\s*|(?<=[.])[”’\"')]*\s+(?=\S)")
+
+# ---------------------------------------------------------------- sentence splitting
+
+_HAN = "\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\u3007"
+_CLOSERS = "”’」』）)\\]》】\"'"
+_TERM = re.compile(r"(?:[。！？]+[!?！？]*|[!?]+|……|…+|\.{3,}|；|\.)[" + _CLOSERS + "]*")
+_NEVER_SPLIT_AFTER = frozenset("""mr mrs ms dr prof st jr sr vs e.g i.e fig figs vol no nos ch pp p mt
+ave gov gen capt lt sgt col rev hon approx cf jan feb mar apr jun jul aug sep sept oct nov dec u.s
+u.k u.n ph.d""".split())
+_SPLIT_IF_CAPITAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
 
 def split_sentences(paragraph: str) -> list[str]:
-    """Split at Chinese and English sentence-final punctuation; keeps the punctuation."""
-    text = re.sub(r"\s+", " ", paragraph).strip()
+    """Split at Chinese and English sentence stops, keeping the stop and any closing quote.
+
+    Handles abbreviations (Mr., e.g., U.S.), initials (J. R. R.), decimals (3.5) and ellipses
+    (split only when a new sentence visibly starts)."""
+    text = clean_text(paragraph)
     if not text:
         return []
     out, start = [], 0
-    for m in _SENT_END.finditer(text):
-        end = m.end()
-        piece = text[start:end].strip()
-        if piece:
-            out.append(piece)
-        start = end
+    for m in _TERM.finditer(text):
+        if _is_boundary(text, m):
+            piece = text[start:m.end()].strip()
+            if piece:
+                out.append(piece)
+            start = m.end()
     tail = text[start:].strip()
     if tail:
         out.append(tail)
     return out
 
 
-def char_lang(ch: str) -> Lang | None:
-    """Language of one character by script, or None for neutral characters (digits, punctuation)."""
-    o = ord(ch)
-    if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
-        return "zh"
-    if ch.isascii() and ch.isalpha() or 0x00C0 <= o <= 0x024F:
+def _is_boundary(text: str, m: re.Match) -> bool:
+    stop = m.group(0).rstrip(_CLOSERS)
+    rest = text[m.end():]
+    nxt = rest.lstrip()[:1]
+    if not nxt:
+        return True
+    spaced = rest[:1].isspace()
+    if stop[0] in "。！？；":
+        return True
+    if stop[0] in "!?":
+        return spaced or _is_han(nxt)
+    if stop[0] == "…" or stop.startswith(".."):
+        return nxt.isupper() or _is_han(nxt) or nxt in "“\"'‘「"
+    # a single period
+    if not (spaced or _is_han(nxt) or nxt in "“\"‘「"):
+        return False
+    word = _WORD_BEFORE.search(text, 0, m.start())
+    if word:
+        w = word.group(1).lower().rstrip(".")
+        if w in _NEVER_SPLIT_AFTER or (len(w) == 1 and word.group(1).isupper()):
+            return False
+        if w in _SPLIT_IF_CAPITAL and not nxt.isupper():
+            return False
+    return not nxt.islower()
+
+
+def _is_han(ch: str) -> bool:
+    return bool(ch) and ("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
+
+
+# ---------------------------------------------------------------- length budget
+
+_UNIT_TOKEN = re.compile(r"[" + _HAN + r"\u3040-\u30ff\uac00-\ud7af]|[A-Za-z\u00C0-\u024F]+|\d")
+
+
+def units(text: str) -> float:
+    """Rough spoken length: a Chinese character 1, an English word 2, a digit 1."""
+    n = 0.0
+    for tok in _UNIT_TOKEN.findall(text):
+        n += 2 if tok[0].isascii() and tok[0].isalpha() or len(tok) > 1 else 1
+    return n
+
+
+_CLAUSE = re.compile(r"(?<!\d)[；;：:](?!\d)|——|—|–(?= )|……|…")
+_COMMA = re.compile(r"(?<!\d)[，,](?!\d)|[、，]")
+
+
+def cut_long(sentence: str, max_units: float) -> list[str]:
+    """Cut a sentence longer than `max_units` at clause stops, then commas, then word
+    boundaries, then characters; pieces are packed back up to the budget, evenly."""
+    return [p for p in (s.strip() for s in _cut(sentence, max_units, 1)) if p]
+
+
+def _cut(text: str, max_units: float, level: int) -> list[str]:
+    if level > 4 or units(text) <= max_units:
+        return [text]
+    cuts = _candidates(text, level)
+    if not cuts:
+        return _cut(text, max_units, level + 1)
+    bounds = [0, *cuts, len(text)]
+    parts = [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    out: list[str] = []
+    for chunk in _pack(parts, max_units):
+        out.extend(_cut(chunk, max_units, level + 1) if units(chunk) > max_units else [chunk])
+    return out
+
+
+def _candidates(text: str, level: int) -> list[int]:
+    if level == 1:
+        return [m.end() for m in _CLAUSE.finditer(text) if m.end() < len(text)]
+    if level == 2:
+        return [m.end() for m in _COMMA.finditer(text) if m.end() < len(text)]
+    if level == 3:
+        import jieba  # word boundaries keep 中华人民共和国 whole; imported only for long sentences
+        jieba.setLogLevel(logging.WARNING)
+        pos, cuts = 0, []
+        for word in jieba.lcut(text):
+            pos += len(word)
+            cuts.append(pos)
+        return cuts[:-1]
+    return [i for i in range(1, len(text))
+            if not (text[i - 1].isascii() and text[i - 1].isalnum() and text[i].isascii() and text[i].isalnum())]
+
+
+def _pack(parts: list[str], max_units: float) -> list[str]:
+    sizes = [units(p) for p in parts]
+    target = sum(sizes) / max(1, math.ceil(sum(sizes) / max_units))
+    chunks: list[str] = []
+    cur, cur_u = "", 0.0
+    for part, u in zip(parts, sizes):
+        if cur and (cur_u + u > max_units or cur_u >= target):
+            chunks.append(cur)
+            cur, cur_u = "", 0.0
+        cur += part
+        cur_u += u
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+def merge_short(pieces: list[str], min_units: float, max_units: float) -> list[str]:
+    """Merge pieces shorter than `min_units` into a neighbour while the result fits the budget."""
+    out: list[str] = []
+    for piece in pieces:
+        if out and (units(piece) < min_units or units(out[-1]) < min_units) \
+                and units(out[-1]) + units(piece) <= max_units:
+            out[-1] = _join_all([out[-1], piece])
+        else:
+            out.append(piece)
+    return out
+
+
+def _join_all(texts: list[str]) -> str:
+    out = ""
+    for t in texts:
+        if out and not (_wide(out[-1]) or _wide(t[:1])):
+            out += " "
+        out += t
+    return out
+
+
+def _wide(ch: str) -> bool:
+    return bool(ch) and ord(ch) >= 0x2E80
+
+
+# ---------------------------------------------------------------- language runs
+
+_NUM_UNITS = ("km/h|m/s|km²|m²|cm²|m³|kWh|mAh|km|cm|mm|nm|μm|kg|mg|ml|mL|kW|mph|lbs|lb|oz|ft|GHz|MHz|Hz"
+              "|GB|MB|KB|TB|m|g|L|%|‰|℃|°C|°F|°")
+_ATOM = re.compile(
+    r"(?P<url>" + URL.pattern + r")|(?P<email>" + EMAIL.pattern + r")"
+    r"|(?P<num>(?:US\$|HK\$|[$¥€£])?[-+]?\d(?:[\d,.:/\-]*\d)?(?:\s?(?:" + _NUM_UNITS + r")(?![A-Za-z]))?)"
+    r"|(?P<latin>[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F]"
+    r"(?:[A-Za-z0-9\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F]|['’\-.&](?=[A-Za-z0-9\u00C0-\u024F]))*)"
+    r"|(?P<zh>[" + _HAN + r"]+)"
+    r"|(?P<ja>[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9d]+)"
+    r"|(?P<ko>[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]+)"
+    r"|(?P<space>\s+)|(?P<other>.)", re.S)
+# A number right before one of these is counted in Chinese even after an English word.
+_ZH_COUNTERS = set("个位只本条张件次天年岁月日号点分秒倍元块角斤吨米克升度层楼章节页%名种台辆家人所项")
+
+
+def tag_runs(sentence: str, default: Lang = "en", config: FrontendConfig = DEFAULT) -> list[tuple[str, str]]:
+    """Cut a sentence into (language, raw text) runs; languages may include 'ja'/'ko', which the
+    caller reports and drops. URLs and e-mails are already spelled out (or dropped) here."""
+    atoms: list[list] = []  # [kind, text, lang]
+    for m in _ATOM.finditer(sentence):
+        kind = m.lastgroup
+        text = m.group(0)
+        if kind in ("url", "email"):
+            if (config.urls if kind == "url" else config.emails) == "drop":
+                continue
+            atoms.append(["latin", say_address(text), "en"])
+        elif kind in ("latin", "zh", "ja", "ko"):
+            atoms.append([kind, text, "en" if kind == "latin" else kind])
+        else:
+            atoms.append([kind, text, None])
+    for i, atom in enumerate(atoms):
+        if atom[0] == "num":
+            atom[2] = _number_lang(atoms, i)
+    first = next((a[2] for a in atoms if a[2]), default)
+    runs: list[list[str]] = []
+    current = first
+    for _kind, text, lang in atoms:
+        lang = lang or current
+        if runs and runs[-1][0] == lang:
+            runs[-1][1] += text
+        else:
+            runs.append([lang, text])
+        current = lang
+    return [(lang, text.strip()) for lang, text in runs if text.strip()]
+
+
+def _number_lang(atoms: list[list], i: int) -> str | None:
+    before = atoms[i - 1] if i > 0 else None
+    after = atoms[i + 1] if i + 1 < len(atoms) else None
+    if (before and before[0] == "latin") or (after and after[0] == "latin"):
         return "en"
+    prv = next((a for a in reversed(atoms[:i]) if a[0] != "space"), None)
+    nxt = next((a for a in atoms[i + 1:] if a[0] != "space"), None)
+    if nxt and nxt[0] == "zh" and nxt[1][0] in _ZH_COUNTERS:
+        return "zh"
+    if prv and prv[2] == "en":
+        return "en"
+    if (prv and prv[0] == "zh") or (nxt and nxt[0] == "zh"):
+        return "zh"
     return None
 
 
-def tag_runs(sentence: str, default: Lang = "en") -> list[Run]:
-    """Cut a sentence into maximal runs of one language; neutral characters join the left run
-    (or the right one at the start of the sentence)."""
-    langs = [char_lang(c) for c in sentence]
-    first = next((lang for lang in langs if lang), default)
-    runs: list[list] = []
-    current: Lang = first
-    for ch, lang in zip(sentence, langs):
-        if lang and lang != current:
-            current = lang
-            runs.append([lang, ch])
-        elif runs:
-            runs[-1][1] += ch
-        else:
-            runs.append([current, ch])
-    return [Run(text.strip(), lang) for lang, text in runs if text.strip()]
+# ---------------------------------------------------------------- the front door
+
+_HEADING_WORD = re.compile(r"^(Chapter|CHAPTER|Part|PART|Book|BOOK|Volume|VOLUME|Act|ACT|Scene|SCENE|Section"
+                           r"|SECTION|Appendix|Lesson|Canto|Letter)\s+([IVXLCDM]+)\b")
+_HEADING_BARE = re.compile(r"^([IVXLCDM]+)(?=[.:、]|\s*$)")
+_HEADING_ZH = re.compile(r"第([IVXLCDM]+)([章节部卷回篇幕])")
 
 
-def segment(paragraph: str, default: Lang = "en") -> list[Sentence]:
-    return [Sentence(s, tuple(tag_runs(s, default))) for s in split_sentences(paragraph)]
+def romans_in_heading(text: str) -> str:
+    """'Chapter IV' -> 'Chapter 4', 'XII. The End' -> '12. The End', '第III章' -> '第3章'."""
+    def arabic(m: re.Match, group: int, fmt: str) -> str:
+        n = roman_to_int(m.group(group))
+        return m.group(0) if n is None else fmt.format(*m.groups()[:group - 1], n, *m.groups()[group:])
+    text = _HEADING_WORD.sub(lambda m: arabic(m, 2, "{} {}"), text)
+    text = _HEADING_BARE.sub(lambda m: arabic(m, 1, "{}"), text)
+    return _HEADING_ZH.sub(lambda m: arabic(m, 1, "第{}{}"), text)
+
+
+def segment(paragraph: str, default: Lang = "en", where: str = "", heading: bool = False,
+            config: FrontendConfig = DEFAULT) -> list[Sentence]:
+    """Split a paragraph into synthesis-sized sentences of normalised language runs.
+
+    `where` names the place (chapter) for warnings: Japanese kana and Korean hangul are not
+    supported; they are skipped with one warning per paragraph and never raise. Never raises
+    on any text input.
+    """
+    text = clean_text(paragraph)
+    if heading:
+        text = romans_in_heading(text)
+    pieces: list[str] = []
+    for sentence in split_sentences(text):
+        pieces.extend(cut_long(sentence, config.max_units))
+    if config.merge_short:
+        pieces = merge_short(pieces, config.min_units, config.max_units)
+    out: list[Sentence] = []
+    skipped: dict[str, str] = {}
+    for piece in pieces:
+        runs: list[Run] = []
+        for lang, raw in tag_runs(piece, default, config):
+            if lang not in SUPPORTED:
+                skipped.setdefault(lang, raw)
+                continue
+            spoken = normalize_run(raw, lang, spell_acronyms=config.spell_acronyms)
+            if not any(c.isalpha() for c in spoken):
+                continue
+            if runs and runs[-1].lang == lang:
+                runs[-1] = Run(_join_all([runs[-1].text, spoken]), lang)  # type: ignore[arg-type]
+            else:
+                runs.append(Run(spoken, lang))  # type: ignore[arg-type]
+        if runs:
+            out.append(Sentence(piece, tuple(runs)))
+    for lang, sample in skipped.items():
+        log.warning("%s: %s text is not supported and was skipped: %r", where or "text",
+                    _LANG_NAMES.get(lang, lang), sample[:40])
+    return out

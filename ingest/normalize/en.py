@@ -1,0 +1,199 @@
+"""English run normalisation: numbers, money, dates, times, units, abbreviations and acronyms into
+the words a narrator says, so the G2P only ever sees letters and a few punctuation marks."""
+from __future__ import annotations
+
+import re
+
+from ingest.normalize.numbers import en_digits, en_number, en_ordinal, en_year
+
+_NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+_MONTH_ABBR = {m[:3]: m for m in _MONTHS} | {"Sept": "September"}
+
+_ABBREVIATIONS = [  # (pattern, replacement); case-sensitive, applied in order
+    (r"\bMr\.", "Mister"), (r"\bMrs\.", "Missus"), (r"\bMs\.", "Miz"), (r"\bDr\.", "Doctor"),
+    (r"\bProf\.", "Professor"), (r"\bSt\.(?= [A-Z])", "Saint"), (r"\bSt\.", "Street"),
+    (r"\bJr\.", "Junior"), (r"\bSr\.", "Senior"), (r"\bvs\.?(?=\s)", "versus"),
+    (r"\betc\.", "et cetera"), (r"\be\.g\.", "for example"), (r"\bi\.e\.", "that is"),
+    (r"\bapprox\.", "approximately"), (r"\bNo\.(?=\s?\d)", "number"), (r"\bFig\.", "figure"),
+    (r"\bVol\.", "volume"), (r"\bCh\.", "chapter"), (r"\bpp\.(?=\s?\d)", "pages"),
+    (r"\bp\.(?=\s?\d)", "page"), (r"\bMt\.", "Mount"), (r"\bAve\.", "Avenue"),
+    (r"\bInc\.", "Incorporated"), (r"\bLtd\.", "Limited"), (r"\bCorp\.", "Corporation"),
+    (r"\bDept\.", "Department"), (r"\bGov\.", "Governor"), (r"\bGen\.", "General"),
+    (r"\bCapt\.", "Captain"), (r"\bLt\.", "Lieutenant"), (r"\bSgt\.", "Sergeant"),
+    (r"\bU\.S\.A\.", "U S A"), (r"\bU\.S\.", "U S"), (r"\bU\.K\.", "U K"), (r"\bU\.N\.", "U N"),
+    (r"\ba\.m\.", "A M"), (r"\bp\.m\.", "P M"), (r"\bA\.D\.", "A D"), (r"\bB\.C\.", "B C"),
+]
+_ABBR = [(re.compile(p), r) for p, r in _ABBREVIATIONS]
+_MONTH_DOT = re.compile(r"\b(" + "|".join(_MONTH_ABBR) + r")\.(?=\s?\d)")
+
+_UNITS = {  # symbol: (singular, plural)
+    "km/h": ("kilometer per hour", "kilometers per hour"), "mph": ("mile per hour", "miles per hour"),
+    "km²": ("square kilometer", "square kilometers"), "m²": ("square meter", "square meters"),
+    "km": ("kilometer", "kilometers"), "cm": ("centimeter", "centimeters"),
+    "mm": ("millimeter", "millimeters"), "nm": ("nanometer", "nanometers"), "m": ("meter", "meters"),
+    "kg": ("kilogram", "kilograms"), "mg": ("milligram", "milligrams"), "g": ("gram", "grams"),
+    "lb": ("pound", "pounds"), "lbs": ("pound", "pounds"), "oz": ("ounce", "ounces"),
+    "ft": ("foot", "feet"), "mi": ("mile", "miles"), "ml": ("milliliter", "milliliters"),
+    "mL": ("milliliter", "milliliters"), "L": ("liter", "liters"), "GB": ("gigabyte", "gigabytes"),
+    "MB": ("megabyte", "megabytes"), "KB": ("kilobyte", "kilobytes"), "TB": ("terabyte", "terabytes"),
+    "GHz": ("gigahertz", "gigahertz"), "MHz": ("megahertz", "megahertz"), "Hz": ("hertz", "hertz"),
+    "kW": ("kilowatt", "kilowatts"), "kWh": ("kilowatt hour", "kilowatt hours"),
+    "℃": ("degree Celsius", "degrees Celsius"), "°C": ("degree Celsius", "degrees Celsius"),
+    "°F": ("degree Fahrenheit", "degrees Fahrenheit"), "°": ("degree", "degrees"),
+}
+_UNIT_RE = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+_CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "US$": ("dollar", "dollars", "cent", "cents"),
+             "£": ("pound", "pounds", "penny", "pence"), "€": ("euro", "euros", "cent", "cents"),
+             "¥": ("yuan", "yuan", "fen", "fen")}
+
+_MONEY = re.compile(r"(US\$|\$|£|€|¥)\s?(\d+(?:,\d{3})*)(?:\.(\d+))?(?!\d)"
+                    r"(?:\s?(thousand|million|billion|trillion|[kKmMbB]n?)\b)?")
+_PERCENT = re.compile(r"(-?" + _NUM + r")\s?%")
+_TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?:\s?(am|pm|AM|PM|A M|P M)\b)?")
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_MONTH_DAY = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s(\d{1,2})(?:st|nd|rd|th)?\b(,?\s(\d{4})\b)?")
+_DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s(" + "|".join(_MONTHS) + r")\b")
+_ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
+_PHONE = re.compile(r"(?<![\d.])(\+\d{1,3}[\s-]?)?\(?(\d{3})\)?[\s.-](\d{3})[\s.-](\d{4})(?![\d.])")
+_YEARS_PLURAL = re.compile(r"\b(1[1-9]\d0|20[0-9]0)s\b")
+_YEAR = re.compile(r"(?<![\d.,$£€¥-])(1[1-9]\d\d|20\d\d)(?![\d.,%]|\s?(?:" + _UNIT_RE + r")\b)")
+_UNIT = re.compile(r"(" + _NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
+_FRACTION = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")
+_RANGE = re.compile(r"(?<![\d.])(" + _NUM + r")\s?[-–—~]\s?(" + _NUM + r")(?![\d.])")
+_NEG = re.compile(r"(?<![\w])-(?=\d)")
+_NUMBER = re.compile(_NUM)
+_LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+_ACRONYM = re.compile(r"\b([A-Z]{2,6})(s?)\b")
+_HYPHEN_WORDS = re.compile(r"(?<=[A-Za-z])[-/](?=[A-Za-z])")
+_SYMBOLS = {"&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number ",
+            "×": " times ", "÷": " divided by ", "<": " less than ", ">": " greater than "}
+_DROP = str.maketrans("", "", "“”\"‘«»「」『』《》*_`^|\\")
+_TO_COMMA = re.compile(r"\s*[()\[\]{}（）【】—–]+\s*")
+_ZH_PUNCT = str.maketrans({"，": ",", "。": ".", "！": "!", "？": "?", "；": ";", "：": ":", "、": ",", "’": "'"})
+_PUNCT_RUN = re.compile(r"([,.!?;:])[\s,.!?;:]*(?=[,.!?;:])")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;:])")
+
+# Acronyms said as words, not letters.
+WORD_ACRONYMS = frozenset("""NASA NATO UNESCO UNICEF COVID AIDS OPEC FIFA LASER RADAR SCUBA GIF JPEG
+PIN RAM ROM SIM ASAP NAFTA ISIS IKEA LEGO OK SARS WHO TED""".split())
+_SMALL_FRACTIONS = {(1, 2): "one half", (1, 4): "one quarter", (3, 4): "three quarters"}
+
+
+def _money(m: re.Match) -> str:
+    sym, whole, cents, scale = m.groups()
+    one, many, cent1, cents_n = _CURRENCY[sym]
+    scale_word = {"k": "thousand", "m": "million", "b": "billion", "bn": "billion"}.get(
+        (scale or "").lower(), scale or "")
+    if scale_word:
+        amount = en_number(whole + ("." + cents if cents else ""))
+        return f"{amount} {scale_word} {many}"
+    if cents and len(cents) != 2:
+        return f"{en_number(whole + '.' + cents)} {many}"
+    n = int(whole.replace(",", ""))
+    out = f"{en_number(whole)} {one if n == 1 else many}"
+    if cents and int(cents):
+        c = int(cents)
+        out += f" and {en_number(str(c))} {cent1 if c == 1 else cents_n}"
+    return out
+
+
+def _time(m: re.Match) -> str:
+    hour, minute, second, half = m.groups()
+    h = en_number(str(int(hour)))
+    if minute == "00":
+        out = h if half else f"{h} o'clock"
+    elif minute.startswith("0"):
+        out = f"{h} oh {en_digits(minute[1])}"
+    else:
+        out = f"{h} {en_number(minute)}"
+    if second:
+        out += f" and {en_number(str(int(second)))} seconds"
+    if half:
+        out += " " + " ".join(half.replace(" ", "").upper())
+    return out
+
+
+def _unit(m: re.Match) -> str:
+    value, unit = m.groups()
+    one, many = _UNITS[unit]
+    return f"{en_number(value)} {one if value == '1' else many}"
+
+
+def _fraction(m: re.Match) -> str:
+    a, b = int(m.group(1)), int(m.group(2))
+    if (a, b) in _SMALL_FRACTIONS:
+        return _SMALL_FRACTIONS[(a, b)]
+    if b == 0 or b > 20 or a > b * 3:
+        return f"{en_number(m.group(1))} slash {en_number(m.group(2))}"
+    denom = "half" if b == 2 else en_ordinal(b)
+    return f"{en_number(str(a))} {denom}{'' if a == 1 else 's'}"
+
+
+def _plural_year(m: re.Match) -> str:
+    words = en_year(int(m.group(1)))
+    return words[:-1] + "ies" if words.endswith("y") else words + "s"
+
+
+def _spell(m: re.Match, spell: bool) -> str:
+    word, plural = m.groups()
+    if word in WORD_ACRONYMS or not spell:
+        return word.capitalize() + plural
+    return " ".join(word) + ("'s" if plural else "")
+
+
+def normalize_en(text: str, spell_acronyms: bool = True) -> str:
+    """Expand numbers, money, dates, times, units, abbreviations; spell ALL-CAPS acronyms."""
+    text = text.translate(_ZH_PUNCT).replace("...", "…")
+    if "." in text:
+        for pattern, repl in _ABBR:
+            text = pattern.sub(repl, text)
+    text = _MONTH_DOT.sub(lambda m: _MONTH_ABBR[m.group(1)], text)
+    if any(c.isdigit() for c in text):
+        text = _ISO_DATE.sub(lambda m: f"{_MONTHS[int(m.group(2)) - 1]} {en_ordinal(int(m.group(3)))}, "
+                                        f"{en_year(int(m.group(1)))}" if 1 <= int(m.group(2)) <= 12
+                             else m.group(0), text)
+        text = _MONTH_DAY.sub(lambda m: f"{m.group(1)} {en_ordinal(int(m.group(2)))}"
+                                        + (f", {en_year(int(m.group(4)))}" if m.group(4) else ""), text)
+        text = _DAY_MONTH.sub(lambda m: f"the {en_ordinal(int(m.group(1)))} of {m.group(2)}", text)
+        text = _TIME.sub(_time, text)
+        text = _PHONE.sub(lambda m: ", ".join(en_digits(g) for g in m.groups() if g), text)
+        text = _MONEY.sub(_money, text)
+        text = _PERCENT.sub(lambda m: en_number(m.group(1)) + " percent", text)
+        text = _UNIT.sub(_unit, text)
+        text = _ORDINAL.sub(lambda m: en_ordinal(int(m.group(1))), text)
+        text = _YEARS_PLURAL.sub(_plural_year, text)
+        text = _RANGE.sub(lambda m: f"{_year_or_number(m.group(1))} to {_year_or_number(m.group(2))}", text)
+        text = _YEAR.sub(lambda m: en_year(int(m.group(1))), text)
+        text = _FRACTION.sub(_fraction, text)
+        text = _LETTER_DIGIT.sub(" ", text)
+        text = _NEG.sub("minus ", text)
+        text = _NUMBER.sub(lambda m: en_number(m.group(0)), text)
+    if any(c in _SYMBOLS for c in text):
+        text = "".join(_SYMBOLS.get(c, c) for c in text)
+    text = _HYPHEN_WORDS.sub(" ", text)
+    if _shouting(text):
+        text = text.lower()
+    text = _ACRONYM.sub(lambda m: _spell(m, spell_acronyms), text)
+    return tidy_en(text)
+
+
+def _year_or_number(text: str) -> str:
+    return en_year(int(text)) if re.fullmatch(r"1[1-9]\d\d|20\d\d", text) else en_number(text)
+
+
+def _shouting(text: str) -> bool:
+    """A run written mostly in capitals is emphasis, not a string of acronyms."""
+    words = re.findall(r"[A-Za-z]{2,}", text)
+    caps = sum(w.isupper() for w in words)
+    return caps >= 3 and caps * 2 > len(words)
+
+
+def tidy_en(text: str) -> str:
+    text = text.translate(_DROP)
+    text = _TO_COMMA.sub(", ", text)
+    text = re.sub(r"\s+", " ", text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = _PUNCT_RUN.sub("", text)
+    return text.strip(" ,;:")
