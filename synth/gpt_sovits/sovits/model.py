@@ -113,6 +113,7 @@ class SynthesizerTrnV2(nn.Module):
         weight = self.ssl_proj.weight
         return weight.device, weight.dtype
 
+    @torch.no_grad()
     def style(self, refer_specs: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
         """Style vector ge (1, gin, 1): the mean of each reference spectrogram's vector.
 
@@ -134,6 +135,7 @@ class SynthesizerTrnV2(nn.Module):
             ges.append(self.ref_enc(spec[:, :V2_REF_BINS] * mask, mask))  # (B, gin, 1)
         return torch.stack(ges, 0).mean(0)  # (B, gin, 1)
 
+    @torch.no_grad()
     def prior(
         self, codes: torch.Tensor, phones: torch.Tensor, ge: torch.Tensor, speed: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
