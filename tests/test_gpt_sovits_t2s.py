@@ -154,6 +154,20 @@ def test_eos_is_never_produced_in_the_first_eleven_steps(model, inputs) -> None:
     assert out.stop == "eos" and out.index == 11 and out.tokens.shape[0] == 11
 
 
+def test_eos_test_sees_the_penalised_logits(model, inputs) -> None:
+    """Raw argmax is a prompt token, but after the penalty EOS leads: the reference stops there
+    (at the first step EOS is allowed) even when the random draw picked something else."""
+    rigged = load_t2s(load_gpt_checkpoint(fixture_path("tiny-e1.ckpt")))
+    fixed = torch.full((rigged.cfg.vocab_size,), -10.0)
+    fixed[int(inputs["prompt"][0])] = 10.0  # 10 / 1.35 = 7.4 after the penalty
+    fixed[-1] = 9.0
+    rigged.ar_predict_layer.register_forward_hook(lambda _m, _i, out: fixed.expand_as(out).clone())
+    hot = SamplingParams(top_k=2, top_p=None, temperature=100.0, repetition_penalty=1.35)
+    for seed in range(10):
+        out = decode_naive(rigged, inputs["phones"], inputs["bert"], inputs["prompt"], sampling=hot, seed=seed)
+        assert (out.stop, out.index) == ("eos", 11)
+
+
 def test_sampling_order_and_penalty() -> None:
     logits = torch.tensor([[2.0, -1.0, 0.5, 3.0]])
     apply_repetition_penalty_(logits, torch.tensor([[0, 1, 1]]), 2.0)
