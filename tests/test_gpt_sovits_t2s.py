@@ -176,6 +176,8 @@ def test_sampling_order_and_penalty() -> None:
     assert probs[0, 1] == 0 and probs[0, 2] == 0 and probs[0, 3] > probs[0, 0] > 0
     probs = probabilities(logits, SamplingParams(top_k=None, top_p=0.5, temperature=1.0))
     assert probs[0].tolist() == [0.0, 0.0, 0.0, 1.0]  # token 3 alone has p > 0.5
+    probs = probabilities(logits, SamplingParams(top_k=None, top_p=0.5, temperature=100.0))
+    assert probs[0].tolist() == [0.0, 0.0, 0.0, 1.0]  # top-p looks at the logits BEFORE temperature
     one_hot = torch.tensor([[0.0, 0.0, 1.0, 0.0]]).repeat(64, 1)
     assert draw(one_hot, torch.Generator().manual_seed(0)).flatten().tolist() == [2] * 64
     counts = torch.bincount(
