@@ -1,0 +1,50 @@
+"""Atomic output: a delivered file is either complete or absent, never half-written.
+
+Writers write into a temporary file in the destination's own folder (so the final rename stays on
+one filesystem and is atomic), then `os.replace` it over the destination. Any failure removes the
+temporary file; an OSError becomes an OutputError naming the destination.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from ingest.errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on normal exit it replaces `path` atomically.
+
+    Raises OutputError (naming `path`) when the folder cannot be created or written; any other
+    exception from the body propagates after the temporary file is removed.
+    """
+    dest = Path(path)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror or exc})", dest) from exc
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:  # flush to disk before the rename makes it visible
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write file ({exc.strerror or exc})", dest) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically. Raises OutputError."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)

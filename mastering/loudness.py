@@ -1,0 +1,234 @@
+"""Level measurements: integrated loudness, unweighted RMS, sample peak, true peak, noise floor.
+
+Pure, vectorised numpy on `(samples,)` or `(samples, channels)` float arrays in [-1, 1]. The
+integrated loudness follows ITU-R BS.1770-4 §2 exactly like pyloudnorm (the test oracle) but with
+the gating blocks computed from a cumulative sum instead of a Python loop, which makes it ~10× faster
+on a chapter. True peak follows BS.1770-4 Annex 2 (pyloudnorm has none): 4× oversampling with a
+polyphase interpolation filter, then the absolute maximum.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.signal as ss
+
+from ingest.errors import MasteringError
+
+_ABS_GATE_LUFS = -70.0  # BS.1770-4 §2.7, Γa
+_REL_GATE_LU = -10.0  # BS.1770-4 §2.7, Γr relative to the absolute-gated loudness
+_BLOCK_S = 0.4  # gating block Tg
+_STEP = 0.25  # 75 % overlap between blocks
+_TAPS_PER_PHASE = 12  # BS.1770-4 Annex 2 uses a 48-tap, 4-phase filter; we add one tap (odd, symmetric)
+_CHUNK = 1 << 18  # samples per true-peak chunk; bounds memory at ~4 MB per chunk
+
+
+def as_2d(audio: np.ndarray) -> np.ndarray:
+    """View `audio` as (samples, channels). Raises MasteringError for other shapes."""
+    a = np.asarray(audio)
+    if a.ndim == 1:
+        return a[:, None]  # (N, 1)
+    if a.ndim == 2 and a.shape[1] in (1, 2):
+        return a  # (N, C)
+    raise MasteringError(f"audio must be (samples,) or (samples, 1|2), got shape {a.shape}")
+
+
+def _db(power_or_amp: float, power: bool) -> float:
+    if power_or_amp <= 0.0:
+        return -math.inf
+    return (10.0 if power else 20.0) * math.log10(power_or_amp)
+
+
+# ---- K-weighting (BS.1770-4 §2.1, Table 1 and 2) --------------------------------------------------
+# The standard gives biquad coefficients at 48 kHz only. These analog parameters (shelf gain, Q and
+# corner frequency; high-pass Q and corner) reproduce them to within 1e-7 and let us derive the
+# filters at any rate via the bilinear transform (the same derivation pyloudnorm uses).
+_SHELF_GAIN_DB, _SHELF_Q, _SHELF_FC = 3.99984385397, 0.7071752369554193, 1681.9744509555319
+_HP_Q, _HP_FC = 0.5003270373253953, 38.13547087613982
+
+
+@lru_cache(maxsize=8)
+def k_weighting_sos(sample_rate: int) -> np.ndarray:
+    """Second-order sections (2, 6) of the K-weighting pre-filter: high shelf then high-pass."""
+    k = math.tan(math.pi * _SHELF_FC / sample_rate)
+    vh = 10.0 ** (_SHELF_GAIN_DB / 20.0)
+    vb = vh ** 0.4996667741545416  # band gain ratio of the standard's shelf
+    a0 = 1.0 + k / _SHELF_Q + k * k
+    shelf = [(vh + vb * k / _SHELF_Q + k * k) / a0, 2.0 * (k * k - vh) / a0,
+             (vh - vb * k / _SHELF_Q + k * k) / a0,
+             1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / _SHELF_Q + k * k) / a0]
+    k = math.tan(math.pi * _HP_FC / sample_rate)
+    a0 = 1.0 + k / _HP_Q + k * k
+    highpass = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / _HP_Q + k * k) / a0]
+    return np.array([shelf, highpass])
+
+
+def block_loudness(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Loudness (LUFS) of every 400 ms gating block at 75 % overlap, BS.1770-4 eq. 1–4.
+
+    Audio shorter than one block is measured as a single block of its own length, so a short clip
+    still gets a number (the standard does not define one).
+    """
+    x = as_2d(audio)
+    n = x.shape[0]
+    if n == 0:
+        return np.empty(0)
+    # float32 filtering is 4x faster than float64 and agrees to ~0.001 LU; the sums stay float64.
+    sos = k_weighting_sos(sample_rate).astype(np.float32)
+    weighted = ss.sosfilt(sos, x.astype(np.float32), axis=0)  # (N, C)
+    # Channel weights G are 1.0 for left/right/centre (Table 3); we only carry 1 or 2 channels.
+    power = np.square(weighted, dtype=np.float64).sum(axis=1)  # (N,)
+    csum = np.concatenate(([0.0], np.cumsum(power)))  # (N+1,)
+    block = int(_BLOCK_S * sample_rate)
+    if n < block:
+        return np.array([-0.691 + 10.0 * np.log10(max(csum[-1] / n, 1e-300))])
+    t = n / sample_rate
+    count = int(round((t - _BLOCK_S) / (_BLOCK_S * _STEP))) + 1
+    j = np.arange(count)
+    lo = (_BLOCK_S * (j * _STEP) * sample_rate).astype(np.int64)
+    hi = np.minimum((_BLOCK_S * (j * _STEP + 1) * sample_rate).astype(np.int64), n)
+    z = (csum[hi] - csum[lo]) / block  # mean square per block, eq. 1
+    with np.errstate(divide="ignore"):
+        return -0.691 + 10.0 * np.log10(z)  # eq. 4
+
+
+def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
+    """Gated integrated loudness in LUFS (BS.1770-4 §2.7); -inf when every block is below −70."""
+    lk = block_loudness(audio, sample_rate)
+    lk = lk[lk >= _ABS_GATE_LUFS]
+    if lk.size == 0:
+        return -math.inf
+    # Gating averages block energies, not block dB values (eq. 6).
+    gamma_r = -0.691 + 10.0 * np.log10(np.mean(10.0 ** ((lk + 0.691) / 10.0))) + _REL_GATE_LU
+    lk = lk[lk > gamma_r]
+    return float(-0.691 + 10.0 * np.log10(np.mean(10.0 ** ((lk + 0.691) / 10.0))))
+
+
+def rms_db(audio: np.ndarray) -> float:
+    """Unweighted RMS over all samples and channels in dBFS (a full-scale sine reads −3.01)."""
+    x = as_2d(audio)
+    if x.size == 0:
+        return -math.inf
+    return _db(float(np.mean(np.square(x, dtype=np.float64))), power=True)
+
+
+def sample_peak_db(audio: np.ndarray) -> float:
+    """Largest absolute sample value in dBFS."""
+    x = as_2d(audio)
+    return -math.inf if x.size == 0 else _db(float(np.max(np.abs(x))), power=False)
+
+
+@lru_cache(maxsize=4)
+def _interpolator(factor: int) -> np.ndarray:
+    """Kaiser-windowed sinc interpolation filter for `factor`× oversampling (Annex 2, §2).
+
+    Odd length, so its group delay is a whole number of original samples; cutoff at the original
+    Nyquist frequency, so phase 0 passes the original samples unchanged (a Nyquist filter).
+    """
+    taps = factor * _TAPS_PER_PHASE + 1
+    h = ss.firwin(taps, 1.0 / factor, window=("kaiser", 8.0)) * factor
+    return h.astype(np.float32)
+
+
+def oversampling_factor(sample_rate: int) -> int:
+    """Annex 2 oversamples to at least 192 kHz: 4× at 44.1/48 kHz, 2× at 88.2/96, 1× above."""
+    return 4 if sample_rate < 88200 else 2 if sample_rate < 176400 else 1
+
+
+def true_peak_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Per-sample true peak (linear), shape (samples,): the largest absolute value of the
+    oversampled signal, over all channels, in the interval (n−1, n+1) around each sample.
+
+    The limiter uses this to find every sample whose neighbourhood would break a true-peak
+    ceiling; its maximum is the true peak of the whole signal.
+    """
+    x = as_2d(audio).astype(np.float32, copy=False)
+    n = x.shape[0]
+    factor = oversampling_factor(sample_rate)
+    env = np.abs(x[:, 0])  # (N,) phase 0 == original samples
+    if x.shape[1] == 2:
+        env = np.maximum(env, np.abs(x[:, 1]))
+    if n == 0 or factor == 1:
+        return np.maximum(env, np.concatenate((env[1:], [0.0]), dtype=np.float32))
+    h = _interpolator(factor)
+    delay = (len(h) - 1) // (2 * factor)  # in original samples
+    half = _TAPS_PER_PHASE  # context needed either side of a chunk
+    for c in range(x.shape[1]):
+        padded = np.concatenate((np.zeros(half, np.float32), x[:, c], np.zeros(half, np.float32)))
+        for start in range(0, n, _CHUNK):
+            stop = min(start + _CHUNK, n)
+            seg = padded[start:stop + 2 * half]  # original samples start-half .. stop+half
+            up = ss.upfirdn(h, seg, up=factor)  # (factor * len(seg) + taps - 1 - ...)
+            # Sample i of seg sits at up[factor * (i + delay)]; keep rows for seg index half..half+len
+            first = factor * (half + delay)
+            rows = np.abs(up[first:first + factor * (stop - start)]).reshape(stop - start, factor)
+            # (n, F): row k covers [start+k, start+k+1), the interval after sample start+k.
+            # Column-wise maxima: numpy's max over a short last axis is ~7x slower.
+            out = env[start:stop]
+            for p in range(1, factor):
+                np.maximum(out, rows[:, p], out=out)
+    # Include the interval before each sample as well: (n−1, n].
+    env[1:] = np.maximum(env[1:], env[:-1])
+    return env
+
+
+def true_peak_db(audio: np.ndarray, sample_rate: int) -> float:
+    """True peak in dBTP (BS.1770-4 Annex 2): 4× oversampled absolute maximum."""
+    env = true_peak_envelope(audio, sample_rate)
+    return -math.inf if env.size == 0 else _db(float(env.max()), power=False)
+
+
+def noise_floor_db(audio: np.ndarray, sample_rate: int, window_s: float = 0.5,
+                   hop_s: float = 0.1) -> float:
+    """RMS (dBFS) of the quietest `window_s` stretch — the room tone between sentences.
+
+    ACX measures its noise floor on room tone; the quietest half second of a narrated file is
+    room tone. Files shorter than one window are measured whole. Digital silence reads −inf.
+    """
+    x = as_2d(audio)
+    n = x.shape[0]
+    if n == 0:
+        return -math.inf
+    power = np.square(x, dtype=np.float64).mean(axis=1)  # (N,)
+    win = max(1, int(window_s * sample_rate))
+    if n <= win:
+        return _db(float(power.mean()), power=True)
+    csum = np.concatenate(([0.0], np.cumsum(power)))
+    hop = max(1, int(hop_s * sample_rate))
+    starts = np.arange(0, n - win + 1, hop)
+    means = (csum[starts + win] - csum[starts]) / win
+    return _db(float(max(means.min(), 0.0)), power=True)
+
+
+@dataclass(frozen=True)
+class Measures:
+    """Every level a preset rule can check, for one file or buffer."""
+
+    duration_s: float
+    lufs: float
+    rms_db: float
+    sample_peak_db: float
+    true_peak_db: float
+    noise_floor_db: float
+
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON-ready: values rounded to 0.01, -inf (silence) as None."""
+        return {k: (None if not math.isfinite(v) else round(v, 2 if k != "duration_s" else 3))
+                for k, v in asdict(self).items()}
+
+
+def measure(audio: np.ndarray, sample_rate: int) -> Measures:
+    """Measure everything at once. Raises MasteringError for a bad shape or sample rate."""
+    if sample_rate <= 0:
+        raise MasteringError(f"sample rate must be positive, got {sample_rate}")
+    x = as_2d(audio)
+    return Measures(
+        duration_s=x.shape[0] / sample_rate,
+        lufs=integrated_lufs(x, sample_rate),
+        rms_db=rms_db(x),
+        sample_peak_db=sample_peak_db(x),
+        true_peak_db=true_peak_db(x, sample_rate),
+        noise_floor_db=noise_floor_db(x, sample_rate),
+    )
