@@ -13,9 +13,9 @@ import numpy as np
 
 from ingest.model import Book, Chapter
 from ingest.script import Line, chapter_script
-from mastering.export import Tags, write_mp3
-from mastering.master import master
+from mastering.export import deliver_mp3
 from mastering.presets import Preset
+from mastering.tags import Tags
 from mastering.stitch import assemble
 from synth.engine import Clip, Engine
 
@@ -69,16 +69,15 @@ def export(book: Book, index: int, total: int, lines: list[Line], clips: list[Cl
     audio = [np.asarray(c.audio, np.float32) for c in clips]
     rate = clips[0].sample_rate if clips else 22050
     assembly = assemble(audio, rate, pauses_after(lines, preset), preset)
-    mastered, measures = master(assembly.audio, assembly.sample_rate, preset)
     tags = Tags(
         title=chapter.title, album=book.meta.title, artist=book.meta.author,
         narrator=book.meta.narrator, track=index, track_total=total, year=book.meta.year,
         language=book.meta.language, cover=book.meta.cover, cover_mime=book.meta.cover_mime,
     )
     path = out_dir / chapter_file_name(index, chapter.title, total)
-    write_mp3(path, mastered, assembly.sample_rate, preset, tags)
+    _, measures = deliver_mp3(path, assembly.audio, assembly.sample_rate, preset, tags)
     return ChapterResult(
-        index=index, title=chapter.title, file=path.name, duration_s=round(len(mastered) / assembly.sample_rate, 3),
+        index=index, title=chapter.title, file=path.name, duration_s=round(measures.duration_s, 3),
         sentences=len(lines), synthesized=len(lines), measures=measures.to_dict(),
         spans=[(round(s, 3), round(e, 3), line.sentence.text) for (s, e), line in zip(assembly.spans, lines)],
     )

@@ -1,12 +1,40 @@
 """`bookcast make`: run the produce_book flow with a progress bar, then print the summary."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from flows.progress import Event, listen
+from ingest.errors import BookcastError
 
 
-def run_make(project: str, out: str | None, chapters: list[int] | None) -> int:
+def register(sub: argparse._SubParsersAction) -> None:
+    make = sub.add_parser("make", help="produce the audiobook for a project folder or an .epub/.md file")
+    make.add_argument("project", help="project folder (with project.toml) or a book file")
+    make.add_argument("--out", help="output folder (default ./bookcast-out/<book-slug>/)")
+    make.add_argument("--chapters", help="only these chapters, e.g. 3,7-9")
+    make.add_argument("--preset", help="mastering preset (acx, podcast, broadcast); overrides the project")
+    make.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters), a.preset))
+
+
+def parse_chapters(spec: str | None) -> list[int] | None:
+    """'3,7-9' → [3, 7, 8, 9]. Raises BookcastError for anything else."""
+    if not spec:
+        return None
+    out: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            start, end = int(lo), int(hi or lo)
+        except ValueError:
+            raise BookcastError(f"--chapters: {part!r} is not a number or a range like 7-9") from None
+        if start < 1 or end < start:
+            raise BookcastError(f"--chapters: {part!r} is not a valid chapter range")
+        out.extend(range(start, end + 1))
+    return out
+
+
+def run_make(project: str, out: str | None, chapters: list[int] | None, preset: str | None = None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -33,7 +61,7 @@ def run_make(project: str, out: str | None, chapters: list[int] | None) -> int:
     stop = listen(on_event)
     try:
         with progress:
-            manifest = produce_book(project, out, chapters)
+            manifest = produce_book(project, out, chapters, preset)
     finally:
         stop()
     print_summary(manifest)

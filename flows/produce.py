@@ -41,12 +41,13 @@ def write_json_atomic(path: Path, data: object) -> None:
 
 
 @flow(name="produce_book", task_runner=ThreadPoolTaskRunner(max_workers=2), validate_parameters=False)
-def produce_book(project: str, out_dir: str | None = None, chapters: list[int] | None = None) -> dict:
+def produce_book(project: str, out_dir: str | None = None, chapters: list[int] | None = None,
+                 preset: str | None = None) -> dict:
     """Produce the audiobook for `project` (a project folder or an .epub/.md file); returns the manifest."""
     logger = get_run_logger()
     proj = load_project(project)
     book = ingest_book(proj.source)
-    preset = get_preset(proj.preset, proj.preset_overrides)
+    mastering = get_preset(preset or proj.preset, proj.preset_overrides if not preset else None)
     out = Path(out_dir) if out_dir else (proj.out_dir or default_out_dir(book.slug))
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -65,7 +66,7 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
     exports = {}
     for i in wanted:
         clips = synthesize_chapter.submit(engine, i, scripts[i], proj.seed)
-        exports[i] = export_chapter.submit(book, i, total, scripts[i], clips, preset, out)
+        exports[i] = export_chapter.submit(book, i, total, scripts[i], clips, mastering, out)
     results = []
     for i, future in exports.items():
         future.wait()
@@ -78,7 +79,7 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
             results.append(steps.ChapterResult(index=i, title=book.chapters[i - 1].title, status="failed",
                                                error=error))
             report(Event("chapter", chapter=i, detail=results[-1].to_dict()))
-    manifest = _manifest(book, proj, preset.name, engine, results, out)
+    manifest = _manifest(book, proj, mastering.name, engine, results, out)
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
 

@@ -1,0 +1,23 @@
+"""`bookcast preview`: proofread the front end's output before spending GPU hours."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    prev = sub.add_parser("preview", help="print sentences, language runs, normalised text and phones")
+    prev.add_argument("project", help="project folder or book file")
+    prev.add_argument("--chapter", type=int, help="only this chapter (1-based)")
+    prev.add_argument("--json", action="store_true", help="one JSON object per sentence")
+    prev.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from flows.preview import preview_lines
+    from flows.project import load_project
+    from ingest.reader import read_book
+
+    book = read_book(load_project(args.project).source)
+    for line in preview_lines(book, args.chapter, args.json):
+        print(line)
+    return 0
