@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,7 +103,9 @@ def test_readme_command_in_a_fresh_process(tmp_path: Path) -> None:
     """The README's main command, as a user runs it: a new process, a fresh Prefect home."""
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"))
     env.pop("PREFECT_API_URL", None)
-    run = subprocess.run([sys.executable, "-m", "flows.cli", "make", str(SAMPLE)], cwd=tmp_path, env=env,
+    exe = shutil.which("bookcast")
+    assert exe, "the bookcast console script is not installed (pip install -e .)"
+    run = subprocess.run([exe, "make", str(SAMPLE)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     out = next((tmp_path / "bookcast-out").iterdir())
