@@ -93,32 +93,17 @@ def _check_gpt(voice: Voice) -> list[Finding]:
 
 def _check_sovits(voice: Voice) -> list[Finding]:
     from synth.gpt_sovits.checkpoint import load_sovits_checkpoint
+    from synth.gpt_sovits.sovits import SovitsConfig, SynthesizerTrnV2
 
     ckpt = load_sovits_checkpoint(voice.sovits)
-    build = _sovits_builder()
-    if build is not None:
-        build(ckpt)  # strict: every key and shape
-    data = ckpt.config.get("data", {})
+    cfg = SovitsConfig.from_config(ckpt.config, source=ckpt.path)
+    SynthesizerTrnV2(cfg).load_weights(ckpt.weights, source=ckpt.path)  # strict: every key and shape
     params = sum(t.numel() for t in ckpt.weights.values())
-    rows = ckpt.weights["enc_p.text_embedding.weight"].shape[0]
     detail = (
         f"{voice.sovits.name}: {ckpt.version}, {ckpt.info or 'no info'}, {_millions(params)}, "
-        f"{data.get('sampling_rate', '?')} Hz, hop {data.get('hop_length', '?')}, {rows} phones, "
-        f"{_mib(voice.sovits)}"
+        f"{cfg.sampling_rate} Hz, hop {cfg.hop_length}, {cfg.n_symbols} phones, {_mib(voice.sovits)}"
     )
-    out = [Finding("ok", "SoVITS weights", detail)]
-    if build is None:
-        out.append(Finding("warning", "SoVITS weights", "model code unavailable; keys not checked against the model"))
-    return out
-
-
-def _sovits_builder() -> Callable | None:
-    """The strict SoVITS builder if the model package provides one (imported lazily)."""
-    try:
-        from synth.gpt_sovits.sovits import load_sovits  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return load_sovits
+    return [Finding("ok", "SoVITS weights", detail)]
 
 
 def _check_bert(voice: Voice) -> list[Finding]:

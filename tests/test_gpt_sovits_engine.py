@@ -243,3 +243,81 @@ def test_hubert_features_shape(aux_models):
     hubert = HubertFeatures(hubert_dir)
     feats = hubert(np.zeros(16000 * 3 + 9600, dtype=np.float32))
     assert feats.shape[:2] == (1, 768) and feats.shape[2] == (16000 * 3 + 9600 - 400) // 320 + 1  # 25 ms window, 20 ms hop
+
+
+# ------------------------------------------------------------------------------------ engine parity
+
+
+def _engine(folder: Path, **kw):
+    from synth.gpt_sovits_engine import GptSovitsEngine
+
+    return GptSovitsEngine(folder, device="cpu", **kw)
+
+
+def _golden(*parts: str) -> np.ndarray:
+    return np.load(_fixtures().joinpath(*parts))
+
+
+def _text_feats(ids, bert: np.ndarray, norm: str = "x"):
+    from synth.gpt_sovits_text import TextFeatures
+
+    return TextFeatures(tuple(int(i) for i in ids), torch.from_numpy(bert), norm)
+
+
+def test_engine_reference_path_matches_goldens(tmp_path, aux_models):
+    """WAV on disk → spectrogram → cached ge → SoVITS decode, against the reference outputs."""
+    two = _make_voice(tmp_path / "two", aux_models, text="", extra='\n[[reference]]\naudio = "ref2.wav"\n')
+    _write_clip(two / "ref2.wav", _golden("sovits", "ref2_wav.npy")[0])
+    engine = _engine(two)
+    assert engine.sample_rate == 32000 and engine.prompt.reference_free
+    spec = engine.prompt.specs[0].numpy()
+    np.testing.assert_allclose(spec, _golden("sovits", "ref_spec.npy"), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(engine.prompt.specs[1].numpy(), _golden("sovits", "ref2_spec.npy"), rtol=1e-5, atol=1e-3)
+    ge_each = _golden("sovits", "multi_ge_each.npy")  # (2, 1, 512, 1)
+    np.testing.assert_allclose(engine.prompt.ge.numpy(), ge_each.mean(0), atol=1e-5)
+    engine.noise_scale = 0.0
+    codes = torch.from_numpy(_golden("sovits", "codes.npy"))[0, 0]
+    text = _text_feats(_golden("sovits", "text_phone_ids.npy")[0], np.zeros((1024, 18), np.float32))
+    np.testing.assert_allclose(engine._vocode(codes, text, 0), _golden("sovits", "multi_out.npy")[0, 0], atol=1e-4)
+
+    one = _engine(_make_voice(tmp_path / "one", aux_models, text=""))
+    one.noise_scale = 0.0
+    np.testing.assert_allclose(one.prompt.ge.numpy(), _golden("sovits", "decode_ge.npy"), atol=1e-5)
+    np.testing.assert_allclose(one._vocode(codes, text, 0), _golden("sovits", "decode_out.npy")[0, 0], atol=1e-4)
+    pred = torch.from_numpy(_golden("gpt", "naive_rp1.35_pred.npy"))[0]
+    np.testing.assert_allclose(one._vocode(pred, text, 0), _golden("sovits", "e2e_out.npy")[0, 0], atol=1e-4)
+    one.settings = replace(one.settings, speed=1.25)
+    np.testing.assert_allclose(one._vocode(codes, text, 0), _golden("sovits", "speed_out.npy")[0, 0], atol=1e-4)
+
+
+def test_engine_gpt_batches_match_goldens(tmp_path, aux_models):
+    """Prompt transcript + sentence, prompt tokens continued, greedy: the reference's batched tokens;
+    a batch of two gives each sentence the tokens it gets alone (both stop by EOS or both by cap)."""
+    from synth.gpt_sovits_prompt import ReferencePrompt
+
+    engine = _engine(_make_voice(tmp_path / "v", aux_models, text=""))
+    g = _golden
+    ref_feats = _text_feats(g("gpt", "all_phone_ids.npy")[0, :21], g("gpt", "bert_ref.npy"))
+    engine.prompt = ReferencePrompt(
+        semantic=torch.from_numpy(g("gpt", "prompt_semantic.npy"))[0], text=ref_feats,
+        specs=engine.prompt.specs, ge=engine.prompt.ge,
+    )
+    engine.settings = replace(engine.settings, top_k=1, repetition_penalty=1.35)
+    engine.early_stop_num = 40
+    tgt = _text_feats(g("gpt", "all_phone_ids.npy")[0, 21:], g("gpt", "bert_tgt.npy"))
+    tgt2 = _text_feats([158, 119, 127, 134, 3], g("gpt", "bert_tgt2.npy"))
+    both = engine._semantic_tokens([tgt, tgt2], seed=0)
+    assert both[0].tolist() == g("gpt", "batch2_rp1.35_pred0.npy").tolist()
+    assert both[1].tolist() == g("gpt", "batch2_rp1.35_pred1.npy").tolist()
+    alone = engine._semantic_tokens([tgt], seed=5)
+    assert alone[0].tolist() == g("gpt", "batch1_rp1.35_pred0.npy").tolist() == both[0].tolist()
+
+
+def test_engine_reference_free_gpt_matches_golden(tmp_path, aux_models):
+    engine = _engine(_make_voice(tmp_path / "v", aux_models, text=""))
+    assert engine.prompt.semantic is None and engine.prompt.text is None
+    engine.settings = replace(engine.settings, top_k=1)
+    engine.early_stop_num = 40
+    tgt = _text_feats(_golden("gpt", "all_phone_ids.npy")[0, 21:], _golden("gpt", "bert_tgt.npy"))
+    tokens = engine._semantic_tokens([tgt], seed=0)[0]
+    assert tokens.tolist() == _golden("gpt", "naive_reffree_rp1.35_pred.npy")[0].tolist()

@@ -72,6 +72,20 @@ class BertFeatures:
             model = AutoModelForMaskedLM.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
         except (OSError, ValueError, RuntimeError) as exc:
             raise VoiceError(f"cannot load BERT model ({str(exc).strip()[:200]})", folder) from exc
+        self._init_parts(model, tokenizer, device, dtype, folder)
+
+    @classmethod
+    def from_model(
+        cls, model: torch.nn.Module, tokenizer: object, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    ) -> BertFeatures:
+        """Wrap a masked-LM BERT and tokenizer already in memory (benchmarks with random weights)."""
+        obj = cls.__new__(cls)
+        obj._init_parts(model, tokenizer, device, dtype, None)
+        return obj
+
+    def _init_parts(
+        self, model: torch.nn.Module, tokenizer: object, device: torch.device | str, dtype: torch.dtype, folder: Path | None
+    ) -> None:
         self.folder = folder
         self.device = torch.device(device)
         self.tokenizer = tokenizer
