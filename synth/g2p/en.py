@@ -1,0 +1,132 @@
+"""English G2P: normalised English text -> ARPAbet phones of the v2 table.
+
+Lookup order per word: user lexicon, spelled letters, homographs (the reading chosen from the
+neighbouring words, since the nltk tagger g2p_en uses needs a download), the CMU dictionary,
+possessives and two-word compounds from the dictionary, and only then g2p_en's neural model.
+Results are cached per word: the neural model costs about a millisecond a word.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from synth.g2p.cmu import LETTERS, cmu_dict
+from synth.g2p.neural import neural_g2p
+from synth.g2p.symbols import symbol_to_id
+
+_TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|[,.!?…;:\-—]")
+_PUNCT = {",": ",", ".": ".", "!": "!", "?": "?", "…": "…", ";": ",", ":": ",", "-": "-", "—": ","}
+_VERB_BEFORE = frozenset("""to will would can could shall should may might must do does did don't didn't
+won't can't cannot let's please i we you they he she it not never always often""".split())
+_MODALS = frozenset("""to will would can could shall should may might must do does did don't didn't
+won't can't cannot let's please""".split())
+_NOUN_BEFORE = frozenset("""the a an this that these those his her my your our their its some any no
+every each of""".split())
+_OBJECT_AFTER = frozenset("the a an his her my your our their this that these those it them him me us".split())
+
+
+@lru_cache(maxsize=1)
+def _homographs() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str]]:
+    """g2p_en's homograph table (a plain data file in its wheel): word -> (pron1, pron2, pos1),
+    pron1 being the reading for part of speech pos1."""
+    spec = importlib.util.find_spec("g2p_en")
+    out: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+    if spec is None or not spec.submodule_search_locations:
+        return out
+    path = Path(next(iter(spec.submodule_search_locations))) / "homographs.en"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or line.count("|") != 3:
+            continue
+        head, p1, p2, pos = line.strip().split("|")
+        out[head.lower()] = (tuple(p1.split()), tuple(p2.split()), pos)
+    return out
+
+
+def _guess_pos(prev: str, nxt: str) -> str:
+    if prev in _VERB_BEFORE or prev.endswith("ly") or nxt in _OBJECT_AFTER:
+        return "V"
+    if prev in _NOUN_BEFORE:
+        return "N"
+    return ""
+
+
+class EnglishG2P:
+    """Callable: normalised en text -> phones (ARPAbet and v2 punctuation)."""
+
+    def __init__(self, lexicon: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.lexicon = {k.lower(): v for k, v in (lexicon or {}).items()}
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, text: str) -> list[str]:
+        tokens = _TOKEN.findall(text)
+        phones: list[str] = []
+        for i, tok in enumerate(tokens):
+            if tok in _PUNCT:
+                p = _PUNCT[tok]
+                if phones and phones[-1] in _PUNCT.values():
+                    continue
+                if phones:
+                    phones.append(p)
+                continue
+            prev = tokens[i - 1].lower() if i else ""
+            nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+            phones.extend(self.word(tok, prev, nxt, tokens, i))
+        return phones
+
+    def word(self, tok: str, prev: str = "", nxt: str = "", tokens: list[str] | None = None,
+             i: int = 0) -> tuple[str, ...]:
+        low = tok.lower()
+        if low in self.lexicon:
+            return self.lexicon[low]
+        if len(tok) == 1:
+            return _letter(tok, tokens or [tok], i)
+        if re.fullmatch(r"[A-Z]'s", tok):
+            return LETTERS[low[0]] + ("Z",)
+        if low == "read":
+            return ("R", "IY1", "D") if prev in _MODALS else ("R", "EH1", "D")
+        homograph = _homographs().get(low)
+        if homograph:
+            p1, p2, pos = homograph
+            return _clean(p1 if _guess_pos(prev, nxt) and pos.startswith(_guess_pos(prev, nxt)) else p2)
+        hit = self._cache.get(low)
+        if hit is None:
+            hit = self._cache[low] = _clean(self._lookup(low))
+        return hit
+
+    def _lookup(self, low: str) -> tuple[str, ...]:
+        cmu = cmu_dict()
+        if low in cmu:
+            return cmu[low]
+        if low.endswith("'s") and len(low) > 2:
+            base = self.word(low[:-2])
+            last = base[-1] if base else ""
+            if last in ("S", "Z", "SH", "ZH", "CH", "JH"):
+                return base + ("IH0", "Z")
+            return base + (("S",) if last in ("P", "T", "K", "F", "TH") else ("Z",))
+        if "'" in low:
+            return tuple(p for part in low.split("'") if part for p in self._lookup(part))
+        if len(low) <= 3 and not re.search(r"[aeiouy]", low):
+            return tuple(p for c in low for p in LETTERS[c])
+        for cut in range(3, len(low) - 2):  # compounds: bookcast = book + cast
+            left, right = low[:cut], low[cut:]
+            if left in cmu and right in cmu and len(right) >= 3:
+                return cmu[left] + cmu[right]
+        return neural_g2p().predict(low)
+
+
+def _letter(tok: str, tokens: list[str], i: int) -> tuple[str, ...]:
+    low = tok.lower()
+    if low == "a":
+        spelled = any(0 <= j < len(tokens) and len(tokens[j]) == 1 and tokens[j].isupper()
+                      for j in (i - 1, i + 1))
+        return LETTERS["a"] if tok == "A" and spelled else ("AH0",)
+    if low == "i" and tok == "I":
+        return ("AY1",)
+    return LETTERS.get(low, ())
+
+
+def _clean(phones: tuple[str, ...]) -> tuple[str, ...]:
+    table = symbol_to_id()
+    return tuple(q for q in (("UW1" if p == "UW" else p) for p in phones) if q in table)
