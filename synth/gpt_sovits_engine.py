@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ingest.errors import BookcastError, SynthesisError
-from ingest.segment import Sentence
+from ingest.segment import Run, Sentence
 from synth.engine import Clip
 from synth.gpt_sovits.bert import BertFeatures
 from synth.gpt_sovits.checkpoint import load_gpt_checkpoint
@@ -69,16 +69,32 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def default_g2p() -> G2P:
-    """The v2 G2P of synth/g2p as (text, lang) -> (phone ids, word2ph, normalised text).
+def default_g2p(lexicon: object | None = None) -> G2P:
+    """The v2 G2P of `synth.g2p` as (text, lang) -> (phone ids, word2ph, normalised text).
 
-    Imported on first use, so a voice without a transcript can load before any text is spoken.
+    `lexicon`: a `synth.g2p.Lexicon` or the path of a user lexicon file. Dictionaries load on first
+    use, so a voice without a transcript can load before any text is spoken. Like the reference's
+    `clean_text`, an English run of fewer than 4 phones gets a leading ',' phone.
     """
+    state: dict[str, object] = {}
 
     def g2p(text: str, lang: str) -> tuple[list[int], list[int] | None, str]:
-        from synth.g2p import g2p_ids  # type: ignore[attr-defined]
+        from synth.g2p import G2P as G2PModel
+        from synth.g2p import phones_to_ids
 
-        return g2p_ids(text, lang)
+        model = state.get("g2p")
+        if model is None:
+            model = state["g2p"] = G2PModel(lexicon)  # type: ignore[arg-type]
+        lead: list[int] = []
+        if lang == "en" and text.startswith("."):  # the reference's English tokenizer keeps it
+            lead, text = phones_to_ids(["."]), text[1:]
+        if not text.strip():
+            return lead, None if lang == "en" else [1] * len(lead), "." * len(lead)
+        phones = model.run(Run(text, lang))  # type: ignore[attr-defined]
+        ids = lead + list(phones.ids)
+        if lang == "en" and len(ids) < 4:
+            ids = phones_to_ids([","]) + ids
+        return ids, None if phones.word2ph is None else list(phones.word2ph), "." * len(lead) + phones.text
 
     return g2p
 

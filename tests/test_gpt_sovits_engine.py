@@ -321,3 +321,62 @@ def test_engine_reference_free_gpt_matches_golden(tmp_path, aux_models):
     tgt = _text_feats(_golden("gpt", "all_phone_ids.npy")[0, 21:], _golden("gpt", "bert_tgt.npy"))
     tokens = engine._semantic_tokens([tgt], seed=0)[0]
     assert tokens.tolist() == _golden("gpt", "naive_reffree_rp1.35_pred.npy")[0].tolist()
+
+
+# ------------------------------------------------------------------------------------ engine end to end
+
+
+@pytest.fixture(scope="module")
+def voice_dir(tmp_path_factory, aux_models) -> Path:
+    return _make_voice(tmp_path_factory.mktemp("voice") / "tiny", aux_models)
+
+
+def _mixed() -> list:
+    from ingest.segment import segment
+
+    return segment("我们用 PyTorch 训练模型。你好，world！Speech synthesis is fun.", default="zh")
+
+
+def test_engine_speaks_mixed_chinese_english(voice_dir):
+    from synth.engine import Engine
+
+    engine = _engine(voice_dir)
+    assert isinstance(engine, Engine) and engine.name == "gpt-sovits" and engine.sample_rate == 32000
+    assert engine.prompt.semantic is not None and engine.prompt.semantic.shape == (114,)  # (4 s + 0.6 s) / 40 ms
+    sentences = _mixed()
+    assert {r.lang for s in sentences for r in s.runs} == {"zh", "en"}
+    feats = engine.sentence_features(sentences[0])
+    assert feats is not None and feats.bert.shape == (1024, len(feats.phones))
+    assert feats.bert.abs().sum(0).gt(0).sum() < len(feats.phones)  # the English run has zero columns
+    clips = engine.synthesize(sentences, seed=3)
+    assert len(clips) == len(sentences)
+    for clip, sentence in zip(clips, sentences):
+        assert clip.text == sentence.text and clip.sample_rate == 32000 and clip.audio.dtype == np.float32
+        assert clip.duration >= 11 * 0.04 and np.isfinite(clip.audio).all() and np.abs(clip.audio).max() <= 1.0
+    again = engine.synthesize(sentences, seed=3)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(clips, again))  # reproducible
+    other = engine.synthesize(sentences, seed=4)
+    assert any(a.audio.shape != b.audio.shape or not np.array_equal(a.audio, b.audio) for a, b in zip(clips, other))
+
+
+def test_engine_batch_equals_one_by_one_when_greedy(voice_dir):
+    """Greedy GPT (top_k=1) and per-sentence SoVITS noise: batching changes nothing. (With sampling
+    the reference draws one batch-wide sample per step, so there it may.)"""
+    engine = _engine(voice_dir, settings=replace(SamplingSettings(), top_k=1, batch_size=8))
+    sentences = _mixed()
+    together = engine.synthesize(sentences, seed=1)
+    alone = [engine.synthesize([s], seed=1)[0] for s in sentences]
+    for a, b in zip(together, alone):
+        assert a.audio.shape == b.audio.shape
+        np.testing.assert_allclose(a.audio, b.audio, atol=1e-5)
+
+
+def test_engine_silent_sentence_and_fingerprint(voice_dir):
+    from ingest.segment import Run, Sentence
+
+    engine = _engine(voice_dir)
+    clips = engine.synthesize([Sentence("……", (Run("……", "zh"),)), *_mixed()[:1]])
+    assert clips[0].audio.shape == (0,) and clips[1].duration > 0
+    fp = engine.fingerprint()
+    assert fp.startswith("gpt-sovits-v2/") and fp == _engine(voice_dir).fingerprint()
+    assert fp != _engine(voice_dir, settings=replace(SamplingSettings(), top_k=5)).fingerprint()
