@@ -1,23 +1,29 @@
-"""Plain (Prefect-free) steps of one chapter: script it, synthesize it, master and export it.
+"""Plain (Prefect-free) steps of one chapter: script it, synthesize what the cache lacks, export it.
 
-The Prefect tasks in flows/tasks.py wrap these with retries and placement; keeping them plain makes
-every step testable on its own and reusable by the rerun and podcast flows.
+The Prefect tasks in flows/tasks.py wrap these with retries, names and logs; keeping them plain
+makes every step testable on its own and reusable by the rerun and podcast flows.
 """
 from __future__ import annotations
 
 import logging
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from ingest.model import Book, Chapter
+from ingest.errors import SynthesisError
+from ingest.model import Book, Chapter, slugify
 from ingest.script import Line, chapter_script
 from mastering.export import deliver_mp3
 from mastering.presets import Preset
-from mastering.tags import Tags
 from mastering.stitch import assemble
-from synth.engine import Clip, Engine
+from mastering.tags import Tags
+from synth.cache import ClipCache, clip_key
+from synth.engine import Clip
+from synth.jobs import EngineSpec, bucket_batches
+from synth.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,7 @@ class ChapterResult:
     sentences: int = 0
     synthesized: int = 0
     reused: int = 0
+    retakes: int = 0
     measures: dict = field(default_factory=dict)
     spans: list = field(default_factory=list)  # (start_s, end_s, text) per sentence
     error: str = ""
@@ -40,14 +47,72 @@ class ChapterResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ChapterClips:
+    """What synthesis hands to export: cache keys in script order, and what it cost."""
+
+    keys: tuple[str, ...]
+    synthesized: int
+    reused: int
+    audio_s: float
+
+
 def script(chapter: Chapter, language: str) -> list[Line]:
     return chapter_script(chapter, "zh" if language.startswith("zh") else "en")
 
 
-def synthesize(engine: Engine, lines: list[Line], seed: int) -> list[Clip]:
-    clips = engine.synthesize([line.sentence for line in lines], seed=seed)
-    if len(clips) != len(lines):
-        raise RuntimeError(f"engine {engine.name} returned {len(clips)} clips for {len(lines)} sentences")
+def synthesize(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache, lines: list[Line], seed: int,
+               on_batch: Callable[[int, float], None] = lambda n, s: None) -> ChapterClips:
+    """Synthesize every sentence of `lines` missing from `cache`, in length-bucketed batches.
+
+    Finished batches are stored as they arrive, so a failure or a kill loses only unfinished ones.
+    Raises SynthesisError naming the first failed batch's text.
+    """
+    keys = [clip_key(line.sentence, fingerprint, seed) for line in lines]
+    missing: dict[str, object] = {}
+    for key, line in zip(keys, lines):
+        if key not in missing and not cache.has(key):
+            missing[key] = line.sentence
+    futures = {}
+    for batch in bucket_batches(list(missing.items()), spec.batch_size):
+        batch_keys = [k for k, _ in batch]
+        futures[pool.submit(spec, batch_keys, [s for _, s in batch], seed)] = batch
+    audio_s = 0.0
+    errors = []
+    for future in as_completed(futures):
+        batch = futures[future]
+        try:
+            result = future.result()
+        except Exception as exc:  # a worker's failure, whatever its type; reported below
+            errors.append(f"{type(exc).__name__}: {exc} (batch starting {batch[0][1].text[:40]!r})")
+            continue
+        seconds = 0.0
+        for (key, sentence), data in zip(batch, result.flac):
+            cache.put(key, data, sentence, {"fingerprint": result.fingerprint, "worker": result.worker})
+        for data in result.flac:
+            seconds += _flac_seconds(data)
+        audio_s += seconds
+        on_batch(len(batch), seconds)
+    if errors:
+        raise SynthesisError(f"{len(errors)} of {len(futures)} batches failed: {errors[0]}")
+    return ChapterClips(tuple(keys), len(missing), len(lines) - len(missing), audio_s)
+
+
+def _flac_seconds(data: bytes) -> float:
+    import io
+
+    import soundfile as sf
+
+    return float(sf.info(io.BytesIO(data)).duration)
+
+
+def load_clips(cache: ClipCache, keys: tuple[str, ...]) -> list[Clip]:
+    clips = []
+    for key in keys:
+        clip = cache.get(key)
+        if clip is None:
+            raise SynthesisError(f"clip {key[:12]} vanished from the cache (corrupt?); run again")
+        clips.append(clip)
     return clips
 
 
@@ -56,8 +121,6 @@ def pauses_after(lines: list[Line], preset: Preset) -> list[float]:
 
 
 def chapter_file_name(index: int, title: str, total: int) -> str:
-    from ingest.model import slugify
-
     width = max(2, len(str(total)))
     return f"{index:0{width}d}-{slugify(title) or 'chapter'}.mp3"
 
@@ -78,6 +141,7 @@ def export(book: Book, index: int, total: int, lines: list[Line], clips: list[Cl
     _, measures = deliver_mp3(path, assembly.audio, assembly.sample_rate, preset, tags)
     return ChapterResult(
         index=index, title=chapter.title, file=path.name, duration_s=round(measures.duration_s, 3),
-        sentences=len(lines), synthesized=len(lines), measures=measures.to_dict(),
+        sentences=len(lines), measures=measures.to_dict(),
         spans=[(round(s, 3), round(e, 3), line.sentence.text) for (s, e), line in zip(assembly.spans, lines)],
     )
+

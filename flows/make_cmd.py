@@ -13,8 +13,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     make.add_argument("project", help="project folder (with project.toml) or a book file")
     make.add_argument("--out", help="output folder (default ./bookcast-out/<book-slug>/)")
     make.add_argument("--chapters", help="only these chapters, e.g. 3,7-9")
-    make.add_argument("--preset", help="mastering preset (acx, podcast, broadcast); overrides the project")
-    make.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters), a.preset))
+    add_run_options(make)
+    make.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters), a))
+    rerun = sub.add_parser("rerun", help="redo just the named chapters, reusing every cached sentence")
+    rerun.add_argument("project", help="project folder (with project.toml) or a book file")
+    rerun.add_argument("--chapter", "--chapters", dest="chapters", required=True, help="e.g. 7 or 3,7-9")
+    rerun.add_argument("--out", help="output folder of the earlier run (default as for make)")
+    add_run_options(rerun)
+    rerun.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters), a))
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", help="mastering preset (acx, podcast, broadcast); overrides the project")
+    p.add_argument("--workers", type=int, help="synthesis worker processes (default: one per GPU, else per "
+                                               "CPU core; 0 = in this process)")
+    p.add_argument("--devices", help="GPU ids to use, e.g. 0,1 (default: all visible)")
+    p.add_argument("--dask", dest="dask_address", help="run synthesis on a Dask cluster, e.g. tcp://host:8786")
 
 
 def parse_chapters(spec: str | None) -> list[int] | None:
@@ -34,7 +48,8 @@ def parse_chapters(spec: str | None) -> list[int] | None:
     return out
 
 
-def run_make(project: str, out: str | None, chapters: list[int] | None, preset: str | None = None) -> int:
+def run_make(project: str, out: str | None, chapters: list[int] | None,
+             options: argparse.Namespace | None = None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -61,7 +76,11 @@ def run_make(project: str, out: str | None, chapters: list[int] | None, preset: 
     stop = listen(on_event)
     try:
         with progress:
-            manifest = produce_book(project, out, chapters, preset)
+            manifest = produce_book(
+                project, out, chapters, preset=getattr(options, "preset", None),
+                workers=getattr(options, "workers", None),
+                devices=(options.devices.split(",") if getattr(options, "devices", None) else None),
+                dask_address=getattr(options, "dask_address", None))
     finally:
         stop()
     print_summary(manifest)

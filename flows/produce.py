@@ -1,14 +1,15 @@
-"""The `produce_book` flow: ingest → script → synthesize chapters in parallel → master + export.
+"""The `produce_book` flow: ingest → script → synthesize (workers, cache) → master + export per chapter.
 
-A chapter that fails (after retries) is recorded as failed while the others finish and export; the
-manifest lists every chapter's status, and the flow ends Failed if any chapter did.
+Prefect tasks stay in this process (thread runner): the heavy work goes to a synthesis pool — local
+worker processes or a Dask cluster — that never imports Prefect (see ../shared/PREFECT_NOTES.md: worker
+processes and the ephemeral server don't mix). A chapter that fails after retries is recorded as
+failed while the others finish and export; the manifest lists every chapter's status.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -16,13 +17,28 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import chapter as steps
 from flows.progress import Event, report
-from flows.project import load_project
+from flows.project import Project, load_project
 from flows.tasks import export_chapter, ingest_book, synthesize_chapter
 from ingest.errors import BookcastError, OutputError
+from mastering.files import write_bytes_atomic
 from mastering.presets import get_preset
-from synth.registry import make_engine
+from synth.cache import ClipCache
+from synth.jobs import EngineSpec
+from synth.pool import PoolConfig, make_pool
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run (not what to make): output place and synthesis placement."""
+
+    out_dir: str | None = None
+    chapters: tuple[int, ...] | None = None
+    preset: str | None = None
+    workers: int | None = None
+    devices: tuple[str, ...] = ()
+    dask_address: str | None = None
 
 
 def default_out_dir(slug: str) -> Path:
@@ -31,81 +47,102 @@ def default_out_dir(slug: str) -> Path:
 
 def write_json_atomic(path: Path, data: object) -> None:
     """Write JSON via a temp file + rename, so a reader never sees half a manifest."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=2)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write ({exc.strerror or exc})", path) from exc
+    write_bytes_atomic(path, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
 
 
-@flow(name="produce_book", task_runner=ThreadPoolTaskRunner(max_workers=2), validate_parameters=False)
+def engine_spec(proj: Project) -> EngineSpec:
+    return EngineSpec(proj.engine, str(proj.voice) if proj.voice else None,
+                      batch_size=16 if proj.engine == "espeak" else 8)
+
+
+@flow(name="produce_book", task_runner=ThreadPoolTaskRunner(max_workers=8), validate_parameters=False)
 def produce_book(project: str, out_dir: str | None = None, chapters: list[int] | None = None,
-                 preset: str | None = None) -> dict:
-    """Produce the audiobook for `project` (a project folder or an .epub/.md file); returns the manifest."""
+                 preset: str | None = None, workers: int | None = None, devices: list[str] | None = None,
+                 dask_address: str | None = None) -> dict:
+    """Produce (or re-produce `chapters` of) the audiobook for `project` — a project folder or an
+    .epub/.md file — and return the manifest. Reuses every cached sentence."""
     logger = get_run_logger()
     proj = load_project(project)
     book = ingest_book(proj.source)
-    mastering = get_preset(preset or proj.preset, proj.preset_overrides if not preset else None)
+    mastering = get_preset(preset or proj.preset, None if preset else proj.preset_overrides)
     out = Path(out_dir) if out_dir else (proj.out_dir or default_out_dir(book.slug))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder ({exc.strerror or exc})", out) from exc
-    engine = make_engine(proj.engine, proj.voice)
-
     total = len(book.chapters)
     wanted = sorted(set(chapters)) if chapters else list(range(1, total + 1))
     bad = [i for i in wanted if not 1 <= i <= total]
     if bad:
         raise BookcastError(f"chapter {bad[0]} does not exist (the book has {total})", proj.source)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder ({exc.strerror or exc})", out) from exc
+    cache = ClipCache((proj.work_dir or out / ".work") / "clips")
+    spec = engine_spec(proj)
     scripts = {i: steps.script(book.chapters[i - 1], book.meta.language) for i in wanted}
     report(Event("plan", sentences=sum(len(s) for s in scripts.values()), detail={"chapters": wanted}))
 
-    exports = {}
-    for i in wanted:
-        clips = synthesize_chapter.submit(engine, i, scripts[i], proj.seed)
-        exports[i] = export_chapter.submit(book, i, total, scripts[i], clips, mastering, out)
-    results = []
-    for i, future in exports.items():
-        future.wait()
-        state = future.state
-        if state.is_completed():
-            results.append(future.result())
-        else:
-            error = _error_text(state)
-            logger.error("chapter %d failed: %s", i, error)
-            results.append(steps.ChapterResult(index=i, title=book.chapters[i - 1].title, status="failed",
-                                               error=error))
-            report(Event("chapter", chapter=i, detail=results[-1].to_dict()))
-    manifest = _manifest(book, proj, mastering.name, engine, results, out)
+    pool = make_pool(PoolConfig(workers, tuple(devices or ()), dask_address))
+    logger.info("synthesis on %s", pool.description)
+    try:
+        fingerprint = pool.fingerprint(spec)
+        exports = {}
+        for i in wanted:
+            clips = synthesize_chapter.submit(pool, spec, fingerprint, cache, i, scripts[i], proj.seed)
+            exports[i] = export_chapter.submit(book, i, total, scripts[i], clips, cache, mastering, out)
+        results = [_collect(i, future, book) for i, future in exports.items()]
+    finally:
+        pool.close()
+    manifest = _manifest(book, proj, mastering.name, spec, fingerprint, results, out)
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
 
 
-def _error_text(state) -> str:
+def _collect(index: int, future, book) -> steps.ChapterResult:
+    future.wait()
+    state = future.state
+    if state.is_completed():
+        return future.result()
     try:
         state.result(raise_on_failure=True)
+        error = state.message or state.name
     except Exception as exc:  # the task's own exception, whatever its type
-        return f"{type(exc).__name__}: {exc}"
-    return state.message or state.name
+        error = f"{type(exc).__name__}: {exc}"
+    get_run_logger().error("chapter %d failed: %s", index, error)
+    result = steps.ChapterResult(index=index, title=book.chapters[index - 1].title, status="failed", error=error)
+    report(Event("chapter", chapter=index, detail=result.to_dict()))
+    return result
 
 
-def _manifest(book, proj, preset_name: str, engine, results: list, out: Path) -> dict:
+def _manifest(book, proj: Project, preset_name: str, spec: EngineSpec, fingerprint: str,
+              results: list[steps.ChapterResult], out: Path) -> dict:
+    """The new manifest; chapters not redone in this run keep their entries from the previous one."""
+    previous: dict[int, dict] = {}
+    old = out / "manifest.json"
+    if old.exists():
+        try:
+            previous = {c["index"]: c for c in json.loads(old.read_text(encoding="utf-8")).get("chapters", [])}
+        except (ValueError, KeyError, TypeError):
+            previous = {}
+    for r in results:
+        previous[r.index] = r.to_dict()
+    chapters = [previous[i] for i in sorted(previous) if i <= len(book.chapters)]
     return {
         "book": {"title": book.meta.title, "author": book.meta.author, "language": book.meta.language,
                  "source": str(proj.source)},
-        "engine": {"name": engine.name, "fingerprint": engine.fingerprint()},
+        "engine": {"name": spec.kind, "voice": spec.voice, "fingerprint": fingerprint},
         "preset": preset_name,
         "out_dir": str(out),
-        "chapters": [r.to_dict() for r in sorted(results, key=lambda r: r.index)],
+        "this_run": {"chapters": [r.index for r in results],
+                     "synthesized": sum(r.synthesized for r in results),
+                     "reused": sum(r.reused for r in results),
+                     "failed": [r.index for r in results if r.status != "ok"]},
+        "chapters": chapters,
         "total": {
-            "chapters": len(results),
-            "failed": sum(r.status != "ok" for r in results),
-            "duration_s": round(sum(r.duration_s for r in results), 3),
-            "sentences": sum(r.sentences for r in results),
-            "synthesized": sum(r.synthesized for r in results),
-            "reused": sum(r.reused for r in results),
+            "chapters": len(chapters),
+            "failed": sum(c["status"] != "ok" for c in chapters),
+            "duration_s": round(sum(c["duration_s"] for c in chapters), 3),
+            "sentences": sum(c["sentences"] for c in chapters),
+            "synthesized": sum(c["synthesized"] for c in chapters),
+            "reused": sum(c["reused"] for c in chapters),
+            "retakes": sum(c.get("retakes", 0) for c in chapters),
         },
     }

@@ -1,7 +1,8 @@
 """Prefect tasks: thin wrappers that add retries, names and logs around flows/chapter.py.
 
-One task is a chapter-sized batch, never one sentence (per-task overhead is milliseconds); results
-stay in memory (thread runner, NO_CACHE): audio never goes through Prefect's result pickling.
+One task is a chapter-sized batch, never one sentence (per-task overhead is milliseconds). Audio never
+goes through Prefect's result pickling: synthesis stores clips in the content-addressed cache and
+returns their keys (NO_CACHE: the clip cache, not Prefect's, decides what is redone).
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from ingest.model import Book
 from ingest.reader import read_book
 from ingest.script import Line
 from mastering.presets import Preset
-from synth.engine import Clip, Engine
+from synth.cache import ClipCache
+from synth.jobs import EngineSpec
+from synth.pool import Pool
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
@@ -28,20 +31,24 @@ def ingest_book(source: Path) -> Book:
 
 @task(name="synthesize-chapter", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
       task_run_name="synthesize-{index:02d}")
-def synthesize_chapter(engine: Engine, index: int, lines: list[Line], seed: int) -> list[Clip]:
-    clips = steps.synthesize(engine, lines, seed)
-    audio_s = sum(c.duration for c in clips)
-    get_run_logger().info("chapter %d: %d sentences, %.1f s of speech", index, len(clips), audio_s)
-    report(Event("sentences", chapter=index, sentences=len(clips), audio_s=audio_s))
+def synthesize_chapter(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache, index: int,
+                       lines: list[Line], seed: int) -> steps.ChapterClips:
+    def on_batch(n: int, seconds: float) -> None:
+        report(Event("sentences", chapter=index, sentences=n, audio_s=seconds))
+
+    clips = steps.synthesize(pool, spec, fingerprint, cache, lines, seed, on_batch)
+    get_run_logger().info("chapter %d: %d sentences synthesized, %d reused from the cache (%.1f s new audio)",
+                          index, clips.synthesized, clips.reused, clips.audio_s)
     return clips
 
 
 @task(name="export-chapter", retries=1, cache_policy=NO_CACHE, task_run_name="export-{index:02d}")
-def export_chapter(book: Book, index: int, total: int, lines: list[Line], clips: list[Clip],
-                   preset: Preset, out_dir: Path) -> steps.ChapterResult:
-    result = steps.export(book, index, total, lines, clips, preset, out_dir)
+def export_chapter(book: Book, index: int, total: int, lines: list[Line], clips: steps.ChapterClips,
+                   cache: ClipCache, preset: Preset, out_dir: Path) -> steps.ChapterResult:
+    result = steps.export(book, index, total, lines, steps.load_clips(cache, clips.keys), preset, out_dir)
+    result.synthesized, result.reused = clips.synthesized, clips.reused
     m = result.measures
-    get_run_logger().info("chapter %d -> %s (%.1f s, %.1f LUFS, peak %.1f dBFS)", index, result.file,
-                          result.duration_s, m.get("lufs", float("nan")), m.get("sample_peak_db", float("nan")))
+    get_run_logger().info("chapter %d -> %s (%.1f s; LUFS %s, RMS %s dB, peak %s dBFS)", index, result.file,
+                          result.duration_s, m.get("lufs"), m.get("rms_db"), m.get("sample_peak_db"))
     report(Event("chapter", chapter=index, detail=result.to_dict()))
     return result

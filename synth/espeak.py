@@ -161,7 +161,7 @@ class EspeakEngine:
         self._voices = dict(config.voices)
 
     def fingerprint(self) -> str:
-        key = f"espeak|{self._lib.version}|{self.config!r}"
+        key = f"espeak|{self._lib.version}|{self.config!r}|{_VARIANT_TEXT}"
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def synthesize(self, sentences: Sequence[Sentence], seed: int = 0) -> list[Clip]:

@@ -1,0 +1,150 @@
+"""The clip cache: every synthesized sentence stored content-addressed under the work folder.
+
+The key hashes everything that changes the sound — the normalised runs (language + text), the voice
+fingerprint (file contents), engine settings and the seed — so a rerun re-synthesizes only what is
+missing or changed, and editing one sentence re-synthesizes one sentence. Audio is FLAC (24-bit,
+lossless for the quantised clip) beside a JSON sidecar; entries are written atomically and verified
+(sha256 of the FLAC) on read, so a crash or a corrupted file costs a re-synthesis, never bad audio.
+Only the flow process writes the cache; workers return encoded clips.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import soundfile as sf
+
+from ingest.errors import OutputError
+from ingest.segment import Sentence
+from synth.engine import Clip
+
+log = logging.getLogger(__name__)
+
+_SCALE = float(1 << 23)
+
+
+def clip_key(sentence: Sentence, engine_fingerprint: str, seed: int) -> str:
+    """Content address of one sentence's audio; independent of its chapter and position."""
+    payload = json.dumps({"runs": [[r.lang, r.text] for r in sentence.runs], "engine": engine_fingerprint,
+                          "seed": seed}, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def quantize(audio: np.ndarray) -> np.ndarray:
+    """Round to the 24-bit grid FLAC stores, so fresh and cached clips are the same numbers."""
+    return (np.round(np.clip(audio, -1.0, 1.0 - 1.0 / _SCALE) * _SCALE) / _SCALE).astype(np.float32)
+
+
+def encode_clip(clip: Clip) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, quantize(clip.audio), clip.sample_rate, format="FLAC", subtype="PCM_24")
+    return buf.getvalue()
+
+
+def decode_clip(data: bytes, text: str = "") -> Clip:
+    audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+    return Clip(audio=audio, sample_rate=int(rate), text=text)
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    entries: int
+    bytes: int
+    audio_s: float
+
+
+class ClipCache:
+    """Folder layout: <root>/<key[:2]>/<key>.flac and <key>.json."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        folder = self.root / key[:2]
+        return folder / f"{key}.flac", folder / f"{key}.json"
+
+    def has(self, key: str) -> bool:
+        flac, meta = self._paths(key)
+        return flac.exists() and meta.exists()
+
+    def get(self, key: str) -> Clip | None:
+        """The cached clip, or None if absent or corrupt (a corrupt entry is removed)."""
+        flac, meta_path = self._paths(key)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            data = flac.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            log.warning("clip cache: %s is corrupt; it will be synthesized again", flac)
+            self.remove(key)
+            return None
+        return decode_clip(data, meta.get("text", ""))
+
+    def put(self, key: str, data: bytes, sentence: Sentence, extra: dict | None = None) -> None:
+        """Store encoded FLAC `data` for `key` (audio first, sidecar last: the sidecar marks it done)."""
+        flac, meta_path = self._paths(key)
+        info = sf.info(io.BytesIO(data))
+        meta = {"key": key, "text": sentence.text, "runs": [[r.lang, r.text] for r in sentence.runs],
+                "sample_rate": info.samplerate, "duration_s": round(info.duration, 4),
+                "sha256": hashlib.sha256(data).hexdigest(), "created": round(time.time(), 3), **(extra or {})}
+        try:
+            flac.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(flac, data)
+            _write_atomic(meta_path, json.dumps(meta, ensure_ascii=False).encode())
+        except OSError as exc:
+            raise OutputError(f"cannot write the clip cache ({exc.strerror or exc})", flac) from exc
+
+    def remove(self, key: str) -> None:
+        for path in self._paths(key):
+            path.unlink(missing_ok=True)
+
+    def keys(self) -> Iterator[str]:
+        if self.root.exists():
+            for meta in self.root.glob("??/*.json"):
+                yield meta.stem
+
+    def stats(self) -> CacheStats:
+        entries, size, audio = 0, 0, 0.0
+        for key in self.keys():
+            flac, meta = self._paths(key)
+            try:
+                size += flac.stat().st_size + meta.stat().st_size
+                audio += float(json.loads(meta.read_text(encoding="utf-8")).get("duration_s", 0.0))
+                entries += 1
+            except (OSError, ValueError):
+                continue
+        return CacheStats(entries, size, audio)
+
+    def prune(self, keep: Iterable[str]) -> int:
+        """Remove every entry whose key is not in `keep`; returns how many were removed."""
+        wanted = set(keep)
+        removed = 0
+        for key in list(self.keys()):
+            if key not in wanted:
+                self.remove(key)
+                removed += 1
+        for stray in self.root.glob("??/*.flac") if self.root.exists() else []:
+            if not stray.with_suffix(".json").exists():  # audio whose sidecar never landed
+                stray.unlink(missing_ok=True)
+        return removed
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

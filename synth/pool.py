@@ -1,0 +1,139 @@
+"""Where synthesis batches run: in this process, in local worker processes, or on a Dask cluster.
+
+Local workers are long-lived spawned processes, one per GPU (CUDA_VISIBLE_DEVICES pinned before any
+CUDA initialisation, so `cuda:0` is the worker's own card) or N CPU workers when there is no GPU; each
+loads a voice once and keeps it. Beyond one machine, batches go to an existing Dask scheduler by
+address — Dask does the distribution, bookcast only submits. No pool imports Prefect.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from ingest.segment import Sentence
+from synth.jobs import BatchResult, EngineSpec, engine_fingerprint, run_batch
+
+log = logging.getLogger(__name__)
+
+
+class Pool(Protocol):
+    description: str
+
+    def submit(self, spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int
+               ) -> "Future[BatchResult]": ...
+
+    def fingerprint(self, spec: EngineSpec) -> str: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    workers: int | None = None  # None: one per GPU, else one per CPU core; 0: in this process
+    devices: tuple[str, ...] = ()  # GPU ids to use, e.g. ("0", "1"); () = auto-detect
+    dask_address: str | None = None  # tcp://host:8786 → run batches on that Dask cluster
+
+
+def detect_gpus() -> list[str]:
+    """Visible CUDA device ids, without initialising CUDA in this process when torch is absent."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def make_pool(config: PoolConfig) -> Pool:
+    if config.dask_address:
+        return DaskPool(config.dask_address)
+    gpus = list(config.devices) or ([] if config.workers == 0 else detect_gpus())
+    if config.workers == 0:
+        return InlinePool()
+    if gpus:
+        return ProcessPool(len(gpus), gpus)
+    return ProcessPool(config.workers or os.cpu_count() or 1, [])
+
+
+class InlinePool:
+    """Runs batches in the calling thread; for tiny jobs and debugging."""
+
+    description = "in-process"
+
+    def submit(self, spec, keys, sentences, seed) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(run_batch(spec, keys, sentences, seed))
+        except Exception as exc:  # delivered through the future, like the other pools
+            future.set_exception(exc)
+        return future
+
+    def fingerprint(self, spec: EngineSpec) -> str:
+        return engine_fingerprint(spec)
+
+    def close(self) -> None:
+        return None
+
+
+def _init_worker(devices: "mp.Queue[str]", threads: int) -> None:
+    """Runs first in each worker: claim a GPU (or none) before torch can touch CUDA."""
+    device = devices.get()
+    os.environ["CUDA_VISIBLE_DEVICES"] = device  # "" hides every GPU from a CPU worker
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+class ProcessPool:
+    """N spawned worker processes that live as long as the pool (one flow run)."""
+
+    def __init__(self, workers: int, gpus: Sequence[str]) -> None:
+        ctx = mp.get_context("spawn")
+        queue: mp.Queue = ctx.Queue()
+        for i in range(workers):
+            queue.put(gpus[i] if gpus else "")
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        self._executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(queue, threads))
+        self.workers = workers
+        self.description = f"{workers} GPU worker(s) {','.join(gpus)}" if gpus else f"{workers} CPU worker(s)"
+
+    def submit(self, spec, keys, sentences, seed) -> Future:
+        return self._executor.submit(run_batch, spec, tuple(keys), tuple(sentences), seed)
+
+    def fingerprint(self, spec: EngineSpec) -> str:
+        return self._executor.submit(engine_fingerprint, spec).result()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskPool:
+    """Batches on a Dask cluster; workers advertising a `GPU` resource get GPU batches."""
+
+    def __init__(self, address: str) -> None:
+        from distributed import Client
+
+        self._client = Client(address, timeout="30s")
+        info = self._client.scheduler_info()
+        workers = info.get("workers", {})
+        self._gpu = any("GPU" in (w.get("resources") or {}) for w in workers.values())
+        self.description = f"Dask {address} ({len(workers)} workers{', GPU' if self._gpu else ''})"
+
+    def submit(self, spec, keys, sentences, seed) -> Future:
+        resources = {"GPU": 1} if self._gpu else None
+        return self._client.submit(run_batch, spec, tuple(keys), tuple(sentences), seed, pure=False,
+                                   resources=resources)
+
+    def fingerprint(self, spec: EngineSpec) -> str:
+        return self._client.submit(engine_fingerprint, spec, pure=False).result()
+
+    def close(self) -> None:
+        self._client.close()
