@@ -94,6 +94,8 @@ def _is_boundary(text: str, m: re.Match) -> bool:
     if stop[0] in "!?":
         return spaced or _is_han(nxt)
     if stop[0] == "…" or stop.startswith(".."):
+        if rest.lstrip()[:2] in ("I ", "I'"):
+            return False  # 'Well... I think so.'
         return nxt.isupper() or _is_han(nxt) or nxt in "“\"'‘「"
     # a single period
     if not (spaced or _is_han(nxt) or nxt in "“\"‘「"):
@@ -209,8 +211,8 @@ def _wide(ch: str) -> bool:
 
 # ---------------------------------------------------------------- language runs
 
-_NUM_UNITS = ("km/h|m/s|km²|m²|cm²|m³|kWh|mAh|km|cm|mm|nm|μm|kg|mg|ml|mL|kW|mph|lbs|lb|oz|ft|GHz|MHz|Hz"
-              "|GB|MB|KB|TB|m|g|L|%|‰|℃|°C|°F|°")
+# Units both normalisers read; others (GB, mph) stay Latin words and pull their number into English.
+_NUM_UNITS = "km/h|m/s|km²|m²|cm²|m³|mAh|km|cm|mm|nm|μm|kg|mg|ml|mL|kW|m|g|L|%|‰|℃|°C|°F|°"
 _ATOM = re.compile(
     r"(?P<url>" + URL.pattern + r")|(?P<email>" + EMAIL.pattern + r")"
     r"|(?P<num>(?:US\$|HK\$|[$¥€£])?[-+]?\d(?:[\d,.:/\-]*\d)?(?:\s?(?:" + _NUM_UNITS + r")(?![A-Za-z]))?)"

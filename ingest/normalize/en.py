@@ -72,7 +72,7 @@ _SYMBOLS = {"&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " nu
 _DROP = str.maketrans("", "", "“”\"‘«»「」『』《》*_`^|\\")
 _TO_COMMA = re.compile(r"\s*[()\[\]{}（）【】—–]+\s*")
 _ZH_PUNCT = str.maketrans({"，": ",", "。": ".", "！": "!", "？": "?", "；": ";", "：": ":", "、": ",", "’": "'"})
-_PUNCT_RUN = re.compile(r"([,.!?;:])[\s,.!?;:]*(?=[,.!?;:])")
+_PUNCT_RUN_EN = re.compile(r"[,.!?;:](?:\s*[,.!?;:])+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;:])")
 
 # Acronyms said as words, not letters.
@@ -147,8 +147,11 @@ def normalize_en(text: str, spell_acronyms: bool = True) -> str:
     """Expand numbers, money, dates, times, units, abbreviations; spell ALL-CAPS acronyms."""
     text = text.translate(_ZH_PUNCT).replace("...", "…")
     if "." in text:
+        final_stop = text.rstrip().endswith(".")
         for pattern, repl in _ABBR:
             text = pattern.sub(repl, text)
+        if final_stop and not text.rstrip().endswith("."):
+            text = text.rstrip() + "."  # 'on Main St.' ends the sentence too
     text = _MONTH_DOT.sub(lambda m: _MONTH_ABBR[m.group(1)], text)
     if any(c.isdigit() for c in text):
         text = _ISO_DATE.sub(lambda m: f"{_MONTHS[int(m.group(2)) - 1]} {en_ordinal(int(m.group(3)))}, "
@@ -195,5 +198,10 @@ def tidy_en(text: str) -> str:
     text = _TO_COMMA.sub(", ", text)
     text = re.sub(r"\s+", " ", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    text = _PUNCT_RUN.sub("", text)
-    return text.strip(" ,;:")
+    text = _PUNCT_RUN_EN.sub(_strongest, text)
+    return text.lstrip(" ,;:.!?").rstrip()
+
+
+def _strongest(m: re.Match) -> str:
+    marks = [c for c in m.group(0) if not c.isspace()]
+    return max(marks, key=lambda c: 2 if c in ".!?" else 1 if c in ";:" else 0)

@@ -37,7 +37,7 @@ _TEMP = re.compile(r"(-?" + _NUM + r")\s?(℃|°C|°F)")
 _UNIT = re.compile(r"(" + _NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
 _FRACTION = re.compile(r"(?<![\d/])(\d+)/(\d+)(?![\d/])")
 _RANGE = re.compile(r"(" + _NUM + r")\s?[-~～—–]\s?(" + _NUM + r")")
-_NEG = re.compile(r"(?<![\d\w])-(?=\d)")
+_NEG = re.compile(r"(?<![\dA-Za-z])-(?=\d)")
 _NUMBER = re.compile(_NUM)
 _DIGIT_STRING = re.compile(r"(?<![\d.,])0\d+(?![\d.,])|(?<![\d.,])\d{12,}(?![\d.,])")
 
@@ -121,5 +121,14 @@ def tidy_zh(text: str) -> str:
     text = text.translate(_DROP)
     text = _TO_COMMA.sub("，", text)
     text = _SPACE.sub("", text)
-    text = _PUNCT_RUN.sub(r"\1", text)
-    return text.strip("，、；：,;: ")
+    text = _PUNCT_RUN.sub(_strongest, text)
+    return text.lstrip("，、；：,;:。.!！?？ ")
+
+
+_STRENGTH = {"。": 3, "！": 3, "？": 3, ".": 3, "!": 3, "?": 3, "；": 2, "：": 2, ";": 2, ":": 2}
+
+
+def _strongest(m: re.Match) -> str:
+    """A run of marks ('，。') keeps its strongest one: a sentence stop beats a comma."""
+    marks = [c for c in m.group(0) if not c.isspace()]
+    return max(marks, key=lambda c: _STRENGTH.get(c, 1))

@@ -24,7 +24,8 @@ MUST_NEUTRAL = frozenset("""东西 朋友 时候 事情 衣服 明白 知道 告
 名字 本事 东家 亲家 人家 别人 王八 尾巴 哑巴 结巴 嘴唇 指甲 下巴 胳膊 屁股 肚子 膏药 芝麻 蘑菇 核桃 黄瓜
 西瓜 南瓜 冬瓜 苍蝇 蚊子 蛤蟆 骆驼 狐狸 刺猬 麻雀 喇叭 琵琶 胡琴 灯笼 笤帚 簸箕 扁担 棉花 庄稼 牲口 粮食
 芝麻 厨子 日子 院子 屋子 被子 对付 盘算 思量 估计 合同 衙门 柴火 火候 动静 报酬 招呼 提防 相声 进去 出来
-进来 出去 回来 回去 上来 下来 上去 下去 起来 过来 过去 开来 明白 交情 心思 念叨 唠叨 叨唠 咳嗽 哆嗦 懒得
+进来 出去 回来 回去 上来 下来 上去 下去 起来 过来 过去 开来 明白 路上 身上 晚上 早上 天上 地上
+街上 手上 脸上 桌上 墙上 山上 树上 世上 头上 心上 家里 心里 手里 屋里 夜里 嘴里 眼里 梦里 交情 心思 念叨 唠叨 叨唠 咳嗽 哆嗦 懒得
 记得 觉得 晓得 舍得 认得 值得 怪不得 免得 难得 见得 来得 算得""".split())
 NOT_NEUTRAL_REDUP = frozenset("""常常 刚刚 往往 渐渐 偏偏 明明 仅仅 默默 纷纷 悄悄 慢慢 久久 处处 人人 天天 年年
 个个 家家 事事 步步 时时 刻刻 种种 统统 轻轻 静静 深深 紧紧 微微 暗暗 隐隐 稍稍 淡淡 缓缓 匆匆 苦苦 好好
@@ -36,6 +37,8 @@ ZI_FULL_TONE = frozenset("""孔子 孟子 老子 庄子 墨子 荀子 韩非子 
 莲子 松子 卵子 精子 孢子 臣子 逆子 浪子 犬子 童子 内子 舟子""".split())
 NOT_ERHUA = frozenset("""女儿 儿子 婴儿 孤儿 幼儿 少儿 患儿 男儿 健儿 宠儿 胎儿 孙儿 侄儿 妻儿 儿女 混血儿 婴幼儿
 新生儿 弃儿 孩儿 乞儿 犬儿 花儿 鸟儿 马儿 猫儿 狗儿 虫儿 鱼儿 雏儿""".split())
+NEUTRAL_BU = frozenset("""对不起 看不起 了不起 差不多 受不了 忍不住 来不及 用不着 说不定 大不了 少不了 免不了
+靠不住 比不上 买不起 想不到 想不通 睡不着 吃不下 忘不了 舍不得 怪不得 记不住 看不见 听不见 找不到 做不到""".split())
 _COUNTERS = set("个只次天年位本件张条句步")
 _PARTICLES = set("吧呢啊嘛呀哦啦哇呐喽哟呗噢")
 _DIRECTION_HEAD = set("上下进出回过起开")
@@ -49,16 +52,19 @@ def _with_tone(s: str, tone: str) -> str:
     return s[:-1] + tone
 
 
-def apply_sandhi(phrase: list[tuple[str, list[str]]], fixed: set[int] = frozenset()) -> None:
+def apply_sandhi(phrase: list[tuple[str, list[str]]], fixed: set[int] = frozenset(),
+                 is_word=lambda w: False) -> None:
     """Apply all tone changes to one phrase (no punctuation inside), in place.
 
     `fixed` holds word indexes whose syllables came from the user lexicon: they are left as given.
+    `is_word` tells whether a string is a dictionary word; it reveals the inner structure of
+    three-syllable words (小|老虎 against 展览|馆).
     """
     _neutral(phrase, fixed)
     chars, sylls, word_of = _flatten(phrase)
     _yi_bu(chars, sylls, word_of, phrase, fixed)
-    _third_tone(phrase, sylls, word_of, fixed)
-    _erhua(phrase, fixed)
+    _third_tone(phrase, sylls, word_of, fixed, is_word)
+    _erhua(phrase, sylls, word_of, fixed)
     pos = 0
     for w, (word, ps) in enumerate(phrase):
         if w not in fixed:
@@ -109,6 +115,9 @@ def _yi_bu(chars, sylls, word_of, phrase, fixed) -> None:
         nxt = chars[i + 1] if i + 1 < n else ""
         next_tone = _tone(sylls[i + 1]) if nxt else ""
         if ch == "不":
+            if phrase[word_of[i]][0] in NEUTRAL_BU:
+                sylls[i] = "bu5"
+                continue
             if sylls[i].endswith("5") and prev and prev != nxt:
                 continue  # lexicalised neutral: 对不起, 差不多
             if prev and prev == nxt:
@@ -128,7 +137,7 @@ def _yi_bu(chars, sylls, word_of, phrase, fixed) -> None:
             sylls[i] = "yi2" if next_tone in "45" else "yi4"
 
 
-def _third_tone(phrase, sylls, word_of, fixed) -> None:
+def _third_tone(phrase, sylls, word_of, fixed, is_word) -> None:
     """Words are grouped from the right into feet of at most three syllables (Chinese phrases
     branch to the right: 你也 | 很好). Inside a foot every third tone before a third tone becomes
     a second tone, except a monosyllable before a disyllabic word (小 | 老虎 keeps 小 low)."""
@@ -139,11 +148,19 @@ def _third_tone(phrase, sylls, word_of, fixed) -> None:
         if original[i] != "3" or original[i + 1] != "3" or word_of[i] in fixed:
             continue
         w, nw = word_of[i], word_of[i + 1]
-        if foot_of[w] != foot_of[nw]:
+        word, next_word = phrase[w][0], phrase[nw][0]
+        if foot_of[w] != foot_of[nw] and not (word in NUMERALS and len(next_word) == 1):
+            continue  # a numeral and its measure word always join: 五把
+        if w != nw and len(word) == 1 and len(next_word) == 2 and original[i + 2] == "3":
             continue
-        if w != nw and len(phrase[w][0]) == 1 and len(phrase[nw][0]) == 2 and original[i + 2] == "3":
-            continue
+        if w == nw and len(word) == 3 and i == _start_of(word_of, w) and original[i + 2] == "3" \
+                and is_word(word[1:]) and not is_word(word[:2]):
+            continue  # 小老虎 = 小 + 老虎
         sylls[i] = _with_tone(sylls[i], "2")
+
+
+def _start_of(word_of, w) -> int:
+    return word_of.index(w)
 
 
 def _feet(phrase) -> list[int]:
@@ -158,13 +175,15 @@ def _feet(phrase) -> list[int]:
     return foot_of
 
 
-def _erhua(phrase, fixed) -> None:
-    prev_tone = ""
-    for w, (word, ps) in enumerate(phrase):
+def _erhua(phrase, sylls, word_of, fixed) -> None:
+    pos = 0
+    for w, (word, _ps) in enumerate(phrase):
         for k, ch in enumerate(word):
-            if ch == "儿" and w not in fixed and prev_tone and not _is_plain_er(phrase, w, k):
-                ps[k] = "er" + prev_tone
-            prev_tone = _tone(ps[k]) if ps[k][-1:].isdigit() else ""
+            i = pos + k
+            if ch == "儿" and i and w not in fixed and sylls[i - 1][-1:].isdigit() \
+                    and not _is_plain_er(phrase, w, k):
+                sylls[i] = "er" + sylls[i - 1][-1]
+        pos += len(word)
 
 
 def _is_plain_er(phrase, w, k) -> bool:

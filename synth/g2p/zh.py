@@ -14,6 +14,7 @@ from functools import lru_cache
 import jieba
 from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT
+from pypinyin.seg.mmseg import seg as mmseg
 
 from synth.g2p.pinyin import split_syllable
 from synth.g2p.sandhi import apply_sandhi
@@ -24,6 +25,7 @@ jieba.setLogLevel(logging.WARNING)
 _PUNCT_MAP = {"，": ",", "、": ",", "；": ",", "：": ",", ";": ",", ":": ",", "·": ",", "/": ",",
               "。": ".", "！": "!", "？": "?", "…": "…", "—": "-", "–": "-", "~": "…", "～": "…",
               ",": ",", ".": ".", "!": "!", "?": "?", "-": "-"}
+_PUNCT_VALUES = frozenset(",.!?…-")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\u3007]")
 _SEGMENTS = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\u3007]+|[,.!?…\-]")
 # Words that pypinyin's phrase dictionary reads wrongly or does not hold.
@@ -37,6 +39,7 @@ PHRASE_FIXES: dict[str, tuple[str, ...]] = {
 # Single-character words whose reading depends on the neighbouring words.
 _SINGLE_DEFAULT = {"长": "chang2", "得": "de5", "地": "di4", "还": "hai2", "重": "zhong4", "只": "zhi3",
                    "都": "dou1", "着": "zhe5", "了": "le5", "的": "de5", "差": "cha4", "教": "jiao4"}
+_INNER_DEFAULT = {"长": "chang2", "重": "zhong4", "得": "de5"}
 _HUAN_NEXT = set("钱书债款账给回去清")
 _DEI_PREV = {"我", "你", "他", "她", "我们", "你们", "他们", "她们", "咱们", "就", "还", "也", "都", "总", "必须", "非"}
 
@@ -56,26 +59,38 @@ class ChineseG2P:
         bert_text = to_bert_text(text)
         phones: list[str] = []
         word2ph: list[int] = []
+        for syl in self._syllables(bert_text):
+            if syl in _PUNCT_VALUES:
+                phones.append(syl)
+                word2ph.append(1)
+                continue
+            try:
+                initial, final = split_syllable(syl)
+            except ValueError:
+                log.debug("no pinyin for %r", syl)
+                phones.append("UNK")
+                word2ph.append(1)
+                continue
+            phones += [initial, final]
+            word2ph.append(2)
+        return bert_text, phones, word2ph
+
+    def pinyin(self, text: str) -> list[str]:
+        """Tone-numbered pinyin after sandhi, one per Han character, punctuation as itself."""
+        return self._syllables(to_bert_text(text))
+
+    def _syllables(self, bert_text: str) -> list[str]:
+        out: list[str] = []
         for m in _SEGMENTS.finditer(bert_text):
             seg = m.group(0)
             if not _HAN.match(seg):
-                phones.append(seg)
-                word2ph.append(1)
+                out.append(seg)
                 continue
             phrase, fixed = self._words(seg)
-            apply_sandhi(phrase, fixed)
-            for word, sylls in phrase:
-                for syl in sylls:
-                    try:
-                        initial, final = split_syllable(syl)
-                    except ValueError:
-                        log.debug("no pinyin for %r in %r", syl, word)
-                        phones.append("UNK")
-                        word2ph.append(1)
-                        continue
-                    phones += [initial, final]
-                    word2ph.append(2)
-        return bert_text, phones, word2ph
+            apply_sandhi(phrase, fixed, _is_word)
+            for _word, sylls in phrase:
+                out.extend(sylls)
+        return out
 
     def _words(self, seg: str) -> tuple[list[tuple[str, list[str]]], set[int]]:
         pieces: list[tuple[str, bool]] = []
@@ -112,6 +127,10 @@ def to_bert_text(text: str) -> str:
     return "".join(out)
 
 
+def _is_word(text: str) -> bool:
+    return bool(jieba.dt.FREQ.get(text))
+
+
 @lru_cache(maxsize=200_000)
 def _cut_cached(text: str) -> tuple[str, ...]:
     return tuple(jieba.lcut(text))
@@ -132,8 +151,14 @@ def word_pinyin(word: str) -> tuple[str, ...]:
     if len(sylls) != len(word):
         sylls = [lazy_pinyin(ch, style=Style.TONE3, neutral_tone_with_five=True,
                              errors=lambda s: ["?"])[0] for ch in word]
-    if len(word) > 1 and word not in PHRASES_DICT:
-        sylls = [(_SINGLE_DEFAULT.get(ch, s) if ch in "长重" else s) for ch, s in zip(word, sylls)]
+    if len(word) > 1 and word not in PHRASES_DICT and any(ch in _INNER_DEFAULT for ch in word):
+        # pypinyin read the pieces of this word separately; a polyphone left alone as a piece
+        # gets its usual reading (很长 chang2), one inside a known phrase keeps the phrase's.
+        pos = 0
+        for piece in mmseg.cut(word):
+            if len(piece) == 1 and piece in _INNER_DEFAULT and (pos or piece != "得"):
+                sylls[pos] = _INNER_DEFAULT[piece]
+            pos += len(piece)
     return tuple(sylls)
 
 
