@@ -138,6 +138,19 @@ class GptSovitsEngine:
         log.info("GPT-SoVITS voice %s on %s (%s)", voice.name, device, dtype)
 
     @classmethod
+    def from_folder(
+        cls,
+        folder: str | Path,
+        *,
+        device: str | torch.device | None = None,
+        half: bool | None = None,
+        settings: SamplingSettings | None = None,
+        g2p: G2P | None = None,
+    ) -> GptSovitsEngine:
+        """The engine of a voice folder (see `synth.voice`); same errors as the constructor."""
+        return cls(folder, device=device, half=half, settings=settings, g2p=g2p)
+
+    @classmethod
     def from_parts(
         cls,
         *,

@@ -183,6 +183,27 @@ def test_check_voice_refuses_v3_and_broken_weights(tmp_path, aux_models):
     assert "BERT" not in details and "HuBERT" not in details
 
 
+class _Payload:
+    """Pickles into a call of os.system; loading it must be refused, never executed."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch PWNED_BY_PICKLE",))
+
+
+def test_check_voice_refuses_code_in_a_weight_file(tmp_path, aux_models, monkeypatch):
+    folder = _make_voice(tmp_path / "v", aux_models)
+    (folder / "tiny-e1.ckpt").unlink()
+    torch.save({"weight": {"model.x": torch.zeros(1)}, "config": {"model": {}}, "boom": _Payload()},
+               folder / "tiny-e1.ckpt")
+    monkeypatch.chdir(tmp_path)
+    report = check_voice(folder)
+    details = {f.subject: f.detail for f in report.errors}
+    assert "refusing to load" in details["GPT weights"] and "tiny-e1.ckpt" in details["GPT weights"]
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
 # ------------------------------------------------------------------------------------ BERT
 
 
