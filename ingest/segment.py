@@ -174,7 +174,7 @@ def _pack(parts: list[str], max_units: float) -> list[str]:
     chunks: list[str] = []
     cur, cur_u = "", 0.0
     for part, u in zip(parts, sizes):
-        if cur and (cur_u + u > max_units or cur_u >= target):
+        if cur and u > 0 and (cur_u + u > max_units or cur_u >= target):  # stops stay left
             chunks.append(cur)
             cur, cur_u = "", 0.0
         cur += part
