@@ -18,6 +18,7 @@ Decoders (mpg123 in libsndfile, ffmpeg, Apple, foobar2000) skip this frame, then
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 from ingest.errors import MasteringError
 
@@ -61,23 +62,43 @@ def count_frames(body: bytes) -> int:
     return frames
 
 
+def count_frames_in_file(path: str | Path, offset: int, size: int) -> int:
+    """Number of MP3 frames in `size` bytes of the file at `offset`, reading 4 MiB at a time."""
+    frames, pos = 0, 0
+    buf, buf_at = b"", 0
+    with open(path, "rb") as fh:
+        while pos + 4 <= size:
+            if pos + 4 > buf_at + len(buf):
+                fh.seek(offset + pos)
+                buf, buf_at = fh.read(min(1 << 22, size - pos)), pos
+            _, _, length, _ = _parse_header(buf[pos - buf_at:pos - buf_at + 4])
+            pos += length
+            frames += 1
+    if pos != size:
+        raise MasteringError("encoder output ends with a partial MP3 frame", path)
+    return frames
+
+
 def info_frame(body: bytes, num_samples: int, sample_rate: int, channels: int,
-               bitrate_kbps: int) -> bytes:
+               bitrate_kbps: int, frames: int | None = None, body_size: int | None = None
+               ) -> bytes:
     """The Info frame to put before `body` (LAME CBR frames holding `num_samples` per channel).
 
+    For a body too large to hold, pass its first frame as `body` with `frames` and `body_size`.
     Raises MasteringError when the body is not MPEG-1 Layer III at the given rate and bitrate.
     """
     bitrate, rate, _, mono = _parse_header(body[:4])
     if rate != sample_rate or bitrate != bitrate_kbps or mono != (channels == 1):
         raise MasteringError("encoder output does not match the requested format")
-    frames = count_frames(body)
+    frames = count_frames(body) if frames is None else frames
+    body_size = len(body) if body_size is None else body_size
     padding = frames * SAMPLES_PER_FRAME - ENCODER_DELAY - num_samples
     if not 0 <= padding < 4096 or ENCODER_DELAY >= 4096:
         raise MasteringError(f"unexpected MP3 padding {padding} for {num_samples} samples")
     length = 144000 * bitrate // rate  # no padding slot in the Info frame
     header = bytes((0xFF, 0xFB, body[2] & 0xFC, body[3]))  # no CRC, no padding, no private bit
     side_info = 17 if mono else 32
-    total_bytes = length + len(body)
+    total_bytes = length + body_size
     toc = bytes(min(255, i * 256 // 100) for i in range(100))  # CBR: linear seek table
     tag = b"Info" + struct.pack(">III", 0x0F, frames, total_bytes) + toc + struct.pack(">I", 0)
     rate_bits = {32000: 0, 44100: 1, 48000: 2}[rate] << 6

@@ -39,6 +39,7 @@ class Preset:
     sample_peak_ceiling_db: float | None = None  # dBFS
     true_peak_ceiling_db: float | None = None  # dBTP (BS.1770-4 Annex 2)
     noise_floor_db: float | None = None  # maximum allowed RMS of the quietest stretch
+    require_room_tone: bool = False  # QC fails digital silence (noise floor under −90 dBFS)
     room_tone_db: float = -72.0  # RMS of the noise laid into pauses before mastering gain
     head_room_tone_s: float = 0.5
     tail_room_tone_s: float = 1.0
@@ -50,6 +51,7 @@ class Preset:
     pause_section_s: float = 1.6
     pause_heading_s: float = 2.0
     mp3_bitrate_kbps: int = 128
+    aac_bitrate_kbps: int = 64  # whole-book M4B; spoken word needs no more in mono
     mp3_quality: int = 2  # LAME -q: 0 best/slowest .. 9 worst/fastest
     sample_rate: int = 44100
     channels: int = 1
@@ -106,7 +108,7 @@ PRESETS: dict[str, Preset] = {
     "acx": Preset(
         name="acx", target_lufs=-20.0, lufs_tolerance_lu=None,
         rms_min_db=-23.0, rms_max_db=-18.0, sample_peak_ceiling_db=-3.0,
-        noise_floor_db=-60.0, room_tone_db=-72.0,
+        noise_floor_db=-60.0, require_room_tone=True, room_tone_db=-72.0,
         head_room_tone_s=0.75, tail_room_tone_s=2.5,
         head_tail_range_s=(0.5, 1.0, 1.0, 5.0),
         mp3_bitrate_kbps=192, sample_rate=44100, channels=1,

@@ -1,0 +1,168 @@
+"""Whole-book files: one M4B (AAC, chapter marks, cover) and one MP3 with ID3 CHAP/CTOC.
+
+Both take the chapters' mastered audio in reading order (arrays or files) and stream them block by
+block into the encoder, counting samples, so the chapter marks are exactly where the chapters meet
+and a ten-hour book never sits in memory.
+
+M4B: raw float PCM is piped into the bundled ffmpeg, with an ffmetadata file carrying the book tags
+and one [CHAPTER] per chapter in milliseconds (TIMEBASE=1/1000), and the cover as an attached
+picture; AAC-LC in the `ipod` muxer, which writes the chapter track Apple Books and audiobook apps
+read. ffmpeg's AAC edit list hides the encoder priming, so times match the manifest.
+"""
+from __future__ import annotations
+
+import logging
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import lameenc
+import numpy as np
+
+from ingest.errors import MasteringError
+
+from .export import to_pcm16
+from .ffmpeg import ffmpeg_exe
+from .files import atomic_path
+from .gapless import count_frames_in_file, info_frame
+from .presets import Preset
+from .sources import AudioSource, iter_blocks
+from .tags import ChapterMark, Tags, iso639_2, sniff_image_mime, write_id3
+
+log = logging.getLogger(__name__)
+
+
+def _escape(value: str) -> str:
+    """ffmetadata escaping: '=', ';', '#', '\\' and newlines take a backslash."""
+    out = []
+    for ch in value:
+        if ch in "=;#\\\n":
+            out.append("\\")
+        out.append(ch)
+    return "".join(out)
+
+
+def ffmetadata(tags: Tags, chapters: Sequence[ChapterMark]) -> str:
+    """The ffmetadata text: book tags, then one [CHAPTER] block per chapter (milliseconds)."""
+    lines = [";FFMETADATA1"]
+    fields = {"title": tags.album or tags.title, "album": tags.album or tags.title,
+              "artist": tags.artist, "album_artist": tags.artist, "composer": tags.narrator,
+              "date": tags.year, "genre": tags.genre, "comment": tags.comment,
+              "language": iso639_2(tags.language)}
+    lines += [f"{k}={_escape(v)}" for k, v in fields.items() if v]
+    for ch in chapters:
+        start, end = int(round(ch.start_s * 1000)), int(round(ch.end_s * 1000))
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={start}", f"END={end}",
+                  f"title={_escape(ch.title)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _check(sources: Sequence[AudioSource], titles: Sequence[str]) -> None:
+    if not sources:
+        raise MasteringError("a book needs at least one chapter")
+    if len(sources) != len(titles):
+        raise MasteringError(f"{len(sources)} chapters but {len(titles)} titles")
+
+
+def write_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence[str],
+              tags: Tags, preset: Preset, source_rate: int | None = None) -> list[ChapterMark]:
+    """Write the whole book as one M4B with chapter marks and cover; atomic.
+
+    `sources` are the chapters' mastered audio (arrays at `source_rate`, or files). Returns the
+    chapter marks written (seconds), for the manifest. Raises MasteringError (ffmpeg failed, no
+    chapters) or OutputError / InputError.
+    """
+    _check(sources, titles)
+    sr, ch = preset.sample_rate, preset.channels
+    with tempfile.TemporaryDirectory(prefix="bookcast-m4b-") as tmpdir, atomic_path(path) as out:
+        tmp = Path(tmpdir)
+        args = [ffmpeg_exe(), "-hide_banner", "-y", "-f", "f32le", "-ar", str(sr), "-ac", str(ch),
+                "-i", "pipe:0", "-i", str(tmp / "meta.txt")]
+        maps = ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
+        if tags.cover:
+            mime = sniff_image_mime(tags.cover, tags.cover_mime)
+            cover = tmp / ("cover.png" if mime == "image/png" else "cover.jpg")
+            cover.write_bytes(tags.cover)
+            args += ["-i", str(cover)]
+            maps += ["-map", "2:v", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
+        # Chapters are only known once the audio is counted, but ffmpeg reads the metadata file
+        # at start-up: count first (cheap for arrays and files alike), then stream.
+        counts = [sum(len(b) for b in iter_blocks(s, sr, ch, source_rate)) for s in sources]
+        marks = _marks(titles, counts, sr)
+        (tmp / "meta.txt").write_text(ffmetadata(tags, marks), encoding="utf-8")
+        args += maps + ["-metadata:s:a:0", f"language={iso639_2(tags.language)}", "-c:a", "aac", "-b:a", f"{preset.aac_bitrate_kbps}k",
+                        "-movflags", "+faststart", "-f", "ipod", str(out)]
+        with open(tmp / "stderr.txt", "wb") as err:
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=err)
+            assert proc.stdin is not None
+            try:
+                for source in sources:
+                    for block in iter_blocks(source, sr, ch, source_rate):
+                        proc.stdin.write(np.ascontiguousarray(block).tobytes())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            finally:
+                code = proc.wait()
+        if code != 0:
+            tail = " | ".join((tmp / "stderr.txt").read_text("utf-8", "replace").splitlines()[-3:])
+            raise MasteringError(f"ffmpeg failed to write the M4B: {tail}", path)
+    log.info("wrote %s (%d chapters, %.1f min)", path, len(marks), marks[-1].end_s / 60)
+    return marks
+
+
+def _marks(titles: Sequence[str], counts: Sequence[int], sample_rate: int) -> list[ChapterMark]:
+    marks, pos = [], 0
+    for title, n in zip(titles, counts):
+        marks.append(ChapterMark(title, pos / sample_rate, (pos + n) / sample_rate))
+        pos += n
+    return marks
+
+
+def write_book_mp3(path: str | Path, sources: Sequence[AudioSource], titles: Sequence[str],
+                   tags: Tags, preset: Preset, source_rate: int | None = None,
+                   seed: int = 0) -> list[ChapterMark]:
+    """Write the whole book as one CBR MP3 with ID3 CHAP/CTOC chapter frames; atomic.
+
+    Encodes block by block into the file after a placeholder Info frame of fixed size, then
+    rewrites that frame once the sample count is known. Returns the chapter marks.
+    Raises MasteringError or OutputError / InputError.
+    """
+    _check(sources, titles)
+    sr, ch = preset.sample_rate, preset.channels
+    enc = lameenc.Encoder()
+    enc.set_bit_rate(preset.mp3_bitrate_kbps)
+    enc.set_in_sample_rate(sr)
+    enc.set_out_sample_rate(sr)
+    enc.set_channels(ch)
+    enc.set_quality(preset.mp3_quality)
+    counts: list[int] = []
+    with atomic_path(path) as out:
+        with open(out, "wb") as fh:
+            frame_len = 144000 * preset.mp3_bitrate_kbps // sr
+            fh.write(bytes(frame_len))  # placeholder for the Info frame
+            first = b""
+            for i, source in enumerate(sources):
+                n = 0
+                for j, block in enumerate(iter_blocks(source, sr, ch, source_rate)):
+                    data = bytes(enc.encode(to_pcm16(block, seed + 7919 * i + j).tobytes()))
+                    first = first or data[:4]
+                    fh.write(data)
+                    n += len(block)
+                counts.append(n)
+            tail = bytes(enc.flush())
+            fh.write(tail)
+            first = first or tail[:4]
+            if not first:
+                raise MasteringError("the book has no audio", path)
+            size = fh.tell() - frame_len
+        frames = count_frames_in_file(out, frame_len, size)
+        frame = info_frame(first, sum(counts), sr, ch, preset.mp3_bitrate_kbps, frames=frames,
+                           body_size=size)
+        with open(out, "rb+") as fh:
+            fh.write(frame)
+        marks = _marks(titles, counts, sr)
+        write_id3(out, tags, marks)
+    return marks

@@ -1,0 +1,142 @@
+"""The bundled ffmpeg binary (imageio-ffmpeg wheel): run it, decode with it, read what it reports.
+
+There is no ffprobe in the wheel, so `probe` parses the report `ffmpeg -i FILE` prints on stderr:
+duration, the audio stream (rate, layout, codec) and chapters with their titles. That text is
+stable across ffmpeg releases for these lines, and the tests read our own M4B files back with it.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ingest.errors import InputError, MasteringError
+
+_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "1 channels": 1, "2 channels": 2}
+
+
+def ffmpeg_exe() -> str:
+    """Path of the bundled ffmpeg. Raises MasteringError when the wheel has none for this OS."""
+    import imageio_ffmpeg
+
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:
+        raise MasteringError(f"no ffmpeg binary available ({exc})") from exc
+
+
+def run(args: Sequence[str], what: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run ffmpeg with `args` (without the executable); raise MasteringError naming `what` and the
+    last lines of ffmpeg's stderr when it fails."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-y", *(["-nostdin"] if stdin is None else []), *args]
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:])
+        raise MasteringError(f"ffmpeg failed to {what}: {tail}")
+    return proc
+
+
+@dataclass(frozen=True)
+class ProbedChapter:
+    title: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What `ffmpeg -i` says about a file."""
+
+    duration_s: float | None
+    sample_rate: int | None
+    channels: int | None
+    codec: str
+    bitrate_kbps: int | None
+    has_cover: bool
+    chapters: list[ProbedChapter] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+).*?, (\d+) Hz, ([^,]+)(?:, \w+)?(?:, (\d+) kb/s)?")
+_CHAPTER = re.compile(r"Chapter #\d+:\d+: start (-?[\d.]+), end (-?[\d.]+)")
+_META = re.compile(r"^\s+(\w+)\s*: (.*)$")
+
+
+def parse_report(text: str) -> Probe:
+    """Parse the stderr of `ffmpeg -i FILE` (input section only)."""
+    lines = text.splitlines()
+    try:  # ignore the output section of a transcode
+        lines = lines[:next(i for i, l in enumerate(lines) if l.startswith("Output #"))]
+    except StopIteration:
+        pass
+    duration = rate = channels = bitrate = None
+    codec = ""
+    has_cover = False
+    chapters: list[ProbedChapter] = []
+    tags: dict[str, str] = {}
+    section = "header"  # header | chapter | stream
+    for line in lines:
+        if m := _DURATION.search(line):
+            duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+        elif m := _CHAPTER.search(line):
+            chapters.append(ProbedChapter("", float(m[1]), float(m[2])))
+            section = "chapter"
+        elif "Stream #" in line:
+            section = "stream"
+            if (m := _AUDIO.search(line)) and rate is None:
+                codec, rate = m[1], int(m[2])
+                channels = _LAYOUT_CHANNELS.get(m[3].strip().split("(")[0].strip())
+                bitrate = int(m[4]) if m[4] else None
+            if "Video:" in line and "attached pic" in line:
+                has_cover = True
+        elif (m := _META.match(line)) and m[1] != "Metadata":
+            key, value = m[1].strip(), m[2].strip()
+            if section == "chapter" and key == "title" and chapters:
+                last = chapters[-1]
+                chapters[-1] = ProbedChapter(value, last.start_s, last.end_s)
+            elif section == "header":
+                tags.setdefault(key, value)
+    return Probe(duration, rate, channels, codec, bitrate, has_cover, chapters, tags)
+
+
+def probe(path: str | Path) -> Probe:
+    """Read duration, audio format, cover presence, chapters and tags of a media file.
+
+    Raises InputError when the file is missing or ffmpeg cannot open it.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("no such file", p)
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(p)],
+                          capture_output=True, check=False)
+    text = proc.stderr.decode("utf-8", "replace")
+    if "Input #0" not in text:
+        raise InputError("ffmpeg cannot read this file", p)
+    return parse_report(text)
+
+
+def decode_with_ffmpeg(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode any file ffmpeg reads (M4B/AAC included) to float32 (N,) or (N, C) at its own rate.
+
+    Raises InputError for unreadable files.
+    """
+    info = probe(path)
+    if info.sample_rate is None or info.channels is None:
+        raise InputError("no audio stream ffmpeg can decode", path)
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0",
+             "-f", "f32le", "-acodec", "pcm_f32le", "-"],
+            stdout=subprocess.PIPE, stderr=err, check=False)
+        if proc.returncode != 0:
+            raise InputError("ffmpeg could not decode the audio", path)
+    audio = np.frombuffer(proc.stdout, dtype=np.float32)
+    if info.channels > 1:
+        audio = audio.reshape(-1, info.channels)  # (N, C)
+    return audio, info.sample_rate

@@ -1,0 +1,196 @@
+"""Quality control of delivered audio against a preset: one report per file, one verdict per rule.
+
+The rules are the preset's numbers, checked on the decoded file (what a store's checker sees):
+loudness window, RMS window, sample and true peak ceilings, noise floor, room tone present and its
+length at head and tail, length per file, and for MP3s the encoding (rate, channels, CBR bitrate).
+`qc_file` serves `bookcast qc`; `qc_audio` checks a buffer; reports serialise to JSON and print
+as one aligned table.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ingest.errors import InputError
+
+from .export import decode
+from .ffmpeg import decode_with_ffmpeg
+from .loudness import Measures, as_2d, measure
+from .presets import Preset
+from .stitch import trim_bounds
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".mp3", ".m4b", ".m4a", ".wav", ".flac", ".ogg", ".opus", ".aac")
+_DIGITAL_SILENCE_DB = -90.0  # 16-bit dither alone reads about −98 dBFS
+_EDGE_THRESHOLD_DB = 40.0  # head/tail room tone ends where sound is within 40 dB of the loudest
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One preset rule on one file: what was measured, the allowed range, the verdict."""
+
+    rule: str
+    value: float | str | None
+    limit: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class QCReport:
+    path: str
+    preset: str
+    measures: Measures
+    head_s: float
+    tail_s: float
+    rules: tuple[RuleResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rules)
+
+    @property
+    def failures(self) -> list[RuleResult]:
+        return [r for r in self.rules if not r.passed]
+
+    def to_dict(self) -> dict:
+        """JSON-ready (non-finite numbers become None)."""
+        def clean(v: object) -> object:
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+        return {"path": self.path, "preset": self.preset, "passed": self.passed,
+                "measures": self.measures.to_dict(), "head_s": round(self.head_s, 3),
+                "tail_s": round(self.tail_s, 3),
+                "rules": [{k: clean(v) for k, v in asdict(r).items()} for r in self.rules]}
+
+
+def edge_silence(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """Seconds of room tone (or silence) before the first and after the last sound."""
+    mono = as_2d(audio).mean(axis=1)
+    start, stop = trim_bounds(mono, sample_rate, _EDGE_THRESHOLD_DB, keep_s=0.0)
+    if stop <= start:
+        return len(mono) / sample_rate, len(mono) / sample_rate
+    return start / sample_rate, (len(mono) - stop) / sample_rate
+
+
+def _r(rule: str, value: float | None, limit: str, ok: bool) -> RuleResult:
+    shown = None if value is None or not math.isfinite(value) else round(value, 2)
+    return RuleResult(rule, shown, limit, bool(ok))
+
+
+def check_rules(m: Measures, preset: Preset, head_s: float | None = None,
+                tail_s: float | None = None) -> list[RuleResult]:
+    """Every level and timing rule of `preset` against measures (and head/tail room tone)."""
+    out: list[RuleResult] = []
+    if preset.lufs_tolerance_lu is not None:
+        lo, hi = preset.target_lufs - preset.lufs_tolerance_lu, preset.target_lufs + preset.lufs_tolerance_lu
+        out.append(_r("loudness_lufs", m.lufs, f"{lo:g}..{hi:g}", lo <= m.lufs <= hi))
+    if preset.rms_min_db is not None and preset.rms_max_db is not None:
+        out.append(_r("rms_db", m.rms_db, f"{preset.rms_min_db:g}..{preset.rms_max_db:g}",
+                      preset.rms_min_db <= m.rms_db <= preset.rms_max_db))
+    if preset.sample_peak_ceiling_db is not None:
+        out.append(_r("sample_peak_db", m.sample_peak_db, f"<= {preset.sample_peak_ceiling_db:g}",
+                      m.sample_peak_db <= preset.sample_peak_ceiling_db))
+    if preset.true_peak_ceiling_db is not None:
+        out.append(_r("true_peak_dbtp", m.true_peak_db, f"<= {preset.true_peak_ceiling_db:g}",
+                      m.true_peak_db <= preset.true_peak_ceiling_db))
+    if preset.noise_floor_db is not None:
+        out.append(_r("noise_floor_db", m.noise_floor_db, f"<= {preset.noise_floor_db:g}",
+                      m.noise_floor_db <= preset.noise_floor_db))
+    if preset.require_room_tone:
+        out.append(_r("room_tone_present", m.noise_floor_db, f"> {_DIGITAL_SILENCE_DB:g}",
+                      m.noise_floor_db > _DIGITAL_SILENCE_DB))
+    if preset.head_tail_range_s is not None and head_s is not None and tail_s is not None:
+        h0, h1, t0, t1 = preset.head_tail_range_s
+        # 30 ms slack: the edge detector works in 10 ms frames and MP3 smears edges slightly.
+        out.append(_r("head_room_tone_s", head_s, f"{h0:g}..{h1:g}", h0 - 0.03 <= head_s <= h1 + 0.03))
+        out.append(_r("tail_room_tone_s", tail_s, f"{t0:g}..{t1:g}", t0 - 0.03 <= tail_s <= t1 + 0.03))
+    if preset.max_minutes is not None:
+        minutes = m.duration_s / 60.0
+        out.append(_r("length_min", minutes, f"<= {preset.max_minutes:g}",
+                      minutes <= preset.max_minutes))
+    return out
+
+
+def check_mp3_format(path: Path, preset: Preset) -> list[RuleResult]:
+    """Encoding rules for an MP3: sample rate, channels, constant bitrate at the preset's rate."""
+    from mutagen.mp3 import MP3, BitrateMode, HeaderNotFoundError
+
+    try:
+        info = MP3(path).info
+    except HeaderNotFoundError as exc:
+        raise InputError(f"not an MP3 ({exc})", path) from exc
+    cbr = info.bitrate_mode in (BitrateMode.CBR, BitrateMode.UNKNOWN)
+    kbps = round(info.bitrate / 1000)
+    return [
+        RuleResult("sample_rate_hz", info.sample_rate, f"== {preset.sample_rate}",
+                   info.sample_rate == preset.sample_rate),
+        RuleResult("channels", info.channels, f"== {preset.channels}",
+                   info.channels == preset.channels),
+        RuleResult("mp3_cbr_kbps", kbps if cbr else f"VBR ~{kbps}", f"CBR {preset.mp3_bitrate_kbps}",
+                   cbr and kbps == preset.mp3_bitrate_kbps),
+    ]
+
+
+def qc_audio(audio: np.ndarray, sample_rate: int, preset: Preset, path: str = "") -> QCReport:
+    """Check a decoded buffer against every level and timing rule of `preset`."""
+    m = measure(audio, sample_rate)
+    head, tail = edge_silence(audio, sample_rate)
+    return QCReport(path, preset.name, m, head, tail, tuple(check_rules(m, preset, head, tail)))
+
+
+def qc_file(path: str | Path, preset: Preset) -> QCReport:
+    """Decode `path` (MP3/WAV/FLAC via libsndfile, M4B/AAC via ffmpeg) and check it.
+
+    Raises InputError when the file is missing or cannot be decoded.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("no such file", p)
+    if p.suffix.lower() in (".m4b", ".m4a", ".aac", ".mp4"):
+        audio, sr = decode_with_ffmpeg(p)
+    else:
+        audio, sr = decode(p)
+    report = qc_audio(audio, sr, preset, str(p))
+    if p.suffix.lower() == ".mp3":
+        report = QCReport(report.path, report.preset, report.measures, report.head_s,
+                          report.tail_s, report.rules + tuple(check_mp3_format(p, preset)))
+    log.info("%s: %s", p, "pass" if report.passed else
+             "FAIL " + ", ".join(r.rule for r in report.failures))
+    return report
+
+
+def audio_files(path: str | Path) -> list[Path]:
+    """The audio files at `path`: the file itself, or a folder's audio files (recursively, sorted).
+
+    Raises InputError when nothing is there.
+    """
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file())
+        if files:
+            return files
+        raise InputError("no audio files in this folder", p)
+    raise InputError("no such file or folder", p)
+
+
+def format_table(reports: Iterable[QCReport]) -> str:
+    """A plain-text table: one row per file with the key measures and the failed rules."""
+    rows = [("file", "min", "LUFS", "RMS", "peak", "dBTP", "floor", "verdict")]
+    for r in reports:
+        m = r.measures
+
+        def f(v: float) -> str:
+            return f"{v:.1f}" if math.isfinite(v) else "-inf"
+        verdict = "pass" if r.passed else "FAIL: " + ", ".join(x.rule for x in r.failures)
+        rows.append((Path(r.path).name or "-", f"{m.duration_s / 60:.1f}", f(m.lufs), f(m.rms_db),
+                     f(m.sample_peak_db), f(m.true_peak_db), f(m.noise_floor_db), verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1]
+                     for row in rows)

@@ -1,0 +1,80 @@
+"""Chapter audio as a stream of blocks, so whole-book files never hold a book in memory.
+
+A source is a mastered array (at a known rate) or a file (WAV, FLAC, MP3 through libsndfile; any
+other format through the bundled ffmpeg). Blocks come out float32 `(n, channels)` at the requested
+rate and channel count; the caller counts samples, which makes chapter times exact.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ingest.errors import InputError
+
+from .ffmpeg import decode_with_ffmpeg
+from .loudness import as_2d
+
+AudioSource = Union[str, Path, np.ndarray]
+
+_BLOCK = 1 << 18
+
+
+def _mix(block: np.ndarray, channels: int) -> np.ndarray:
+    if block.shape[1] == channels:
+        return block
+    if channels == 2:
+        return np.repeat(block[:, :1], 2, axis=1)  # (n, 2)
+    return block.mean(axis=1, keepdims=True)  # (n, 1)
+
+
+def _array_blocks(audio: np.ndarray, source_rate: int, sample_rate: int,
+                  channels: int) -> Iterator[np.ndarray]:
+    x = _mix(as_2d(audio).astype(np.float32, copy=False), channels)
+    if source_rate != sample_rate:
+        x = soxr.resample(x, source_rate, sample_rate, quality="HQ").astype(np.float32)
+    for start in range(0, x.shape[0], _BLOCK):
+        yield x[start:start + _BLOCK]
+
+
+def iter_blocks(source: AudioSource, sample_rate: int, channels: int,
+                source_rate: int | None = None) -> Iterator[np.ndarray]:
+    """Yield float32 (n, channels) blocks of `source` at `sample_rate`.
+
+    Arrays need `source_rate` (defaults to `sample_rate`). Raises InputError for an unreadable
+    file.
+    """
+    if isinstance(source, np.ndarray):
+        yield from _array_blocks(source, source_rate or sample_rate, sample_rate, channels)
+        return
+    path = Path(source)
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError):
+        if not path.is_file():
+            raise InputError("no such file", path) from None
+        audio, rate = decode_with_ffmpeg(path)
+        yield from _array_blocks(audio, rate, sample_rate, channels)
+        return
+    except OSError as exc:
+        raise InputError(f"cannot open audio ({exc})", path) from exc
+    with f:
+        resampler = (None if f.samplerate == sample_rate else
+                     soxr.ResampleStream(f.samplerate, sample_rate, channels, dtype="float32",
+                                         quality="HQ"))
+        while True:
+            try:
+                block = f.read(_BLOCK, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise InputError(f"cannot decode audio ({exc})", path) from exc
+            last = len(block) < _BLOCK
+            block = _mix(block, channels)
+            if resampler is not None:
+                block = resampler.resample_chunk(block, last=last).reshape(-1, channels)
+            if len(block):
+                yield block
+            if last:
+                return
