@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from ingest.normalize import strip_accents
 from synth.g2p.cmu import LETTERS, cmu_dict
 from synth.g2p.neural import neural_g2p
 from synth.g2p.symbols import symbol_to_id
@@ -60,7 +61,7 @@ class EnglishG2P:
         self._cache: dict[str, tuple[str, ...]] = {}
 
     def __call__(self, text: str) -> list[str]:
-        tokens = _TOKEN.findall(text)
+        tokens = _TOKEN.findall(strip_accents(text))
         phones: list[str] = []
         for i, tok in enumerate(tokens):
             if tok in _PUNCT:
