@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.normalize.numbers import en_digits, en_number, en_ordinal, en_year
+from ingest.normalize.numbers import en_digits, en_number, en_ordinal, en_year, roman_to_int
 
 _NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -52,6 +52,11 @@ _MONEY = re.compile(r"(US\$|\$|£|€|¥)\s?(\d+(?:,\d{3})*)(?:\.(\d+))?(?!\d)"
                     r"(?:\s?(thousand|million|billion|trillion|[kKmMbB]n?)\b)?")
 _PERCENT = re.compile(r"(-?" + _NUM + r")\s?%")
 _TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?:\s?(am|pm|AM|PM|A M|P M)\b)?")
+_RATIO = re.compile(r"(?<![\d:])(\d+):(\d+)(?![\d:])")
+_REGNAL = re.compile(r"\b(King|Queen|Pope|Emperor|Tsar|Henry|Louis|Elizabeth|George|Edward|Charles|William"
+                     r"|Richard|James|Mary|John|Paul|Pius|Leo|Philip|Frederick|Alexander|Peter|Catherine"
+                     r"|Napoleon|Ramesses|Ptolemy|Benedict|Gregory|Innocent|Clement|Ivan)\s([IVX]{1,6})\b")
+_WORLD_WAR = re.compile(r"\b(World War)\s(I{1,2})\b")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTH_DAY = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s(\d{1,2})(?:st|nd|rd|th)?\b(,?\s(\d{4})\b)?")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s(" + "|".join(_MONTHS) + r")\b")
@@ -131,6 +136,11 @@ def _fraction(m: re.Match) -> str:
     return f"{en_number(str(a))} {denom}{'' if a == 1 else 's'}"
 
 
+def _regnal(m: re.Match) -> str:
+    n = roman_to_int(m.group(2))
+    return m.group(0) if n is None else f"{m.group(1)} the {en_ordinal(n)}"
+
+
 def _plural_year(m: re.Match) -> str:
     words = en_year(int(m.group(1)))
     return words[:-1] + "ies" if words.endswith("y") else words + "s"
@@ -152,6 +162,9 @@ def normalize_en(text: str, spell_acronyms: bool = True) -> str:
             text = pattern.sub(repl, text)
         if final_stop and not text.rstrip().endswith("."):
             text = text.rstrip() + "."  # 'on Main St.' ends the sentence too
+    if "I" in text or "V" in text or "X" in text:
+        text = _WORLD_WAR.sub(lambda m: f"{m.group(1)} {'One' if m.group(2) == 'I' else 'Two'}", text)
+        text = _REGNAL.sub(_regnal, text)
     text = _MONTH_DOT.sub(lambda m: _MONTH_ABBR[m.group(1)], text)
     if any(c.isdigit() for c in text):
         text = _ISO_DATE.sub(lambda m: f"{_MONTHS[int(m.group(2)) - 1]} {en_ordinal(int(m.group(3)))}, "
@@ -161,6 +174,7 @@ def normalize_en(text: str, spell_acronyms: bool = True) -> str:
                                         + (f", {en_year(int(m.group(4)))}" if m.group(4) else ""), text)
         text = _DAY_MONTH.sub(lambda m: f"the {en_ordinal(int(m.group(1)))} of {m.group(2)}", text)
         text = _TIME.sub(_time, text)
+        text = _RATIO.sub(lambda m: f"{en_number(m.group(1))} to {en_number(m.group(2))}", text)
         text = _PHONE.sub(lambda m: ", ".join(en_digits(g) for g in m.groups() if g), text)
         text = _MONEY.sub(_money, text)
         text = _PERCENT.sub(lambda m: en_number(m.group(1)) + " percent", text)

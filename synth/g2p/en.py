@@ -18,6 +18,8 @@ from synth.g2p.neural import neural_g2p
 from synth.g2p.symbols import symbol_to_id
 
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|[,.!?…;:\-—]")
+_CAMEL = re.compile(r"[a-z][A-Z]")
+_CAMEL_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _PUNCT = {",": ",", ".": ".", "!": "!", "?": "?", "…": "…", ";": ",", ":": ",", "-": "-", "—": ","}
 _VERB_BEFORE = frozenset("""to will would can could shall should may might must do does did don't didn't
 won't can't cannot let's please i we you they he she it not never always often""".split())
@@ -91,6 +93,13 @@ class EnglishG2P:
         if homograph:
             p1, p2, pos = homograph
             return _clean(p1 if _guess_pos(prev, nxt) and pos.startswith(_guess_pos(prev, nxt)) else p2)
+        if _CAMEL.search(tok):  # PyTorch, iPhone, OpenAI: each part on its own
+            parts = _CAMEL_PART.findall(tok)
+            if len(parts) > 1:
+                return tuple(p for part in parts for p in (
+                    _spell(part) if part.isupper() and len(part) > 1 else self.word(part)))
+        if tok.isupper() and low not in cmu_dict():
+            return _spell(tok)  # an acronym: spell it
         hit = self._cache.get(low)
         if hit is None:
             hit = self._cache[low] = _clean(self._lookup(low))
@@ -126,6 +135,10 @@ def _letter(tok: str, tokens: list[str], i: int) -> tuple[str, ...]:
     if low == "i" and tok == "I":
         return ("AY1",)
     return LETTERS.get(low, ())
+
+
+def _spell(tok: str) -> tuple[str, ...]:
+    return _clean(tuple(p for c in tok.lower() for p in LETTERS.get(c, ())))
 
 
 def _clean(phones: tuple[str, ...]) -> tuple[str, ...]:
