@@ -69,7 +69,9 @@ _FRACTION = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")
 _RANGE = re.compile(r"(?<![\d.])(" + _NUM + r")\s?[-–—~]\s?(" + _NUM + r")(?![\d.])")
 _NEG = re.compile(r"(?<![\w])-(?=\d)")
 _NUMBER = re.compile(_NUM)
-_LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+_LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])(?!(?:st|nd|rd|th|s)\b)"
+                           r"(?!(?:km|cm|mm|nm|kg|mg|ml|mL|kW|kWh|mph|lbs?|oz|ft|GB|MB|KB|TB|GHz|MHz|Hz|[mgLkKMB])\b)")
+_INITIAL = re.compile(r"\b([A-Z])\.(?=\s[A-Z])")
 _ACRONYM = re.compile(r"\b([A-Z]{2,6})(s?)\b")
 _HYPHEN_WORDS = re.compile(r"(?<=[A-Za-z])[-/](?=[A-Za-z])")
 _SYMBOLS = {"&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number ",
@@ -166,7 +168,10 @@ def normalize_en(text: str, spell_acronyms: bool = True) -> str:
         text = _WORLD_WAR.sub(lambda m: f"{m.group(1)} {'One' if m.group(2) == 'I' else 'Two'}", text)
         text = _REGNAL.sub(_regnal, text)
     text = _MONTH_DOT.sub(lambda m: _MONTH_ABBR[m.group(1)], text)
+    if "." in text:
+        text = _INITIAL.sub(r"\1", text)  # 'J. Smith': no full stop inside a name
     if any(c.isdigit() for c in text):
+        text = _LETTER_DIGIT.sub(" ", text)
         text = _ISO_DATE.sub(lambda m: f"{_MONTHS[int(m.group(2)) - 1]} {en_ordinal(int(m.group(3)))}, "
                                         f"{en_year(int(m.group(1)))}" if 1 <= int(m.group(2)) <= 12
                              else m.group(0), text)
@@ -184,7 +189,6 @@ def normalize_en(text: str, spell_acronyms: bool = True) -> str:
         text = _RANGE.sub(lambda m: f"{_year_or_number(m.group(1))} to {_year_or_number(m.group(2))}", text)
         text = _YEAR.sub(lambda m: en_year(int(m.group(1))), text)
         text = _FRACTION.sub(_fraction, text)
-        text = _LETTER_DIGIT.sub(" ", text)
         text = _NEG.sub("minus ", text)
         text = _NUMBER.sub(lambda m: en_number(m.group(0)), text)
     if any(c in _SYMBOLS for c in text):

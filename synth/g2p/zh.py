@@ -34,11 +34,11 @@ PHRASE_FIXES: dict[str, tuple[str, ...]] = {
     "数一数": ("shu3", "yi1", "shu3"), "东西": ("dong1", "xi5"), "朝阳": ("zhao1", "yang2"),
     "了解": ("liao3", "jie3"), "为了": ("wei4", "le5"), "觉得": ("jue2", "de5"),
     "长大": ("zhang3", "da4"), "一会儿": ("yi2", "hui4", "er5"), "睡着": ("shui4", "zhao2"),
-    "地上": ("di4", "shang5"), "便宜": ("pian2", "yi5"), "重庆": ("chong2", "qing4"),
+    "地上": ("di4", "shang5"), "长得": ("zhang3", "de5"), "便宜": ("pian2", "yi5"), "重庆": ("chong2", "qing4"),
 }
 # Single-character words whose reading depends on the neighbouring words.
 _SINGLE_DEFAULT = {"长": "chang2", "得": "de5", "地": "di4", "还": "hai2", "重": "zhong4", "只": "zhi3",
-                   "都": "dou1", "着": "zhe5", "了": "le5", "的": "de5", "差": "cha4", "教": "jiao4"}
+                   "都": "dou1", "着": "zhe5", "了": "le5", "的": "de5", "差": "cha4", "教": "jiao1"}
 _INNER_DEFAULT = {"长": "chang2", "重": "zhong4", "得": "de5"}
 _HUAN_NEXT = set("钱书债款账给回去清")
 _DEI_PREV = {"我", "你", "他", "她", "我们", "你们", "他们", "她们", "咱们", "就", "还", "也", "都", "总", "必须", "非"}
@@ -164,6 +164,15 @@ def word_pinyin(word: str) -> tuple[str, ...]:
 
 def _context_readings(phrase: list[tuple[str, list[str]]], fixed: set[int]) -> None:
     """Readings of single-character polyphones from the words around them."""
+    text = "".join(w for w, _ in phrase)
+    if "长得" in text:  # 长得很高: 'grows', whatever jieba glued 长 to (他长|得)
+        pos = 0
+        for i, (word, sylls) in enumerate(phrase):
+            for k, ch in enumerate(word):
+                if ch == "长" and text[pos + k + 1:pos + k + 2] == "得" and text[pos + k + 2:pos + k + 3] != "多" \
+                        and i not in fixed:
+                    sylls[k] = "zhang3"
+            pos += len(word)
     for i, (word, sylls) in enumerate(phrase):
         if i in fixed or len(word) != 1 or word not in _SINGLE_DEFAULT:
             continue
@@ -178,6 +187,6 @@ def _context_readings(phrase: list[tuple[str, list[str]]], fixed: set[int]) -> N
             reading = "de5"
         elif word == "着" and nxt and nxt[0] in "急凉火迷":
             reading = "zhao2"
-        elif word == "长" and nxt[:1] in "大成辈官":
+        elif word == "长" and nxt[:1] in "大成辈官得出":
             reading = "zhang3"
         sylls[0] = reading
