@@ -100,7 +100,7 @@ def _is_boundary(text: str, m: re.Match) -> bool:
     # a single period
     if not (spaced or _is_han(nxt) or nxt in "“\"‘「"):
         return False
-    word = _WORD_BEFORE.search(text, 0, m.start())
+    word = _WORD_BEFORE.search(text[max(0, m.start() - 40):m.start()])
     if word:
         w = word.group(1).lower().rstrip(".")
         if w in _NEVER_SPLIT_AFTER or (len(w) == 1 and word.group(1).isupper()):

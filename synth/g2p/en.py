@@ -44,7 +44,16 @@ def _homographs() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str]]:
             continue
         head, p1, p2, pos = line.strip().split("|")
         out[head.lower()] = (tuple(p1.split()), tuple(p2.split()), pos)
+    for word, (verb, other) in _EXTRA_HOMOGRAPHS.items():  # missing from g2p_en's table
+        out[word] = (tuple(verb.split()), tuple(other.split()), "V")
     return out
+
+
+_EXTRA_HOMOGRAPHS = {  # word: (verb reading, other reading)
+    "live": ("L IH1 V", "L AY1 V"), "lives": ("L IH1 V Z", "L AY1 V Z"), "lead": ("L IY1 D", "L EH1 D"),
+    "wind": ("W AY1 N D", "W IH1 N D"), "tear": ("T EH1 R", "T IH1 R"), "tears": ("T EH1 R Z", "T IH1 R Z"),
+    "bow": ("B AW1", "B OW1"), "wound": ("W AW1 N D", "W UW1 N D"),
+}
 
 
 def _guess_pos(prev: str, nxt: str) -> str:
