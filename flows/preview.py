@@ -2,7 +2,9 @@
 
 For every sentence: the source text, then each language run with its normalised text and the
 GPT-SoVITS phones. `--json` prints one object per sentence instead:
-{"chapter", "title", "index", "text", "runs": [{"lang", "text", "phones", "word2ph"}]}.
+{"chapter", "title", "index", "kind", "text", "runs": [{"lang", "text", "phones", "g2p_text",
+"word2ph"}]}, where a run's "text" is its normalised text and "g2p_text" the characters the
+phones align to (word2ph: phones per character, Chinese runs only).
 """
 from __future__ import annotations
 
@@ -46,15 +48,16 @@ def preview_lines(book: Book, chapter: int | None, as_json: bool, *, lexicon: Le
             for sentence in segment(block.text, default, where=where, heading=block.kind == "heading",
                                     config=config):
                 index += 1
-                runs = g2p.sentence(sentence)
+                runs = [(run, g2p.run(run)) for run in sentence.runs]
                 if as_json:
                     yield json.dumps({
                         "chapter": number, "title": chap.title, "index": index, "kind": block.kind,
                         "text": sentence.text,
-                        "runs": [{"lang": r.lang, "text": r.text, "phones": list(r.phones),
-                                  "word2ph": None if r.word2ph is None else list(r.word2ph)} for r in runs],
+                        "runs": [{"lang": run.lang, "text": run.text, "phones": list(p.phones),
+                                  "g2p_text": p.text, "word2ph": None if p.word2ph is None else list(p.word2ph)}
+                                 for run, p in runs],
                     }, ensure_ascii=False)
                     continue
                 yield f"[{index}] {sentence.text}"
-                for r in runs:
-                    yield f"    {r.lang} | {r.text} | {' '.join(r.phones)}"
+                for run, p in runs:
+                    yield f"    {run.lang} | {run.text} | {' '.join(p.phones)}"

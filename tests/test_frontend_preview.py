@@ -20,7 +20,7 @@ def test_text_preview_one_chapter():
     assert lines[0] == "== Chapter 1: 序 =="
     assert lines[1] == "[1] Chapter 4"
     assert lines[2] == "    en | Chapter four | CH AE1 P T ER0 F AO1 R"
-    assert any(line.startswith("    zh | 的三点五倍.") for line in lines)
+    assert any(line.startswith("    zh | 的三点五倍。") for line in lines)
     assert not any("Chapter 2" in line for line in lines)
 
 
@@ -30,8 +30,8 @@ def test_json_preview_whole_book():
     last = objs[-1]
     assert last["text"] == "我有2个苹果。"
     (run,) = last["runs"]
-    assert run["lang"] == "zh" and run["text"] == "我有两个苹果."
-    assert sum(run["word2ph"]) == len(run["phones"]) and len(run["word2ph"]) == len(run["text"])
+    assert run["lang"] == "zh" and run["text"] == "我有两个苹果。" and run["g2p_text"] == "我有两个苹果."
+    assert sum(run["word2ph"]) == len(run["phones"]) and len(run["word2ph"]) == len(run["g2p_text"])
     assert all(set(o) >= {"chapter", "text", "runs"} for o in objs)
 
 
