@@ -73,6 +73,7 @@ def synthesize(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache,
     for key, line in zip(keys, lines):
         if key not in missing and not cache.has(key):
             missing[key] = line.sentence
+    on_batch(len(lines) - len(missing), 0.0)  # reused sentences count as done at once
     futures = {}
     for batch in bucket_batches(list(missing.items()), spec.batch_size):
         batch_keys = [k for k, _ in batch]

@@ -9,6 +9,7 @@ phones align to (word2ph: phones per character, Chinese runs only).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Iterator
 
 from ingest.errors import InputError
@@ -34,6 +35,8 @@ def preview_lines(book: Book, chapter: int | None, as_json: bool, *, lexicon: Le
             raise InputError(f"chapter {chapter} does not exist (the book has {len(chapters)})", book.source or None)
         chapters = [chapters[chapter - 1]]
     g2p = G2P(lexicon)
+    if lexicon is not None:
+        config = replace(config, keep_words=config.keep_words | lexicon.keep_words())
     default = book_lang(book)
     for number, chap in chapters:
         where = f"chapter {number} ({chap.title})" if chap.title else f"chapter {number}"

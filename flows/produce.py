@@ -87,20 +87,38 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
         exports = {}
         for i in wanted:
             clips = synthesize_chapter.submit(pool, spec, fingerprint, cache, i, scripts[i], proj.seed)
-            exports[i] = export_chapter.submit(book, i, total, scripts[i], clips, cache, mastering, out)
-        results = [_collect(i, future, book) for i, future in exports.items()]
+            exports[i] = (clips, export_chapter.submit(book, i, total, scripts[i], clips, cache, mastering, out))
+        results = [_collect(i, futures, book) for i, futures in exports.items()]
     finally:
         pool.close()
     manifest = _manifest(book, proj, mastering.name, spec, fingerprint, results, out)
     write_json_atomic(out / "manifest.json", manifest)
+    _publish(manifest, book.slug)
     return manifest
 
 
-def _collect(index: int, future, book) -> steps.ChapterResult:
-    future.wait()
-    state = future.state
-    if state.is_completed():
-        return future.result()
+def _publish(manifest: dict, slug: str) -> None:
+    """The per-chapter summary as a Prefect table artifact (visible in the Prefect UI)."""
+    import re
+
+    from prefect.artifacts import create_table_artifact
+
+    rows = [{"chapter": c["index"], "title": c["title"], "status": c["status"], "file": c["file"],
+             "duration_s": c["duration_s"], "lufs": c["measures"].get("lufs"), "rms_db": c["measures"].get("rms_db"),
+             "peak_db": c["measures"].get("sample_peak_db"), "synthesized": c["synthesized"], "reused": c["reused"],
+             "error": c["error"]} for c in manifest["chapters"]]
+    key = "bookcast-" + (re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-") or "book")
+    create_table_artifact(table=rows, key=key[:60], description=f"{manifest['book']['title']}: chapter summary")
+
+
+def _collect(index: int, futures: tuple, book) -> steps.ChapterResult:
+    """The chapter's result, or a failed result carrying the first failing task's error."""
+    synth, export = futures
+    export.wait()
+    if export.state.is_completed():
+        return export.result()
+    synth.wait()
+    state = synth.state if not synth.state.is_completed() else export.state
     try:
         state.result(raise_on_failure=True)
         error = state.message or state.name

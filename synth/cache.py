@@ -72,12 +72,9 @@ class ClipCache:
         folder = self.root / key[:2]
         return folder / f"{key}.flac", folder / f"{key}.json"
 
-    def has(self, key: str) -> bool:
-        flac, meta = self._paths(key)
-        return flac.exists() and meta.exists()
-
-    def get(self, key: str) -> Clip | None:
-        """The cached clip, or None if absent or corrupt (a corrupt entry is removed)."""
+    def _verified(self, key: str) -> tuple[bytes, dict] | None:
+        """(FLAC bytes, sidecar) if the entry is complete and its checksum matches; a corrupt entry
+        is removed so it gets synthesized again."""
         flac, meta_path = self._paths(key)
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -88,7 +85,16 @@ class ClipCache:
             log.warning("clip cache: %s is corrupt; it will be synthesized again", flac)
             self.remove(key)
             return None
-        return decode_clip(data, meta.get("text", ""))
+        return data, meta
+
+    def has(self, key: str) -> bool:
+        """True if a complete, uncorrupted clip is stored for `key`."""
+        return self._verified(key) is not None
+
+    def get(self, key: str) -> Clip | None:
+        """The cached clip, or None if absent or corrupt."""
+        entry = self._verified(key)
+        return None if entry is None else decode_clip(entry[0], entry[1].get("text", ""))
 
     def put(self, key: str, data: bytes, sentence: Sentence, extra: dict | None = None) -> None:
         """Store encoded FLAC `data` for `key` (audio first, sidecar last: the sidecar marks it done)."""

@@ -115,6 +115,21 @@ class ProcessPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _bridge(remote) -> Future:
+    """A concurrent.futures.Future that settles with a Dask future, so callers handle every pool's
+    futures alike (as_completed, result, exception)."""
+    local: Future = Future()
+
+    def settle(done) -> None:
+        try:
+            local.set_result(done.result())
+        except Exception as exc:  # the worker's failure travels to the caller unchanged
+            local.set_exception(exc)
+
+    remote.add_done_callback(settle)
+    return local
+
+
 class DaskPool:
     """Batches on a Dask cluster; workers advertising a `GPU` resource get GPU batches."""
 
@@ -129,8 +144,9 @@ class DaskPool:
 
     def submit(self, spec, keys, sentences, seed) -> Future:
         resources = {"GPU": 1} if self._gpu else None
-        return self._client.submit(run_batch, spec, tuple(keys), tuple(sentences), seed, pure=False,
-                                   resources=resources)
+        remote = self._client.submit(run_batch, spec, tuple(keys), tuple(sentences), seed, pure=False,
+                                     resources=resources)
+        return _bridge(remote)
 
     def fingerprint(self, spec: EngineSpec) -> str:
         return self._client.submit(engine_fingerprint, spec, pure=False).result()

@@ -1,17 +1,33 @@
-"""Engine construction by name, so callers never import heavy engines they do not use."""
+"""Engine construction by name, so callers never import heavy engines they do not use.
+
+Built-in engines: `espeak` (no weights) and `gpt-sovits` (a voice folder). Code embedding bookcast
+may register more with `register_engine`; registrations live in the registering process only, so use
+them with in-process synthesis (`--workers 0`) or register them in every worker too.
+"""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ingest.errors import VoiceError
 from synth.engine import Engine
 
+EngineFactory = Callable[[Path | None], Engine]
+_custom: dict[str, EngineFactory] = {}
 
-def make_engine(kind: str, voice: Path | None = None, **options: object) -> Engine:
-    """Build the `espeak` engine (no weights) or the `gpt-sovits` engine from a voice folder.
 
-    Raises VoiceError for an unknown engine, a missing voice folder or a missing torch install.
-    """
+def register_engine(name: str, factory: EngineFactory) -> None:
+    """Make `make_engine(name, voice)` call `factory(voice)`."""
+    _custom[name] = factory
+
+
+def known_engines() -> list[str]:
+    return ["espeak", "gpt-sovits", *sorted(_custom)]
+
+
+def make_engine(kind: str, voice: Path | None = None) -> Engine:
+    """Build the named engine. Raises VoiceError for an unknown engine, a missing voice folder or a
+    missing torch install."""
     if kind == "espeak":
         from synth.espeak import EspeakEngine
 
@@ -24,5 +40,7 @@ def make_engine(kind: str, voice: Path | None = None, **options: object) -> Engi
         except ImportError as exc:
             raise VoiceError(f"the gpt-sovits engine needs the extra: pip install 'bookcast[gpt-sovits]' "
                              f"({exc})") from exc
-        return GptSovitsEngine.from_folder(voice, **options)  # type: ignore[attr-defined]
-    raise VoiceError(f"unknown engine {kind!r}; choose espeak or gpt-sovits")
+        return GptSovitsEngine(voice)
+    if kind in _custom:
+        return _custom[kind](voice)
+    raise VoiceError(f"unknown engine {kind!r}; choose one of {', '.join(known_engines())}")

@@ -1,0 +1,137 @@
+"""Production orchestration: cache reuse, one-sentence edits, failure isolation + rerun, Dask parity."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.cli import main
+from ingest.errors import SynthesisError
+from synth import registry
+from synth.espeak import EspeakEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "projects" / "bilingual-sample"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    dest = tmp_path / "proj"
+    shutil.copytree(SAMPLE, dest)
+    return dest
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_cached_rerun_synthesizes_nothing_and_one_edit_one_sentence(prefect_harness, project: Path) -> None:
+    out = project / "out"
+    assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 0
+    first = manifest(out)
+    n = first["total"]["sentences"]
+    assert first["this_run"]["synthesized"] == n and first["this_run"]["reused"] == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.mp3")}
+
+    assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 0
+    second = manifest(out)
+    assert second["this_run"]["synthesized"] == 0 and second["this_run"]["reused"] == n
+    assert {p.name: p.read_bytes() for p in out.glob("*.mp3")} == before  # same clips, same bytes
+
+    book = project / "book.md"
+    book.write_text(book.read_text(encoding="utf-8").replace("see you next time", "see you next week"), encoding="utf-8")
+    assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 0
+    third = manifest(out)
+    assert third["this_run"]["synthesized"] == 1 and third["this_run"]["reused"] == n - 1
+    assert {p.name for p in out.glob("*.mp3")} == set(before)
+
+
+def test_corrupt_cache_entry_is_resynthesized(prefect_harness, project: Path) -> None:
+    out = project / "out"
+    assert main(["make", str(project), "--out", str(out), "--workers", "0", "--chapters", "3"]) == 0
+    flac = next((out / ".work" / "clips").glob("??/*.flac"))
+    flac.write_bytes(flac.read_bytes()[:100])
+    assert main(["make", str(project), "--out", str(out), "--workers", "0", "--chapters", "3"]) == 0
+    assert manifest(out)["this_run"]["synthesized"] == 1
+
+
+class FlakyEngine(EspeakEngine):
+    """espeak that fails on sentences containing 'Every chapter' while `broken` is set."""
+
+    name = "flaky"
+    broken = True
+
+    def synthesize(self, sentences, seed=0):
+        if FlakyEngine.broken and any("Every chapter" in s.text for s in sentences):
+            raise SynthesisError("simulated GPU fault")
+        return super().synthesize(sentences, seed)
+
+    def fingerprint(self) -> str:  # same sound as espeak
+        return super().fingerprint()
+
+
+def test_failed_chapter_is_isolated_then_rerun(prefect_harness, project: Path, capsys) -> None:
+    registry.register_engine("flaky", lambda voice: FlakyEngine())
+    toml = project / "project.toml"
+    toml.write_text(toml.read_text().replace('engine = "espeak"', 'engine = "flaky"'))
+    out = project / "out"
+    FlakyEngine.broken = True
+    assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "1 chapter(s) failed: 2" in err
+    m = manifest(out)
+    assert [c["status"] for c in m["chapters"]] == ["ok", "failed", "ok"]
+    assert "simulated GPU fault" in m["chapters"][1]["error"]
+    assert sorted(p.name[:2] for p in out.glob("*.mp3")) == ["01", "03"]
+
+    FlakyEngine.broken = False
+    assert main(["rerun", str(project), "--out", str(out), "--chapter", "2", "--workers", "0"]) == 0
+    m = manifest(out)
+    assert [c["status"] for c in m["chapters"]] == ["ok", "ok", "ok"]
+    assert m["this_run"]["chapters"] == [2]
+    # chapter 2's sentences that did synthesize before the fault were cached and reused
+    assert m["this_run"]["synthesized"] + m["this_run"]["reused"] == m["chapters"][1]["sentences"]
+    assert sorted(p.name[:2] for p in out.glob("*.mp3")) == ["01", "02", "03"]
+
+
+def test_two_local_workers_and_a_dask_cluster_give_identical_files(prefect_harness, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    local_out, dask_out = tmp_path / "local", tmp_path / "dask"
+    assert main(["make", str(SAMPLE), "--out", str(local_out), "--workers", "2"]) == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert main(["make", str(SAMPLE), "--out", str(dask_out), "--dask", cluster.scheduler_address]) == 0
+    local = {p.name: p.read_bytes() for p in local_out.glob("*.mp3")}
+    remote = {p.name: p.read_bytes() for p in dask_out.glob("*.mp3")}
+    assert len(local) == 3 and local == remote
+    workers = {json.loads(p.read_text())["worker"] for p in (dask_out / ".work" / "clips").glob("??/*.json")}
+    assert workers and all(":" in w for w in workers)
+
+
+def test_cache_stats_and_prune(prefect_harness, project: Path, capsys) -> None:
+    out = project / "out"
+    assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 0
+    n = manifest(out)["total"]["sentences"]
+    book = project / "book.md"
+    book.write_text(book.read_text(encoding="utf-8").replace("see you next time", "until next week"), encoding="utf-8")
+    assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 0
+    capsys.readouterr()
+    assert main(["cache", "stats", str(project), "--out", str(out)]) == 0
+    assert f"{n + 1} clips" in capsys.readouterr().out
+    assert main(["cache", "prune", str(project), "--out", str(out)]) == 0
+    assert "removed 1 clips" in capsys.readouterr().out
+
+
+def test_bucket_batches_groups_by_length() -> None:
+    from ingest.segment import segment
+    from synth.jobs import bucket_batches
+
+    items = [(str(i), s) for i, s in enumerate(segment("A. " + "Long sentence here with words. " * 3 + "B. C."))]
+    batches = bucket_batches(items, 2)
+    lengths = [[len(s.text) for _, s in b] for b in batches]
+    assert all(len(b) <= 2 for b in batches) and sum(map(len, batches)) == len(items)
+    flat = [x for b in lengths for x in b]
+    assert flat == sorted(flat) and np.all(np.diff(flat) >= 0)
