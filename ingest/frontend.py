@@ -26,6 +26,9 @@ class FrontendConfig:
     urls: UrlPolicy = "read"
     emails: UrlPolicy = "read"
     spell_acronyms: bool = True
+    # Words left exactly as written (not spelled as acronyms), so a pronunciation lexicon entry
+    # such as SQL = "S IY1 K W AH0 L" still finds them; upper-case forms.
+    keep_words: frozenset[str] = frozenset()
 
 
 GPT_SOVITS = FrontendConfig(max_units=50, min_units=5)

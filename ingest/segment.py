@@ -315,7 +315,7 @@ def segment(paragraph: str, default: Lang = "en", where: str = "", heading: bool
             if lang not in SUPPORTED:
                 skipped.setdefault(lang, raw)
                 continue
-            spoken = normalize_run(raw, lang, spell_acronyms=config.spell_acronyms)
+            spoken = normalize_run(raw, lang, spell_acronyms=config.spell_acronyms, keep=config.keep_words)
             if not any(c.isalpha() for c in spoken):
                 continue
             if runs and runs[-1].lang == lang:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import InputError, SynthesisError
+from ingest.frontend import FrontendConfig
 from ingest.segment import Run, Sentence, segment
 from synth.g2p import G2P, PhoneRun, load_lexicon, pad_like_reference, phonemize, phones_to_ids, symbols
 from synth.g2p.neural import neural_g2p
@@ -86,6 +87,17 @@ def test_lexicon_toml_overrides_both(tmp_path):
     assert zh.phones[:6] == ("z", "eng1", "x", "iao3", "x", "ian2")
     en = g2p.run(Run("Sovits read it", "en"))
     assert en.phones[:9] == ("S", "OW1", "V", "IH0", "T", "S", "R", "IY1", "D")
+
+
+def test_lexicon_words_survive_normalisation(tmp_path):
+    lex = tmp_path / "lexicon.toml"
+    lex.write_text('[en]\n"SQL" = "S IY1 K W AH0 L"\n', encoding="utf-8")
+    lexicon = load_lexicon(lex)
+    config = FrontendConfig(keep_words=lexicon.keep_words())
+    (s,) = segment("We use SQL and CSS.", "en", config=config)
+    assert s.runs[0].text == "We use SQL and C S S."
+    (run,) = G2P(lexicon).sentence(s)
+    assert run.phones[5:11] == ("S", "IY1", "K", "W", "AH0", "L")
 
 
 def test_lexicon_tsv_and_errors(tmp_path):

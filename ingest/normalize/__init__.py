@@ -15,10 +15,12 @@ __all__ = ["clean_text", "script_of", "strip_accents", "normalize_en", "normaliz
            "en_number", "zh_number", "roman_to_int", "say_address", "URL", "EMAIL"]
 
 
-def normalize_run(text: str, lang: str, spell_acronyms: bool = True) -> str:
-    """Normalise one language run ('zh' or 'en'); other languages are returned unchanged."""
+def normalize_run(text: str, lang: str, spell_acronyms: bool = True,
+                  keep: frozenset[str] = frozenset()) -> str:
+    """Normalise one language run ('zh' or 'en'); other languages are returned unchanged.
+    `keep`: upper-case words never spelled out (they have a lexicon entry)."""
     if lang == "zh":
         return normalize_zh(text)
     if lang == "en":
-        return normalize_en(text, spell_acronyms=spell_acronyms)
+        return normalize_en(text, spell_acronyms=spell_acronyms, keep=keep)
     return text

@@ -148,14 +148,16 @@ def _plural_year(m: re.Match) -> str:
     return words[:-1] + "ies" if words.endswith("y") else words + "s"
 
 
-def _spell(m: re.Match, spell: bool) -> str:
+def _spell(m: re.Match, spell: bool, keep: frozenset[str]) -> str:
     word, plural = m.groups()
+    if word in keep or word + plural in keep:
+        return m.group(0)
     if word in WORD_ACRONYMS or not spell:
         return word.capitalize() + plural
     return " ".join(word) + ("'s" if plural else "")
 
 
-def normalize_en(text: str, spell_acronyms: bool = True) -> str:
+def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = frozenset()) -> str:
     """Expand numbers, money, dates, times, units, abbreviations; spell ALL-CAPS acronyms."""
     text = text.translate(_ZH_PUNCT).replace("...", "…")
     if "." in text:
@@ -196,7 +198,7 @@ def normalize_en(text: str, spell_acronyms: bool = True) -> str:
     text = _HYPHEN_WORDS.sub(" ", text)
     if _shouting(text):
         text = text.lower()
-    text = _ACRONYM.sub(lambda m: _spell(m, spell_acronyms), text)
+    text = _ACRONYM.sub(lambda m: _spell(m, spell_acronyms, keep), text)
     return tidy_en(text)
 
 

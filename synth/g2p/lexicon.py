@@ -27,7 +27,12 @@ from synth.g2p.symbols import symbol_to_id
 @dataclass(frozen=True)
 class Lexicon:
     zh: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> pinyin syllables
-    en: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word (any case) -> ARPAbet
+    en: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word (lower case) -> ARPAbet
+
+    def keep_words(self) -> frozenset[str]:
+        """Upper-case forms of the English entries, for `FrontendConfig.keep_words`: the
+        normaliser must not spell 'SQL' as letters when the lexicon says how to say it."""
+        return frozenset(w.upper() for w in self.en)
 
 
 def _is_han(word: str) -> bool:
