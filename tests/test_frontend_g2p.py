@@ -148,3 +148,20 @@ print("ok", n)
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("ok")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_text_through_whole_front_end(seed):
+    import random
+    r = random.Random(seed)
+    alphabet = ("的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家"
+                "儿还长行重 abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 ，。！？、；：“”《》"
+                "（）.,!?;:'\"()-—…%$¥€@#/&+= 😀ひら한국\u200b")
+    g2p = G2P()
+    table = set(symbols())
+    text = "".join(r.choice(alphabet) for _ in range(600))
+    for sentence in segment(text, r.choice(["zh", "en"])):
+        for run in g2p.sentence(sentence):
+            assert set(run.phones) <= table
+            if run.word2ph is not None:
+                assert len(run.word2ph) == len(run.text) and sum(run.word2ph) == len(run.phones)
