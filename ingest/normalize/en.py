@@ -26,7 +26,7 @@ _ABBREVIATIONS = [  # (pattern, replacement); case-sensitive, applied in order
     (r"\ba\.m\.", "A M"), (r"\bp\.m\.", "P M"), (r"\bA\.D\.", "A D"), (r"\bB\.C\.", "B C"),
 ]
 _ABBR = [(re.compile(p), r) for p, r in _ABBREVIATIONS]
-_MONTH_DOT = re.compile(r"\b(" + "|".join(_MONTH_ABBR) + r")\.(?=\s?\d)")
+_MONTH_DOT = re.compile(r"\b(" + "|".join(k for k in _MONTH_ABBR if k != "May") + r")\.?(?=\s\d{1,2}\b)")
 
 _UNITS = {  # symbol: (singular, plural)
     "km/h": ("kilometer per hour", "kilometers per hour"), "mph": ("mile per hour", "miles per hour"),
@@ -190,6 +190,7 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = _YEARS_PLURAL.sub(_plural_year, text)
         text = _RANGE.sub(lambda m: f"{_year_or_number(m.group(1))} to {_year_or_number(m.group(2))}", text)
         text = _YEAR.sub(lambda m: en_year(int(m.group(1))), text)
+        text = text.replace("24/7", "twenty four seven")
         text = _FRACTION.sub(_fraction, text)
         text = _NEG.sub("minus ", text)
         text = _NUMBER.sub(lambda m: en_number(m.group(0)), text)
