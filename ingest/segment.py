@@ -54,9 +54,9 @@ class Sentence:
 _HAN = "\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\u3007"
 _CLOSERS = "”’」』）)\\]》】\"'"
 _TERM = re.compile(r"(?:[。！？]+[!?！？]*|[!?]+|……|…+|\.{3,}|；|\.)[" + _CLOSERS + "]*")
-_NEVER_SPLIT_AFTER = frozenset("""mr mrs ms dr prof st jr sr vs e.g i.e fig figs vol no nos ch pp p mt
-ave gov gen capt lt sgt col rev hon approx cf jan feb mar apr jun jul aug sep sept oct nov dec u.s
-u.k u.n ph.d""".split())
+_NEVER_SPLIT_AFTER = frozenset("""mr mrs ms dr prof st vs e.g i.e mt ave gov gen capt lt sgt col rev hon
+approx cf u.s u.k u.n ph.d""".split())
+_SPLIT_UNLESS_NUMBER = frozenset("no nos fig figs vol ch pp p jan feb mar apr jun jul aug sep sept oct nov dec".split())
 _SPLIT_IF_CAPITAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
@@ -103,7 +103,9 @@ def _is_boundary(text: str, m: re.Match) -> bool:
     word = _WORD_BEFORE.search(text[max(0, m.start() - 40):m.start()])
     if word:
         w = word.group(1).lower().rstrip(".")
-        if w in _NEVER_SPLIT_AFTER or (len(w) == 1 and word.group(1).isupper()):
+        if w in _NEVER_SPLIT_AFTER or (len(w) == 1 and word.group(1).isupper() and w != "i"):
+            return False
+        if w in _SPLIT_UNLESS_NUMBER and nxt.isdigit():
             return False
         if w in _SPLIT_IF_CAPITAL and not nxt.isupper():
             return False
