@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ingest.frontend import DEFAULT, FrontendConfig
-from ingest.normalize import EMAIL, URL, clean_text, normalize_run, roman_to_int, say_address
+from ingest.normalize import EMAIL, URL, clean_text, normalize_run, roman_to_int, say_address, script_of
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,20 @@ _ATOM = re.compile(
 _ZH_COUNTERS = set("个位只本条张件次天年岁月日号点分秒倍元块角斤吨米克升度层楼章节页%名种台辆家人所项")
 
 
-def tag_runs(sentence: str, default: Lang = "en", config: FrontendConfig = DEFAULT) -> list[tuple[str, str]]:
+def tag_runs(sentence: str, default: Lang = "en") -> list[Run]:
+    """The sentence's language runs with their source (not normalised) text; Japanese kana and
+    Korean hangul are left out."""
+    return [Run(text, lang) for lang, text in language_runs(sentence, default)  # type: ignore[arg-type]
+            if lang in SUPPORTED]
+
+
+def char_lang(ch: str) -> Lang | None:
+    """Language of one character by script, or None for neutral characters and other scripts."""
+    lang = script_of(ch)
+    return lang if lang in SUPPORTED else None  # type: ignore[return-value]
+
+
+def language_runs(sentence: str, default: Lang = "en", config: FrontendConfig = DEFAULT) -> list[tuple[str, str]]:
     """Cut a sentence into (language, raw text) runs; languages may include 'ja'/'ko', which the
     caller reports and drops. URLs and e-mails are already spelled out (or dropped) here."""
     atoms: list[list] = []  # [kind, text, lang]
@@ -313,7 +326,7 @@ def segment(paragraph: str, default: Lang = "en", where: str = "", heading: bool
     skipped: dict[str, str] = {}
     for piece in pieces:
         runs: list[Run] = []
-        for lang, raw in tag_runs(piece, default, config):
+        for lang, raw in language_runs(piece, default, config):
             if lang not in SUPPORTED:
                 skipped.setdefault(lang, raw)
                 continue

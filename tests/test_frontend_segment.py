@@ -7,7 +7,8 @@ import random
 import pytest
 
 from ingest.frontend import ESPEAK, GPT_SOVITS, FrontendConfig, config_for
-from ingest.segment import Run, Sentence, cut_long, merge_short, segment, tag_runs, units
+from ingest.segment import (Run, Sentence, char_lang, cut_long, language_runs, merge_short, segment,
+                            tag_runs, units)
 
 
 def test_public_types_stay_compatible():
@@ -116,7 +117,10 @@ def test_url_policy():
     assert segment("Mail a@b.org now.", "en", config=drop)[0].runs[0].text == "Mail now."
 
 
-def test_tag_runs_attaches_numbers_and_punctuation():
-    assert tag_runs("GPT-4o 的 3.5 倍。", "zh") == [("en", "GPT-4o"), ("zh", "的 3.5 倍。")]
-    assert tag_runs("iPhone 15 很好", "zh") == [("en", "iPhone 15"), ("zh", "很好")]
-    assert tag_runs("123", "zh") == [("zh", "123")]
+def test_language_runs_attach_numbers_and_punctuation():
+    assert language_runs("GPT-4o 的 3.5 倍。", "zh") == [("en", "GPT-4o"), ("zh", "的 3.5 倍。")]
+    assert language_runs("iPhone 15 很好", "zh") == [("en", "iPhone 15"), ("zh", "很好")]
+    assert language_runs("123", "zh") == [("zh", "123")]
+    assert language_runs("ひらがな 你好", "zh") == [("ja", "ひらがな"), ("zh", "你好")]
+    assert tag_runs("ひらがな 你好 ok", "zh") == [Run("你好", "zh"), Run("ok", "en")]
+    assert [char_lang(c) for c in "中a1ひ"] == ["zh", "en", None, None]
