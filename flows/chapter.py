@@ -5,6 +5,8 @@ makes every step testable on its own and reusable by the rerun and podcast flows
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
@@ -39,6 +41,8 @@ class ChapterResult:
     synthesized: int = 0
     reused: int = 0
     retakes: int = 0
+    export_key: str = ""  # hash of everything the MP3 is made from; unchanged → export skipped
+    sha256: str = ""  # of the delivered MP3
     measures: dict = field(default_factory=dict)
     spans: list = field(default_factory=list)  # (start_s, end_s, text) per sentence
     error: str = ""
@@ -126,23 +130,50 @@ def chapter_file_name(index: int, title: str, total: int) -> str:
     return f"{index:0{width}d}-{slugify(title) or 'chapter'}.mp3"
 
 
+EXPORT_REVISION = 1  # bump when stitching/mastering/encoding changes what the same inputs produce
+
+
+def chapter_tags(book: Book, index: int, total: int) -> Tags:
+    meta = book.meta
+    return Tags(title=book.chapters[index - 1].title, album=meta.title, artist=meta.author,
+                narrator=meta.narrator, track=index, track_total=total, year=meta.year,
+                language=meta.language, cover=meta.cover, cover_mime=meta.cover_mime)
+
+
+def export_key(book: Book, index: int, total: int, lines: list[Line], clip_keys: tuple[str, ...],
+               preset: Preset) -> str:
+    """Hash of every input of a chapter's MP3: clips, pauses, preset, tags, cover, file name."""
+    cover = hashlib.sha256(book.meta.cover or b"").hexdigest()
+    payload = json.dumps([EXPORT_REVISION, list(clip_keys), pauses_after(lines, preset), repr(preset),
+                          repr(chapter_tags(book, index, total)), cover,
+                          chapter_file_name(index, book.chapters[index - 1].title, total)], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def reusable(previous: dict | None, key: str, out_dir: Path) -> bool:
+    """True if the previous run delivered this exact chapter and its file is intact."""
+    if not previous or previous.get("status") != "ok" or previous.get("export_key") != key:
+        return False
+    path = out_dir / previous.get("file", "")
+    try:
+        return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == previous.get("sha256")
+    except OSError:
+        return False
+
+
 def export(book: Book, index: int, total: int, lines: list[Line], clips: list[Clip], preset: Preset,
-           out_dir: Path) -> ChapterResult:
+           out_dir: Path, key: str = "") -> ChapterResult:
     """Stitch, master and write one chapter's MP3; returns its measured summary."""
     chapter = book.chapters[index - 1]
     audio = [np.asarray(c.audio, np.float32) for c in clips]
     rate = clips[0].sample_rate if clips else 22050
     assembly = assemble(audio, rate, pauses_after(lines, preset), preset)
-    tags = Tags(
-        title=chapter.title, album=book.meta.title, artist=book.meta.author,
-        narrator=book.meta.narrator, track=index, track_total=total, year=book.meta.year,
-        language=book.meta.language, cover=book.meta.cover, cover_mime=book.meta.cover_mime,
-    )
     path = out_dir / chapter_file_name(index, chapter.title, total)
-    _, measures = deliver_mp3(path, assembly.audio, assembly.sample_rate, preset, tags)
+    _, measures = deliver_mp3(path, assembly.audio, assembly.sample_rate, preset, chapter_tags(book, index, total))
     return ChapterResult(
         index=index, title=chapter.title, file=path.name, duration_s=round(measures.duration_s, 3),
-        sentences=len(lines), measures=measures.to_dict(),
+        sentences=len(lines), measures=measures.to_dict(), export_key=key,
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         spans=[(round(s, 3), round(e, 3), line.sentence.text) for (s, e), line in zip(assembly.spans, lines)],
     )
 

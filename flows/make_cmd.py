@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rerun.add_argument("--chapter", "--chapters", dest="chapters", required=True, help="e.g. 7 or 3,7-9")
     rerun.add_argument("--out", help="output folder of the earlier run (default as for make)")
     add_run_options(rerun)
-    rerun.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters), a))
+    rerun.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters), a, force=True))
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -49,7 +49,7 @@ def parse_chapters(spec: str | None) -> list[int] | None:
 
 
 def run_make(project: str, out: str | None, chapters: list[int] | None,
-             options: argparse.Namespace | None = None) -> int:
+             options: argparse.Namespace | None = None, force: bool = False) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -80,7 +80,7 @@ def run_make(project: str, out: str | None, chapters: list[int] | None,
                 project, out, chapters, preset=getattr(options, "preset", None),
                 workers=getattr(options, "workers", None),
                 devices=(options.devices.split(",") if getattr(options, "devices", None) else None),
-                dask_address=getattr(options, "dask_address", None))
+                dask_address=getattr(options, "dask_address", None), force_export=force)
     finally:
         stop()
     print_summary(manifest)

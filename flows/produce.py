@@ -58,9 +58,10 @@ def engine_spec(proj: Project) -> EngineSpec:
 @flow(name="produce_book", task_runner=ThreadPoolTaskRunner(max_workers=8), validate_parameters=False)
 def produce_book(project: str, out_dir: str | None = None, chapters: list[int] | None = None,
                  preset: str | None = None, workers: int | None = None, devices: list[str] | None = None,
-                 dask_address: str | None = None) -> dict:
+                 dask_address: str | None = None, force_export: bool = False) -> dict:
     """Produce (or re-produce `chapters` of) the audiobook for `project` — a project folder or an
-    .epub/.md file — and return the manifest. Reuses every cached sentence."""
+    .epub/.md file — and return the manifest. Reuses every cached sentence, and every chapter file
+    whose inputs are unchanged unless `force_export`."""
     logger = get_run_logger()
     proj = load_project(project)
     book = ingest_book(proj.source)
@@ -84,10 +85,12 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
     logger.info("synthesis on %s", pool.description)
     try:
         fingerprint = pool.fingerprint(spec)
+        previous = _previous_chapters(out)
         exports = {}
         for i in wanted:
             clips = synthesize_chapter.submit(pool, spec, fingerprint, cache, i, scripts[i], proj.seed)
-            exports[i] = (clips, export_chapter.submit(book, i, total, scripts[i], clips, cache, mastering, out))
+            exports[i] = (clips, export_chapter.submit(book, i, total, scripts[i], clips, cache, mastering, out,
+                                                       previous.get(i), force_export))
         results = [_collect(i, futures, book) for i, futures in exports.items()]
     finally:
         pool.close()
@@ -130,16 +133,19 @@ def _collect(index: int, futures: tuple, book) -> steps.ChapterResult:
     return result
 
 
+def _previous_chapters(out: Path) -> dict[int, dict]:
+    """Chapter entries of the manifest a previous run left in `out` (empty if none or unreadable)."""
+    try:
+        data = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        return {int(c["index"]): c for c in data.get("chapters", [])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def _manifest(book, proj: Project, preset_name: str, spec: EngineSpec, fingerprint: str,
               results: list[steps.ChapterResult], out: Path) -> dict:
     """The new manifest; chapters not redone in this run keep their entries from the previous one."""
-    previous: dict[int, dict] = {}
-    old = out / "manifest.json"
-    if old.exists():
-        try:
-            previous = {c["index"]: c for c in json.loads(old.read_text(encoding="utf-8")).get("chapters", [])}
-        except (ValueError, KeyError, TypeError):
-            previous = {}
+    previous = _previous_chapters(out)
     for r in results:
         previous[r.index] = r.to_dict()
     chapters = [previous[i] for i in sorted(previous) if i <= len(book.chapters)]

@@ -44,8 +44,16 @@ def synthesize_chapter(pool: Pool, spec: EngineSpec, fingerprint: str, cache: Cl
 
 @task(name="export-chapter", retries=1, cache_policy=NO_CACHE, task_run_name="export-{index:02d}")
 def export_chapter(book: Book, index: int, total: int, lines: list[Line], clips: steps.ChapterClips,
-                   cache: ClipCache, preset: Preset, out_dir: Path) -> steps.ChapterResult:
-    result = steps.export(book, index, total, lines, steps.load_clips(cache, clips.keys), preset, out_dir)
+                   cache: ClipCache, preset: Preset, out_dir: Path, previous: dict | None = None,
+                   force: bool = False) -> steps.ChapterResult:
+    """Master and write the chapter, unless `previous` (last run's manifest entry) delivered exactly
+    this already and `force` is off."""
+    key = steps.export_key(book, index, total, lines, clips.keys, preset)
+    if not force and steps.reusable(previous, key, out_dir):
+        result = steps.ChapterResult(**previous)  # type: ignore[arg-type]
+        get_run_logger().info("chapter %d: unchanged, %s kept", index, result.file)
+    else:
+        result = steps.export(book, index, total, lines, steps.load_clips(cache, clips.keys), preset, out_dir, key)
     result.synthesized, result.reused = clips.synthesized, clips.reused
     m = result.measures
     get_run_logger().info("chapter %d -> %s (%.1f s; LUFS %s, RMS %s dB, peak %s dBFS)", index, result.file,

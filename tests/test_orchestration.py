@@ -35,11 +35,13 @@ def test_cached_rerun_synthesizes_nothing_and_one_edit_one_sentence(prefect_harn
     n = first["total"]["sentences"]
     assert first["this_run"]["synthesized"] == n and first["this_run"]["reused"] == 0
     before = {p.name: p.read_bytes() for p in out.glob("*.mp3")}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.mp3")}
 
     assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 0
     second = manifest(out)
     assert second["this_run"]["synthesized"] == 0 and second["this_run"]["reused"] == n
     assert {p.name: p.read_bytes() for p in out.glob("*.mp3")} == before  # same clips, same bytes
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.mp3")} == mtimes  # not even re-exported
 
     book = project / "book.md"
     book.write_text(book.read_text(encoding="utf-8").replace("see you next time", "see you next week"), encoding="utf-8")
@@ -47,6 +49,8 @@ def test_cached_rerun_synthesizes_nothing_and_one_edit_one_sentence(prefect_harn
     third = manifest(out)
     assert third["this_run"]["synthesized"] == 1 and third["this_run"]["reused"] == n - 1
     assert {p.name for p in out.glob("*.mp3")} == set(before)
+    changed = {p.name for p in out.glob("*.mp3") if p.stat().st_mtime_ns != mtimes[p.name]}
+    assert changed == {p.name for p in out.glob("03-*.mp3")}  # only the edited chapter re-exported
 
 
 def test_corrupt_cache_entry_is_resynthesized(prefect_harness, project: Path) -> None:
