@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
+from ingest.errors import SynthesisError
 from ingest.segment import Lang, Run, Sentence
 from synth.g2p.en import EnglishG2P
 from synth.g2p.lexicon import Lexicon, load_lexicon
@@ -58,7 +59,6 @@ class G2P:
             return PhoneRun("zh", text, tuple(phones), tuple(word2ph))
         if run.lang == "en":
             return PhoneRun("en", run.text, tuple(self.en(run.text)), None)
-        from ingest.errors import SynthesisError
         raise SynthesisError(f"no G2P for language {run.lang!r}")
 
     def sentence(self, sentence: Sentence) -> list[PhoneRun]:
