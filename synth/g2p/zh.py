@@ -37,7 +37,7 @@ PHRASE_FIXES: dict[str, tuple[str, ...]] = {
     "地上": ("di4", "shang5"), "长得": ("zhang3", "de5"), "便宜": ("pian2", "yi5"), "重庆": ("chong2", "qing4"),
 }
 # Single-character words whose reading depends on the neighbouring words.
-_SINGLE_DEFAULT = {"长": "chang2", "得": "de5", "地": "di4", "还": "hai2", "重": "zhong4", "只": "zhi3",
+_SINGLE_DEFAULT = {"背": "bei4", "长": "chang2", "得": "de5", "地": "di4", "还": "hai2", "重": "zhong4", "只": "zhi3",
                    "都": "dou1", "着": "zhe5", "了": "le5", "的": "de5", "差": "cha4", "教": "jiao1"}
 _INNER_DEFAULT = {"长": "chang2", "重": "zhong4", "得": "de5"}
 _HUAN_NEXT = set("钱书债款账给回去清")
@@ -187,6 +187,8 @@ def _context_readings(phrase: list[tuple[str, list[str]]], fixed: set[int]) -> N
             reading = "de5"
         elif word == "着" and nxt and nxt[0] in "急凉火迷":
             reading = "zhao2"
+        elif word == "背" and nxt[:1] in "着起上走" and prev not in ("", "后", "向"):
+            reading = "bei1"  # 背着书包: carry on the back
         elif word == "长" and nxt[:1] in "大成辈官得出":
             reading = "zhang3"
         sylls[0] = reading
