@@ -34,7 +34,7 @@ PHRASE_FIXES: dict[str, tuple[str, ...]] = {
     "数一数": ("shu3", "yi1", "shu3"), "东西": ("dong1", "xi5"), "朝阳": ("zhao1", "yang2"),
     "了解": ("liao3", "jie3"), "为了": ("wei4", "le5"), "觉得": ("jue2", "de5"),
     "长大": ("zhang3", "da4"), "一会儿": ("yi2", "hui4", "er5"), "睡着": ("shui4", "zhao2"),
-    "地上": ("di4", "shang5"), "长得": ("zhang3", "de5"), "便宜": ("pian2", "yi5"), "重庆": ("chong2", "qing4"),
+    "地上": ("di4", "shang5"), "长得": ("zhang3", "de5"), "背着": ("bei1", "zhe5"), "便宜": ("pian2", "yi5"), "重庆": ("chong2", "qing4"),
 }
 # Single-character words whose reading depends on the neighbouring words.
 _SINGLE_DEFAULT = {"背": "bei4", "长": "chang2", "得": "de5", "地": "di4", "还": "hai2", "重": "zhong4", "只": "zhi3",
