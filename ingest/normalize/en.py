@@ -40,7 +40,9 @@ _UNITS = {  # symbol: (singular, plural)
     "MB": ("megabyte", "megabytes"), "KB": ("kilobyte", "kilobytes"), "TB": ("terabyte", "terabytes"),
     "GHz": ("gigahertz", "gigahertz"), "MHz": ("megahertz", "megahertz"), "Hz": ("hertz", "hertz"),
     "kW": ("kilowatt", "kilowatts"), "kWh": ("kilowatt hour", "kilowatt hours"),
-    "℃": ("degree Celsius", "degrees Celsius"), "°C": ("degree Celsius", "degrees Celsius"),
+    "ms": ("millisecond", "milliseconds"), "sec": ("second", "seconds"), "secs": ("second", "seconds"),
+    "min": ("minute", "minutes"), "mins": ("minute", "minutes"), "hr": ("hour", "hours"),
+    "hrs": ("hour", "hours"), "℃": ("degree Celsius", "degrees Celsius"), "°C": ("degree Celsius", "degrees Celsius"),
     "°F": ("degree Fahrenheit", "degrees Fahrenheit"), "°": ("degree", "degrees"),
 }
 _UNIT_RE = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
@@ -50,7 +52,11 @@ _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "US$": ("dollar", "dol
 
 _MONEY = re.compile(r"(US\$|\$|£|€|¥)\s?(\d+(?:,\d{3})*)(?:\.(\d+))?(?!\d)"
                     r"(?:\s?(thousand|million|billion|trillion|[kKmMbB]n?)\b)?")
-_PERCENT = re.compile(r"(-?" + _NUM + r")\s?%")
+_PERCENT = re.compile(r"(?<![\d.])(-?" + _NUM + r")\s?%")
+_PERCENT_RANGE = re.compile(r"(" + _NUM + r")\s?%?\s?[-–~]\s?(" + _NUM + r")\s?%")
+_US_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
+_MIXED_FRACTION = re.compile(r"\b(\d+)\s(\d)/(\d{1,2})\b")
+_INITIALISM = re.compile(r"\b((?:[A-Z]\.){2,})")
 _TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?:\s?(am|pm|AM|PM|A M|P M)\b)?")
 _RATIO = re.compile(r"(?<![\d:])(\d+):(\d+)(?![\d:])")
 _REGNAL = re.compile(r"\b(King|Queen|Pope|Emperor|Tsar|Henry|Louis|Elizabeth|George|Edward|Charles|William"
@@ -64,7 +70,7 @@ _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _PHONE = re.compile(r"(?<![\d.])(\+\d{1,3}[\s-]?)?\(?(\d{3})\)?[\s.-](\d{3})[\s.-](\d{4})(?![\d.])")
 _YEARS_PLURAL = re.compile(r"\b(1[1-9]\d0|20[0-9]0)s\b")
 _YEAR = re.compile(r"(?<![\d.,$£€¥-])(1[1-9]\d\d|20\d\d)(?!\d|[.,]\d|\s?%|\s?(?:" + _UNIT_RE + r")\b)")
-_UNIT = re.compile(r"(" + _NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
+_UNIT = re.compile(r"((?<![\d.])-?" + _NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
 _FRACTION = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")
 _RANGE = re.compile(r"(?<![\d.])(" + _NUM + r")\s?[-–—~]\s?(" + _NUM + r")(?![\d.])")
 _NEG = re.compile(r"(?<![\w])-(?=\d)")
@@ -129,13 +135,26 @@ def _unit(m: re.Match) -> str:
 
 
 def _fraction(m: re.Match) -> str:
-    a, b = int(m.group(1)), int(m.group(2))
+    return _fraction_words(m.group(1), m.group(2))
+
+
+def _fraction_words(num: str, den: str) -> str:
+    a, b = int(num), int(den)
     if (a, b) in _SMALL_FRACTIONS:
         return _SMALL_FRACTIONS[(a, b)]
     if b == 0 or b > 20 or a > b * 3:
-        return f"{en_number(m.group(1))} slash {en_number(m.group(2))}"
+        return f"{en_number(num)} slash {en_number(den)}"
     denom = "half" if b == 2 else en_ordinal(b)
     return f"{en_number(str(a))} {denom}{'' if a == 1 else 's'}"
+
+
+def _us_date(m: re.Match) -> str:
+    """12/25/1990 (month first, as in US books) or 25/12/1990 when the first number cannot be a month."""
+    a, b, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    month, day = (a, b) if a <= 12 else (b, a)
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return m.group(0)
+    return f"{_MONTHS[month - 1]} {en_ordinal(day)}, {en_year(year)}"
 
 
 def _regnal(m: re.Match) -> str:
@@ -164,6 +183,7 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         final_stop = text.rstrip().endswith(".")
         for pattern, repl in _ABBR:
             text = pattern.sub(repl, text)
+        text = _INITIALISM.sub(lambda m: " ".join(m.group(1).replace(".", "")), text)
         if final_stop and not text.rstrip().endswith("."):
             text = text.rstrip() + "."  # 'on Main St.' ends the sentence too
     if "I" in text or "V" in text or "X" in text:
@@ -174,6 +194,7 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = _INITIAL.sub(r"\1", text)  # 'J. Smith': no full stop inside a name
     if any(c.isdigit() for c in text):
         text = _LETTER_DIGIT.sub(" ", text)
+        text = _US_DATE.sub(_us_date, text)
         text = _ISO_DATE.sub(lambda m: f"{_MONTHS[int(m.group(2)) - 1]} {en_ordinal(int(m.group(3)))}, "
                                         f"{en_year(int(m.group(1)))}" if 1 <= int(m.group(2)) <= 12
                              else m.group(0), text)
@@ -184,6 +205,7 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = _RATIO.sub(lambda m: f"{en_number(m.group(1))} to {en_number(m.group(2))}", text)
         text = _PHONE.sub(lambda m: ", ".join(en_digits(g) for g in m.groups() if g), text)
         text = _MONEY.sub(_money, text)
+        text = _PERCENT_RANGE.sub(lambda m: f"{en_number(m.group(1))} to {en_number(m.group(2))} percent", text)
         text = _PERCENT.sub(lambda m: en_number(m.group(1)) + " percent", text)
         text = _UNIT.sub(_unit, text)
         text = _ORDINAL.sub(lambda m: en_ordinal(int(m.group(1))), text)
@@ -191,6 +213,8 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = _RANGE.sub(lambda m: f"{_year_or_number(m.group(1))} to {_year_or_number(m.group(2))}", text)
         text = _YEAR.sub(lambda m: en_year(int(m.group(1))), text)
         text = text.replace("24/7", "twenty four seven")
+        text = _MIXED_FRACTION.sub(lambda m: f"{en_number(m.group(1))} and {_fraction_words(m.group(2), m.group(3))}",
+                                   text)
         text = _FRACTION.sub(_fraction, text)
         text = _NEG.sub("minus ", text)
         text = _NUMBER.sub(lambda m: en_number(m.group(0)), text)

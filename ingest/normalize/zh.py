@@ -32,7 +32,8 @@ _MOBILE = re.compile(r"(?<![\d.])(?:\+86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d
 _LANDLINE = re.compile(r"(?<![\d.])(0\d{2,3}|400|800)-(\d{3,4})-?(\d{3,4})(?![\d.])")
 _MONEY_PRE = re.compile(r"(US\$|\$|¥|€|£|HK\$)\s?(" + _NUM + r")\s*(万亿|亿|万|千)?")
 _MONEY_NAMES = {"US$": "美元", "$": "美元", "¥": "元", "€": "欧元", "£": "英镑", "HK$": "港元"}
-_PERCENT = re.compile(r"([-+]?" + _NUM + r")\s?[%％]")
+_PERCENT = re.compile(r"((?<![\d.])[-+]?" + _NUM + r")\s?[%％]")
+_PERCENT_RANGE = re.compile(r"(" + _NUM + r")\s?%?\s?[-~～—–至到]\s?(" + _NUM + r")\s?[%％]")
 _PERMILLE = re.compile(r"([-+]?" + _NUM + r")\s?‰")
 _TEMP = re.compile(r"(-?" + _NUM + r")\s?(℃|°C|°F)")
 _UNIT = re.compile(r"(" + _NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
@@ -104,6 +105,7 @@ def normalize_zh(text: str) -> str:
         text = _MOBILE.sub(lambda m: "，".join(zh_digits(g, phone=True) for g in m.groups()), text)
         text = _LANDLINE.sub(lambda m: "，".join(zh_digits(g, phone=True) for g in m.groups()), text)
         text = _MONEY_PRE.sub(_money, text)
+        text = _PERCENT_RANGE.sub(lambda m: f"百分之{zh_number(m.group(1))}到百分之{zh_number(m.group(2))}", text)
         text = _PERCENT.sub(lambda m: "百分之" + zh_number(m.group(1)), text)
         text = _PERMILLE.sub(lambda m: "千分之" + zh_number(m.group(1)), text)
         text = _TEMP.sub(_temp, text)
