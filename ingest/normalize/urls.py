@@ -9,7 +9,7 @@ import re
 
 from ingest.normalize.numbers import en_digits
 
-URL = re.compile(r"(?:https?://|www\.)[^\s，。！？、；：“”‘’（）《》<>\"']+[^\s，。！？、；：“”‘’（）《》<>\"'.,;:!?)\]]")
+URL = re.compile(r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#@!$&*+,;=%]*[A-Za-z0-9\-_~/#=%]")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 _SAY = {".": " dot ", "/": " slash ", "-": " dash ", "_": " underscore ", "@": " at ", ":": " colon ",

@@ -52,7 +52,10 @@ _SPACE = re.compile(r"\s+")
 
 
 def _money(m: re.Match) -> str:
-    amount = zh_number(m.group(2))
+    value = m.group(2)
+    if "." in value:
+        value = value.rstrip("0").rstrip(".")  # ¥59.80 is 五十九点八元
+    amount = zh_number(value)
     return amount + (m.group(3) or "") + _MONEY_NAMES[m.group(1)]
 
 
