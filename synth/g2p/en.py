@@ -138,8 +138,9 @@ class EnglishG2P:
 def _letter(tok: str, tokens: list[str], i: int) -> tuple[str, ...]:
     low = tok.lower()
     if low == "a":
-        spelled = any(0 <= j < len(tokens) and len(tokens[j]) == 1 and tokens[j].isupper()
-                      for j in (i - 1, i + 1))
+        words = [t for t in tokens if t[0].isalpha()]
+        spelled = len(words) == 1 or any(0 <= j < len(tokens) and len(tokens[j]) == 1 and tokens[j].isupper()
+                                          for j in (i - 1, i + 1))
         return LETTERS["a"] if tok == "A" and spelled else ("AH0",)
     if low == "i" and tok == "I":
         return ("AY1",)
