@@ -127,8 +127,9 @@ def _yi_bu(chars, sylls, word_of, phrase, fixed) -> None:
             continue
         word = phrase[word_of[i]][0]
         first_in_word = i == 0 or word_of[i - 1] != word_of[i]
-        if prev in _COUNT_BEFORE or nxt in _COUNT_AFTER or not nxt:
-            sylls[i] = "yi1"
+        if prev in _COUNT_BEFORE or nxt in _COUNT_AFTER or not nxt or nxt in "月号" \
+                or (nxt == "日" and prev == "月"):
+            sylls[i] = "yi1"  # counting, ordinals, dates (一月, 一号)
         elif prev and prev == nxt and (not first_in_word or prev not in _COUNTERS):
             sylls[i] = "yi5"  # 看一看, 数一数
         elif not first_in_word and len(word) > 1:
