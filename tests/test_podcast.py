@@ -140,11 +140,16 @@ def test_adding_a_script_produces_exactly_one_episode(prefect_harness, tmp_path:
     first = produce_podcast(str(project))
     out = project / "out"
     guid = load_state(out)["001-one"]["guid"]
-    write_script(project, "002-two.md", 2, "The second one is short too.", date="2026-01-12")
+    write_script(project, "002-two.md", 2, "## Part one\n\nThe second one.\n\n## Part two\n\nIt has two parts.",
+                 date="2026-01-12")
     write_script(project, "003-later.md", 3, "This one waits for its date.", date="2999-01-01")
+    write_script(project, "_draft.md", 4, "A draft is never produced.")
     second = produce_podcast(str(project))
     assert statuses(first) == {"001-one": "produced"}
     assert statuses(second) == {"001-one": "unchanged", "002-two": "produced", "003-later": "produced"}
+    chapters = ID3(out / "002-two.mp3").getall("CHAP")
+    assert [c.sub_frames["TIT2"].text[0] for c in sorted(chapters, key=lambda c: c.start_time)] == \
+        ["Part one", "Part two"]
     items = feed_items(out)
     assert [i.findtext("title") for i in items] == ["Episode 2", "Episode 1"]  # 003 not yet published
     assert [i.findtext("guid") for i in items][1] == guid  # stable across rebuilds
@@ -181,10 +186,28 @@ def test_an_episode_locked_by_another_run_is_left_to_it(prefect_harness, tmp_pat
     assert statuses(produce_podcast(str(project))) == {"001-one": "produced", "002-two": "unchanged"}
 
 
-def test_overlapping_runs_never_produce_an_episode_twice(prefect_harness, tmp_path: Path) -> None:
+def test_overlapping_runs_never_produce_an_episode_twice(prefect_harness, tmp_path: Path, monkeypatch) -> None:
+    """Two runs start together; run A is held inside its first render until run B has also
+    reached a render, so the runs truly overlap. Without the per-episode lock, B's first render
+    would be A's episode too."""
+    import flows.podcast_episode as ep
+
     project = copy_project(tmp_path / "p", with_episodes=False)
     for n in range(1, 4):
         write_script(project, f"00{n}-e.md", n, f"Overlap test number {n}.", date=f"2026-01-0{n + 1}")
+    real_render = ep.render
+    rendered: list[str] = []
+    second_render = threading.Event()
+
+    def render(settings, script, *args):
+        rendered.append(script.key)
+        if len(rendered) == 1:
+            second_render.wait(timeout=60)  # hold run A inside episode 1 ...
+        else:
+            second_render.set()  # ... until run B is rendering something too
+        return real_render(settings, script, *args)
+
+    monkeypatch.setattr(ep, "render", render)
     start = threading.Barrier(2)
     summaries: list[dict] = []
     errors: list[BaseException] = []
@@ -202,8 +225,11 @@ def test_overlapping_runs_never_produce_an_episode_twice(prefect_harness, tmp_pa
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
+    assert second_render.is_set(), "the two runs did not overlap"
+    assert sorted(rendered) == ["001-e", "002-e", "003-e"], rendered  # each rendered exactly once
     produced = [k for s in summaries for k, v in statuses(s).items() if v == "produced"]
-    assert sorted(produced) == ["001-e", "002-e", "003-e"], summaries  # each exactly once
+    assert sorted(produced) == ["001-e", "002-e", "003-e"], summaries
+    assert "busy" in {v for s in summaries for v in statuses(s).values()}
     assert len(feed_items(project / "out")) == 3
     assert statuses(produce_podcast(str(project))) == {k: "unchanged" for k in produced}
 
