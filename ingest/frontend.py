@@ -31,7 +31,7 @@ class FrontendConfig:
     keep_words: frozenset[str] = frozenset()
 
 
-GPT_SOVITS = FrontendConfig(max_units=50, min_units=5)
+GPT_SOVITS = FrontendConfig(max_units=50, min_units=4)  # "Yes." and "好的。" merge; "He left." stays
 ESPEAK = FrontendConfig(max_units=400, min_units=2)
 DEFAULT = GPT_SOVITS
 
