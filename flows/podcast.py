@@ -3,10 +3,11 @@
 A podcast project is a folder whose project.toml has a `[podcast]` table and whose `episodes/`
 folder holds one Markdown script per episode. Each run:
 
-1. scans the scripts and computes each one's *recipe hash* (script bytes, engine fingerprint, seed,
-   resolved mastering preset): an episode is produced when its hash differs from the one recorded
-   in `episodes.json` in the output folder, or when its MP3 is missing — so a run where nothing
-   changed does nothing, and fixing a typo re-produces exactly that episode;
+1. scans the scripts and computes each one's *recipe hash* (spoken text and pauses, tags, engine
+   fingerprint, seed, resolved mastering preset; see flows/podcast_episode.py): an episode is
+   produced when its hash differs from the one recorded in `episodes.json` in the output folder,
+   or when its MP3 is missing — so a run where nothing changed does nothing, and fixing a typo
+   re-produces exactly that episode (reusing its unchanged sentences from the clip cache);
 2. produces each pending episode under a per-episode lock file (`.locks/<key>.lock`, an advisory
    `flock`), re-checking the state once the lock is held: two overlapping runs (a scheduled run
    while an on-demand one is still going) never produce the same episode twice. The kernel drops
@@ -34,10 +35,10 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import podcast_episode as ep
 from flows.feed import FeedChannel, FeedEpisode, Transcript, public_url, write_feed
+from flows.produce import engine_spec
 from flows.project import Project, load_project
 from ingest.errors import InputError, OutputError, SynthesisError
 from mastering.files import write_bytes_atomic
-from flows.produce import engine_spec
 from mastering.presets import Preset, get_preset
 from synth.cache import ClipCache
 from synth.pool import PoolConfig, make_pool
