@@ -3,8 +3,9 @@
 Generates (seeded) a Chinese, an English and a mixed text of >= 200k characters each, in paragraphs
 like a book's: words drawn from jieba's 30k most frequent words and 20k CMU dictionary words, with
 numbers, dates, money, acronyms and a few hundred invented words that only the neural English model
-can read. (Random word salad defeats caches less kindly than a real book, so this is pessimistic.) Prints chars/s per text and the projected time for a 1.2M-character
-book (target: under 60 s on a 2-core machine).
+can read. (Random word salad is kinder to no cache than a real book, so this is pessimistic.)
+Prints chars/s per text and the projected time for a 1.2M-character book (target: under 60 s on a
+2-core machine).
 
     python bench/bench_frontend.py [--chars 200000]
 """
@@ -70,8 +71,8 @@ def zh_sentence(r: random.Random) -> str:
 
 def en_sentence(r: random.Random) -> str:
     words = [r.choice(EN_VOCAB) if r.random() > 0.02 else r.choice(OOV) for _ in range(r.randint(6, 22))]
-    extra = r.choice(["", str(r.randint(2, 999)), f"in {r.randint(1900, 2030)}", f"${r.randint(1, 9999)}.{r.randint(10, 99)}",
-                      f"{r.randint(1, 99)}%", "the NASA and GPU", f"at {r.randint(1, 12)}:{r.randint(10, 59)} pm",
+    extra = r.choice(["", str(r.randint(2, 999)), f"in {r.randint(1900, 2030)}",
+                      f"${r.randint(1, 9999)}.{r.randint(10, 99)}", f"{r.randint(1, 99)}%", "the NASA and GPU", f"at {r.randint(1, 12)}:{r.randint(10, 59)} pm",
                       "Mr. Smith", "e.g. this"])
     words.insert(r.randint(0, len(words)), extra)
     text = " ".join(w for w in words if w)

@@ -34,11 +34,13 @@ PHRASE_FIXES: dict[str, tuple[str, ...]] = {
     "数一数": ("shu3", "yi1", "shu3"), "东西": ("dong1", "xi5"), "朝阳": ("zhao1", "yang2"),
     "了解": ("liao3", "jie3"), "为了": ("wei4", "le5"), "觉得": ("jue2", "de5"),
     "长大": ("zhang3", "da4"), "一会儿": ("yi2", "hui4", "er5"), "睡着": ("shui4", "zhao2"),
-    "地上": ("di4", "shang5"), "长得": ("zhang3", "de5"), "背着": ("bei1", "zhe5"), "便宜": ("pian2", "yi5"), "重庆": ("chong2", "qing4"),
+    "地上": ("di4", "shang5"), "长得": ("zhang3", "de5"), "背着": ("bei1", "zhe5"),
+    "便宜": ("pian2", "yi5"), "重庆": ("chong2", "qing4"),
 }
 # Single-character words whose reading depends on the neighbouring words.
-_SINGLE_DEFAULT = {"背": "bei4", "长": "chang2", "得": "de5", "地": "di4", "还": "hai2", "重": "zhong4", "只": "zhi3",
-                   "都": "dou1", "着": "zhe5", "了": "le5", "的": "de5", "差": "cha4", "教": "jiao1"}
+_SINGLE_DEFAULT = {"背": "bei4", "长": "chang2", "得": "de5", "地": "di4", "还": "hai2", "重": "zhong4",
+                   "只": "zhi3", "都": "dou1", "着": "zhe5", "了": "le5", "的": "de5", "差": "cha4",
+                   "教": "jiao1"}
 _INNER_DEFAULT = {"长": "chang2", "重": "zhong4", "得": "de5"}
 _HUAN_NEXT = set("钱书债款账给回去清")
 _DEI_PREV = {"我", "你", "他", "她", "我们", "你们", "他们", "她们", "咱们", "就", "还", "也", "都", "总", "必须", "非"}
