@@ -14,7 +14,8 @@ import sys
 
 from ingest.errors import BookcastError
 
-COMMAND_MODULES = ("flows.make_cmd", "flows.preview_cmd", "flows.voice_cmd", "flows.cache_cmd")
+COMMAND_MODULES = ("flows.make_cmd", "flows.preview_cmd", "flows.voice_cmd", "flows.cache_cmd",
+                   "flows.podcast_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

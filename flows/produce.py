@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import chapter as steps
+from flows.locking import exclusive
 from flows.progress import Event, report
 from flows.project import Project, load_project
 from flows.tasks import export_chapter, ingest_book, synthesize_chapter
-from ingest.errors import BookcastError, OutputError
+from ingest.errors import BookcastError
 from mastering.files import write_bytes_atomic
 from mastering.presets import get_preset
 from synth.cache import ClipCache
@@ -27,18 +27,6 @@ from synth.jobs import EngineSpec
 from synth.pool import PoolConfig, make_pool
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run (not what to make): output place and synthesis placement."""
-
-    out_dir: str | None = None
-    chapters: tuple[int, ...] | None = None
-    preset: str | None = None
-    workers: int | None = None
-    devices: tuple[str, ...] = ()
-    dask_address: str | None = None
 
 
 def default_out_dir(slug: str) -> Path:
@@ -62,7 +50,6 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
     """Produce (or re-produce `chapters` of) the audiobook for `project` — a project folder or an
     .epub/.md file — and return the manifest. Reuses every cached sentence, and every chapter file
     whose inputs are unchanged unless `force_export`."""
-    logger = get_run_logger()
     proj = load_project(project)
     book = ingest_book(proj.source)
     mastering = get_preset(preset or proj.preset, None if preset else proj.preset_overrides)
@@ -72,16 +59,21 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
     bad = [i for i in wanted if not 1 <= i <= total]
     if bad:
         raise BookcastError(f"chapter {bad[0]} does not exist (the book has {total})", proj.source)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder ({exc.strerror or exc})", out) from exc
+    placement = PoolConfig(workers, tuple(devices or ()), dask_address)
+    with exclusive(out / ".work"):
+        return _produce(proj, book, mastering, out, wanted, placement, force_export)
+
+
+def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], placement: PoolConfig,
+             force_export: bool) -> dict:
+    logger = get_run_logger()
+    total = len(book.chapters)
     cache = ClipCache((proj.work_dir or out / ".work") / "clips")
     spec = engine_spec(proj)
     scripts = {i: steps.script(book.chapters[i - 1], book.meta.language) for i in wanted}
     report(Event("plan", sentences=sum(len(s) for s in scripts.values()), detail={"chapters": wanted}))
 
-    pool = make_pool(PoolConfig(workers, tuple(devices or ()), dask_address))
+    pool = make_pool(placement)
     logger.info("synthesis on %s", pool.description)
     try:
         fingerprint = pool.fingerprint(spec)
