@@ -192,14 +192,17 @@ class GptSovitsEngine:
     # ------------------------------------------------------------------------------ identity
 
     def fingerprint(self) -> str:
-        """Engine, revision, voice contents and effective settings (computed once; hashing is I/O)."""
+        """Engine, revision, voice contents and effective settings (computed once; hashing is I/O).
+
+        The device and precision are left out on purpose: fp16 on a GPU and fp32 on a CPU render the
+        same voice and settings, so a project moved between machines keeps its clip cache.
+        """
         if self._fingerprint is None:
             s = self.settings
             voice = voice_fingerprint(self.voice) if self.voice is not None else "in-memory"
             self._fingerprint = (
                 f"{ENGINE_NAME}-v2/r{ENGINE_REVISION}/{voice}/"
                 f"k{s.top_k}-p{s.top_p}-t{s.temperature}-rp{s.repetition_penalty}-sp{s.speed}-s{s.seed}"
-                f"/{self.dtype}".replace("torch.", "")
             )
         return self._fingerprint
 

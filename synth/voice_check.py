@@ -182,7 +182,12 @@ def check_voice(directory: str | Path) -> VoiceReport:
         voice = parse_voice(root)
     except VoiceError as exc:
         return VoiceReport(root, root.name, (Finding("error", VOICE_FILE, str(exc)),))
-    findings = [Finding("ok", VOICE_FILE, f"{len(voice.references)} reference clip(s), settings {voice.settings}")]
+    st = voice.settings
+    settings = (
+        f"top_k {st.top_k}, top_p {st.top_p:g}, temperature {st.temperature:g}, repetition_penalty "
+        f"{st.repetition_penalty:g}, speed {st.speed:g}, seed {st.seed}, batch {st.batch_size}"
+    )
+    findings = [Finding("ok", VOICE_FILE, f"{len(voice.references)} reference clip(s); {settings}")]
     missing = {p for p, _ in missing_files(voice)}
     findings += [Finding("error", what, f"not found: {p}") for p, what in missing_files(voice)]
     steps: list[tuple[str, Path, Callable[[Voice], list[Finding]]]] = [
