@@ -401,3 +401,30 @@ def test_engine_silent_sentence_and_fingerprint(voice_dir):
     fp = engine.fingerprint()
     assert fp.startswith("gpt-sovits-v2/") and fp == _engine(voice_dir).fingerprint()
     assert fp != _engine(voice_dir, settings=replace(SamplingSettings(), top_k=5)).fingerprint()
+
+
+def test_bucket_batches_like_reference_to_batch():
+    from synth.gpt_sovits_text import bucket_batches
+
+    # sorted 9,10,11,12 | 48,50,100: middle/mean = 1.05 and 0.757, both >= 0.75
+    assert bucket_batches([10, 50, 12, 11, 48, 9, 100], 4) == [[5, 0, 3, 2], [4, 1, 6]]
+    # 1,1,1,10: middle/mean 0.31 -> shrink to 1,1,1; the long one alone
+    assert bucket_batches([1, 1, 1, 10], 4) == [[0, 1, 2], [3]]
+    assert bucket_batches([], 8) == [] and bucket_batches([5], 8) == [[0]]
+
+
+def test_sentence_edges_follow_reference_rules(voice_dir):
+    from ingest.segment import Run, Sentence
+    from synth.g2p import phones_to_ids
+
+    engine = _engine(voice_dir)
+    period = phones_to_ids(["."])[0]
+    short = engine.sentence_features(Sentence("好", (Run("好", "zh"),)))
+    # first clause < 4 characters -> leading mark; no final punctuation -> final mark
+    assert short is not None and short.norm_text.startswith(".") and short.norm_text.endswith(".")
+    assert short.phones[0] == period and short.phones[-1] == period
+    long = engine.sentence_features(Sentence("今天天气真好", (Run("今天天气真好", "zh"),)))
+    assert long is not None and not long.norm_text.startswith(".") and long.phones[-1] == period
+    english = engine.sentence_features(Sentence("Hi", (Run("Hi", "en"),)))
+    assert english is not None and english.phones[0] == period and not english.bert.any()
+    assert engine.sentence_features(Sentence("……", (Run("……", "zh"),))) is None
