@@ -30,14 +30,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ingest.segment import segment  # noqa: E402
-from synth.gpt_sovits.bert import BertFeatures  # noqa: E402
-from synth.gpt_sovits.sovits import build_random_sovits  # noqa: E402
-from synth.gpt_sovits.t2s import build_random_t2s  # noqa: E402
-from synth.gpt_sovits_engine import GptSovitsEngine, default_g2p  # noqa: E402
-from synth.gpt_sovits_prompt import ReferencePrompt, reference_spec  # noqa: E402
-from synth.gpt_sovits_text import prompt_features  # noqa: E402
-from synth.voice import SamplingSettings  # noqa: E402
+from ingest.segment import segment
+from synth.gpt_sovits.bert import BertFeatures
+from synth.gpt_sovits.sovits import build_random_sovits
+from synth.gpt_sovits.t2s import build_random_t2s
+from synth.gpt_sovits_engine import GptSovitsEngine, default_g2p
+from synth.gpt_sovits_prompt import ReferencePrompt, reference_spec
+from synth.gpt_sovits_text import prompt_features
+from synth.voice import SamplingSettings
 
 KEYS = REPO.parent / "shared" / "fixtures" / "gpt_sovits_v2" / "keys_full_v2.json"
 PROMPT_TEXT = "今天天气真好，我们一起出去走走吧。"

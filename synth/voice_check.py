@@ -127,7 +127,12 @@ def _check_hubert(voice: Voice) -> list[Finding]:
 def check_reference_audio(path: Path) -> tuple[str, list[str]]:
     """(description, problems) of one reference clip: duration on the 16 kHz signal (3–10 s), not
     silent. Raises VoiceError when the file cannot be read."""
-    from synth.gpt_sovits.ssl import HUBERT_SAMPLE_RATE, check_reference_length, read_audio, reference_16k
+    from synth.gpt_sovits.ssl import (
+        HUBERT_SAMPLE_RATE,
+        check_reference_length,
+        read_audio,
+        reference_16k,
+    )
 
     audio, rate = read_audio(path)
     wav16k = reference_16k(audio, rate)

@@ -7,7 +7,6 @@ fixtures from ../shared (tests skip when it is absent).
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +25,13 @@ from synth.gpt_sovits.ssl import (
     reference_16k,
     reference_for_spectrogram,
 )
-from synth.voice import SamplingSettings, check_voice, load_voice, parse_voice, voice_fingerprint
+from synth.voice import (
+    SamplingSettings,
+    check_voice,
+    load_voice,
+    parse_voice,
+    voice_fingerprint,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURES = SHARED / "fixtures" / "gpt_sovits_v2"
@@ -43,8 +48,14 @@ def _fixtures() -> Path:
 @pytest.fixture(scope="session")
 def aux_models(tmp_path_factory) -> tuple[Path, Path]:
     """(bert_dir, hubert_dir): tiny random models in Hugging Face layout, built once."""
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizer, HubertConfig, HubertModel
-    from transformers import Wav2Vec2FeatureExtractor
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        BertTokenizer,
+        HubertConfig,
+        HubertModel,
+        Wav2Vec2FeatureExtractor,
+    )
 
     root = tmp_path_factory.mktemp("pretrained")
     bert_dir, hubert_dir = root / "chinese-roberta-wwm-ext-large", root / "chinese-hubert-base"

@@ -61,7 +61,10 @@ class BertFeatures:
 
     def __init__(self, folder: Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
         """Raises VoiceError when the folder is not a loadable BERT model with a tokenizer."""
-        from transformers import AutoModelForMaskedLM, AutoTokenizer  # heavy import, only on use
+        from transformers import (  # heavy import, only on use
+            AutoModelForMaskedLM,
+            AutoTokenizer,
+        )
 
         folder = Path(folder)
         inspect_bert_folder(folder)

@@ -57,7 +57,7 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     if rate_in == rate_out:
         return audio.astype(np.float32, copy=False)
     out = soxr.resample(audio.astype(np.float32, copy=False), rate_in, rate_out, quality="HQ")
-    n_out = int(math.ceil(audio.shape[-1] * rate_out / rate_in))
+    n_out = math.ceil(audio.shape[-1] * rate_out / rate_in)
     if out.shape[-1] > n_out:
         out = out[:n_out]
     elif out.shape[-1] < n_out:
@@ -142,7 +142,9 @@ class HubertFeatures:
 
     def __init__(self, folder: Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
         """Raises VoiceError when the folder is not a loadable HuBERT model."""
-        from transformers import HubertModel  # heavy import, only when a voice is loaded
+        from transformers import (
+            HubertModel,  # heavy import, only when a voice is loaded
+        )
 
         folder = Path(folder)
         inspect_hubert_folder(folder)
