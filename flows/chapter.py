@@ -9,18 +9,19 @@ import hashlib
 import json
 import logging
 from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ingest.errors import SynthesisError
+from ingest.frontend import config_for
 from ingest.model import Book, Chapter, slugify
 from ingest.script import Line, chapter_script
 from mastering.export import deliver_mp3
 from mastering.presets import Preset
-from mastering.stitch import assemble
+from mastering.stitch import Assembly, assemble
 from mastering.tags import Tags
 from synth.cache import ClipCache, clip_key
 from synth.engine import Clip
@@ -61,8 +62,15 @@ class ChapterClips:
     audio_s: float
 
 
-def script(chapter: Chapter, language: str) -> list[Line]:
-    return chapter_script(chapter, "zh" if language.startswith("zh") else "en")
+def script(chapter: Chapter, language: str, engine: str = "espeak", index: int | None = None,
+           keep_words: frozenset[str] = frozenset()) -> list[Line]:
+    """The chapter's lines, cut to the sentence lengths `engine` is reliable on; `keep_words` (from a
+    pronunciation lexicon) are left for the lexicon instead of being normalised or spelled."""
+    config = config_for(engine)
+    if keep_words:
+        config = replace(config, keep_words=frozenset(keep_words))
+    where = f"chapter {index} ({chapter.title})" if index else f"chapter {chapter.title!r}"
+    return chapter_script(chapter, "zh" if language.startswith("zh") else "en", config, where)
 
 
 def synthesize(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache, lines: list[Line], seed: int,
@@ -125,6 +133,12 @@ def pauses_after(lines: list[Line], preset: Preset) -> list[float]:
     return [line.pause_s if line.pause_s is not None else preset.pause_for(line.boundary) for line in lines]
 
 
+def stitch(lines: list[Line], clips: list[Clip], preset: Preset) -> Assembly:
+    """The clips in script order with the preset's pauses and room tone (one engine, one rate)."""
+    audio = [np.asarray(c.audio, np.float32) for c in clips]
+    return assemble(audio, clips[0].sample_rate if clips else preset.sample_rate, pauses_after(lines, preset), preset)
+
+
 def chapter_file_name(index: int, title: str, total: int) -> str:
     width = max(2, len(str(total)))
     return f"{index:0{width}d}-{slugify(title) or 'chapter'}.mp3"
@@ -165,9 +179,7 @@ def export(book: Book, index: int, total: int, lines: list[Line], clips: list[Cl
            out_dir: Path, key: str = "") -> ChapterResult:
     """Stitch, master and write one chapter's MP3; returns its measured summary."""
     chapter = book.chapters[index - 1]
-    audio = [np.asarray(c.audio, np.float32) for c in clips]
-    rate = clips[0].sample_rate if clips else 22050
-    assembly = assemble(audio, rate, pauses_after(lines, preset), preset)
+    assembly = stitch(lines, clips, preset)
     path = out_dir / chapter_file_name(index, chapter.title, total)
     _, measures = deliver_mp3(path, assembly.audio, assembly.sample_rate, preset, chapter_tags(book, index, total))
     return ChapterResult(

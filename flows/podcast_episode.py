@@ -21,7 +21,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import numpy as np
 
 from flows import chapter as steps
 from flows.feed import TRANSCRIPT_MIME, new_episode_guid, public_url
@@ -32,7 +31,6 @@ from ingest.model import Book, slugify
 from ingest.script import Line
 from mastering.export import deliver_mp3
 from mastering.presets import Preset
-from mastering.stitch import assemble
 from mastering.tags import ChapterMark, Tags
 from mastering.transcripts import cues, write_srt, write_vtt
 from synth.cache import ClipCache
@@ -249,7 +247,7 @@ def recipe_hash(settings: PodcastSettings, script: EpisodeScript, fingerprint: s
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def episode_lines(book: Book, language: str) -> tuple[list[Line], list[tuple[int, str]]]:
+def episode_lines(book: Book, language: str, engine: str = "espeak") -> tuple[list[Line], list[tuple[int, str]]]:
     """The whole script as one list of lines, and (first line index, title) of each segment.
 
     A `##` segment after the first ends the previous one with a section-break pause.
@@ -257,7 +255,7 @@ def episode_lines(book: Book, language: str) -> tuple[list[Line], list[tuple[int
     lines: list[Line] = []
     starts: list[tuple[int, str]] = []
     for chapter in book.chapters:
-        part = steps.script(chapter, language)
+        part = steps.script(chapter, language, engine)
         if not part:
             continue
         if lines and lines[-1].pause_s is None:
@@ -274,13 +272,11 @@ def render(settings: PodcastSettings, script: EpisodeScript, synth: Synthesis, p
 
     Raises SynthesisError, MasteringError, OutputError or InputError.
     """
-    lines, starts = episode_lines(script.book, script.language)
+    lines, starts = episode_lines(script.book, script.language, synth.spec.kind)
     if not lines:
         raise InputError("contains no readable text", script.path)
     made = steps.synthesize(synth.pool, synth.spec, synth.fingerprint, synth.cache, lines, seed)
-    clips = steps.load_clips(synth.cache, made.keys)
-    audio = [np.asarray(c.audio, np.float32) for c in clips]
-    assembly = assemble(audio, clips[0].sample_rate, steps.pauses_after(lines, preset), preset)
+    assembly = steps.stitch(lines, steps.load_clips(synth.cache, made.keys), preset)
     marks = _chapter_marks(starts, assembly.spans, assembly.duration)
     file = f"{script.key}.mp3"
     _, measures = deliver_mp3(out / file, assembly.audio, assembly.sample_rate, preset,

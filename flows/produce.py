@@ -70,7 +70,8 @@ def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], place
     total = len(book.chapters)
     cache = ClipCache((proj.work_dir or out / ".work") / "clips")
     spec = engine_spec(proj)
-    scripts = {i: steps.script(book.chapters[i - 1], book.meta.language) for i in wanted}
+    keep = lexicon_words(proj)
+    scripts = {i: steps.script(book.chapters[i - 1], book.meta.language, proj.engine, i, keep) for i in wanted}
     report(Event("plan", sentences=sum(len(s) for s in scripts.values()), detail={"chapters": wanted}))
 
     pool = make_pool(placement)
@@ -90,6 +91,15 @@ def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], place
     write_json_atomic(out / "manifest.json", manifest)
     _publish(manifest, book.slug)
     return manifest
+
+
+def lexicon_words(proj: Project) -> frozenset[str]:
+    """Words the project's pronunciation lexicon defines (kept verbatim by the front end)."""
+    if proj.lexicon is None:
+        return frozenset()
+    from synth.g2p import load_lexicon
+
+    return frozenset(load_lexicon(proj.lexicon).keep_words())
 
 
 def _publish(manifest: dict, slug: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ingest.frontend import DEFAULT, FrontendConfig
 from ingest.model import Chapter
 from ingest.segment import Lang, Sentence, segment
 
@@ -21,8 +22,11 @@ class Line:
     pause_s: float | None = None  # explicit pause after this line (overrides the preset)
 
 
-def chapter_script(chapter: Chapter, default_lang: Lang = "en") -> list[Line]:
-    """Segment every block of `chapter`; section breaks lengthen the pause after the line before."""
+def chapter_script(chapter: Chapter, default_lang: Lang = "en", config: FrontendConfig = DEFAULT,
+                   where: str = "") -> list[Line]:
+    """Segment every block of `chapter` (sentence lengths per the engine's `config`); section breaks
+    lengthen the pause after the line before. `where` names the chapter in front-end warnings."""
+    where = where or f"chapter {chapter.title!r}"
     lines: list[Line] = []
     for block in chapter.blocks:
         if block.kind == "section_break":
@@ -30,7 +34,7 @@ def chapter_script(chapter: Chapter, default_lang: Lang = "en") -> list[Line]:
                 last = lines[-1]
                 lines[-1] = Line(last.sentence, "section_break", block.pause_s)
             continue
-        sentences = segment(block.text, default_lang)
+        sentences = segment(block.text, default_lang, where=where, heading=block.kind == "heading", config=config)
         for i, sentence in enumerate(sentences):
             end = i == len(sentences) - 1
             boundary: Boundary = ("heading" if block.kind == "heading" else "paragraph") if end else "sentence"

@@ -139,3 +139,34 @@ def test_bucket_batches_groups_by_length() -> None:
     assert all(len(b) <= 2 for b in batches) and sum(map(len, batches)) == len(items)
     flat = [x for b in lengths for x in b]
     assert flat == sorted(flat) and np.all(np.diff(flat) >= 0)
+
+
+def test_second_run_on_the_same_output_refuses_clearly(prefect_harness, project: Path, capsys) -> None:
+    import multiprocessing as mp
+
+    from flows.locking import exclusive
+
+    out = project / "out"
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(out / ".work"), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "another bookcast run is using this folder" in err[0]
+        assert not list(out.glob("*.mp3"))
+    finally:
+        release.set()
+        holder.join(30)
+    with exclusive(out / ".work"):  # released by the holder's exit
+        pass
+
+
+def _hold_lock(folder: str, ready, release) -> None:
+    from flows.locking import exclusive
+
+    with exclusive(Path(folder)):
+        ready.set()
+        release.wait(60)

@@ -255,10 +255,9 @@ def test_deployment_has_the_project_schedule_and_parameters(prefect_harness, tmp
     assert limit is not None and limit.limit == 1
 
 
-def test_episode_command_produces_one_script(prefect_harness, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_episode_command_produces_one_script(prefect_harness, tmp_path: Path, capsys) -> None:
     import flows.cli as cli
 
-    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "flows.podcast_cmd"))
     project = copy_project(tmp_path / "p", with_episodes=False)
     write_script(project, "001-one.md", 1, "Only this one.")
     write_script(project, "002-two.md", 2, "Not this one.", date="2026-01-12")
