@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ingest.errors import BookcastError, SynthesisError
-from ingest.segment import Run, Sentence
+from ingest.segment import Sentence
 from synth.engine import Clip
 from synth.gpt_sovits.bert import BertFeatures
 from synth.gpt_sovits.checkpoint import load_gpt_checkpoint
@@ -47,7 +47,13 @@ from synth.gpt_sovits.t2s import (
     pipeline_early_stop_num,
 )
 from synth.gpt_sovits_prompt import ReferencePrompt, build_prompt
-from synth.gpt_sovits_text import G2P, TextFeatures, bucket_batches, sentence_features
+from synth.gpt_sovits_text import (
+    Phonemizer,
+    TextFeatures,
+    bucket_batches,
+    default_g2p,
+    sentence_features,
+)
 from synth.voice import SamplingSettings, Voice, load_voice, voice_fingerprint
 
 log = logging.getLogger(__name__)
@@ -69,36 +75,6 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def default_g2p(lexicon: object | None = None) -> G2P:
-    """The v2 G2P of `synth.g2p` as (text, lang) -> (phone ids, word2ph, normalised text).
-
-    `lexicon`: a `synth.g2p.Lexicon` or the path of a user lexicon file. Dictionaries load on first
-    use, so a voice without a transcript can load before any text is spoken. Like the reference's
-    `clean_text`, an English run of fewer than 4 phones gets a leading ',' phone.
-    """
-    state: dict[str, object] = {}
-
-    def g2p(text: str, lang: str) -> tuple[list[int], list[int] | None, str]:
-        from synth.g2p import G2P as G2PModel
-        from synth.g2p import phones_to_ids
-
-        model = state.get("g2p")
-        if model is None:
-            model = state["g2p"] = G2PModel(lexicon)  # type: ignore[arg-type]
-        lead: list[int] = []
-        if lang == "en" and text.startswith("."):  # the reference's English tokenizer keeps it
-            lead, text = phones_to_ids(["."]), text[1:]
-        if not text.strip():
-            return lead, None if lang == "en" else [1] * len(lead), "." * len(lead)
-        phones = model.run(Run(text, lang))  # type: ignore[attr-defined]
-        ids = lead + list(phones.ids)
-        if lang == "en" and len(ids) < 4:
-            ids = phones_to_ids([","]) + ids
-        return ids, None if phones.word2ph is None else list(phones.word2ph), "." * len(lead) + phones.text
-
-    return g2p
-
-
 class GptSovitsEngine:
     """A loaded GPT-SoVITS v2 voice. Construct once per worker; `synthesize` may be called often."""
 
@@ -111,7 +87,7 @@ class GptSovitsEngine:
         device: str | torch.device | None = None,
         half: bool | None = None,
         settings: SamplingSettings | None = None,
-        g2p: G2P | None = None,
+        g2p: Phonemizer | None = None,
     ) -> None:
         """Load every model of the voice and its reference prompt.
 
@@ -145,7 +121,7 @@ class GptSovitsEngine:
         device: str | torch.device | None = None,
         half: bool | None = None,
         settings: SamplingSettings | None = None,
-        g2p: G2P | None = None,
+        g2p: Phonemizer | None = None,
     ) -> GptSovitsEngine:
         """The engine of a voice folder (see `synth.voice`); same errors as the constructor."""
         return cls(folder, device=device, half=half, settings=settings, g2p=g2p)
@@ -158,7 +134,7 @@ class GptSovitsEngine:
         sovits: SynthesizerTrnV2,
         bert: BertFeatures,
         prompt: ReferencePrompt,
-        g2p: G2P,
+        g2p: Phonemizer,
         settings: SamplingSettings,
         early_stop_num: int = -1,
     ) -> GptSovitsEngine:
@@ -174,7 +150,7 @@ class GptSovitsEngine:
         sovits: SynthesizerTrnV2,
         bert: BertFeatures,
         prompt: ReferencePrompt,
-        g2p: G2P,
+        g2p: Phonemizer,
         settings: SamplingSettings,
         early_stop_num: int,
         voice: Voice | None,

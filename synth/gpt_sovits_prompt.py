@@ -28,7 +28,7 @@ from synth.gpt_sovits.ssl import (
     reference_16k,
     reference_for_spectrogram,
 )
-from synth.gpt_sovits_text import G2P, TextFeatures, prompt_features
+from synth.gpt_sovits_text import Phonemizer, TextFeatures, prompt_features
 from synth.voice import Voice
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def reference_spec(sovits: SynthesizerTrnV2, audio: np.ndarray, rate: int) -> to
 
 
 def build_prompt(
-    voice: Voice, sovits: SynthesizerTrnV2, hubert: HubertFeatures, bert: BertFeatures, g2p: G2P
+    voice: Voice, sovits: SynthesizerTrnV2, hubert: HubertFeatures, bert: BertFeatures, g2p: Phonemizer
 ) -> ReferencePrompt:
     """Compute the prompt of a voice. Raises VoiceError for unreadable or out-of-range clips and
     SynthesisError when the transcript yields no phones."""

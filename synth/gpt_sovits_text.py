@@ -20,6 +20,8 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +29,9 @@ import torch
 from ingest.errors import SynthesisError
 from ingest.segment import Run, Sentence, segment
 from synth.gpt_sovits.bert import BERT_DIM, BertFeatures, run_features
+
+if TYPE_CHECKING:  # synth.g2p loads its dictionaries lazily; keep even its import off this path
+    from synth.g2p import Lexicon
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +44,38 @@ MIN_FIRST_CLAUSE = 4
 MIN_PHONES = 6
 BUCKET_THRESHOLD = 0.75
 
-# (text, lang) -> (v2 phone ids, word2ph or None, normalised text)
-G2P = Callable[[str, str], tuple[list[int], list[int] | None, str]]
+# A G2P as the engine calls it: (text, lang) -> (v2 phone ids, word2ph or None, normalised text)
+Phonemizer = Callable[[str, str], tuple[list[int], list[int] | None, str]]
+
+
+def default_g2p(lexicon: Lexicon | str | Path | None = None) -> Phonemizer:
+    """The v2 G2P of `synth.g2p` as (text, lang) -> (phone ids, word2ph, normalised text).
+
+    `lexicon`: a `synth.g2p.Lexicon` or the path of a user lexicon file. Dictionaries load on first
+    use, so a voice without a transcript can load before any text is spoken. Like the reference's
+    `clean_text`, an English run of fewer than 4 phones gets a leading ',' phone.
+    """
+    state: dict[str, Any] = {}
+
+    def g2p(text: str, lang: str) -> tuple[list[int], list[int] | None, str]:
+        from synth.g2p import G2P as G2PModel
+        from synth.g2p import phones_to_ids
+
+        model = state.get("g2p")
+        if model is None:
+            model = state["g2p"] = G2PModel(lexicon)
+        lead: list[int] = []
+        if lang == "en" and text.startswith("."):  # the reference's English tokenizer keeps it
+            lead, text = phones_to_ids(["."]), text[1:]
+        if not text.strip():
+            return lead, None if lang == "en" else [], "." * len(lead)
+        phones = model.run(Run(text, lang))  # type: ignore[arg-type]
+        ids = lead + list(phones.ids)
+        if lang == "en" and len(ids) < 4:
+            ids = phones_to_ids([","]) + ids
+        return ids, None if phones.word2ph is None else list(phones.word2ph), "." * len(lead) + phones.text
+
+    return g2p
 
 
 @dataclass(frozen=True)
@@ -74,7 +109,7 @@ def _with_edges(runs: list[Run]) -> list[Run]:
     return runs
 
 
-def _features(runs: Sequence[Run], g2p: G2P, bert: BertFeatures) -> TextFeatures:
+def _features(runs: Sequence[Run], g2p: Phonemizer, bert: BertFeatures) -> TextFeatures:
     phones: list[int] = []
     feats: list[torch.Tensor] = []
     norm: list[str] = []
@@ -88,7 +123,7 @@ def _features(runs: Sequence[Run], g2p: G2P, bert: BertFeatures) -> TextFeatures
     return TextFeatures(tuple(phones), bert_all, "".join(norm))
 
 
-def phones_and_bert(runs: Sequence[Run], g2p: G2P, bert: BertFeatures) -> TextFeatures:
+def phones_and_bert(runs: Sequence[Run], g2p: Phonemizer, bert: BertFeatures) -> TextFeatures:
     """Phones + BERT of language runs, redone with a leading '.' when under 6 phones."""
     out = _features(runs, g2p, bert)
     if len(out.phones) < MIN_PHONES:
@@ -97,7 +132,7 @@ def phones_and_bert(runs: Sequence[Run], g2p: G2P, bert: BertFeatures) -> TextFe
     return out
 
 
-def sentence_features(sentence: Sentence, g2p: G2P, bert: BertFeatures) -> TextFeatures | None:
+def sentence_features(sentence: Sentence, g2p: Phonemizer, bert: BertFeatures) -> TextFeatures | None:
     """A sentence's features, or None when it has nothing to speak (no word characters).
 
     Raises SynthesisError when G2P yields no phones for speakable text.
@@ -124,7 +159,7 @@ def _transcript_runs(text: str, lang: str) -> list[Run]:
     return runs
 
 
-def prompt_features(text: str, lang: str, g2p: G2P, bert: BertFeatures) -> TextFeatures:
+def prompt_features(text: str, lang: str, g2p: Phonemizer, bert: BertFeatures) -> TextFeatures:
     """Features of the reference transcript: runs by script, final punctuation added.
 
     Raises SynthesisError when it yields no phones.
