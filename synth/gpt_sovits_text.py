@@ -133,17 +133,17 @@ def phones_and_bert(runs: Sequence[Run], g2p: Phonemizer, bert: BertFeatures) ->
 
 
 def sentence_features(sentence: Sentence, g2p: Phonemizer, bert: BertFeatures) -> TextFeatures | None:
-    """A sentence's features, or None when it has nothing to speak (no word characters).
-
-    Raises SynthesisError when G2P yields no phones for speakable text.
+    """A sentence's features, or None when it has nothing to speak (no word characters, or no
+    phones after G2P). Raises SynthesisError when BERT and the phones disagree.
     """
     runs = [Run(_collapse_punctuation(r.text.strip("\n")), r.lang) for r in sentence.runs]
     runs = [r for r in runs if r.text]
     if not runs or not re.sub(r"\W+", "", "".join(r.text for r in runs)):
         return None
     feats = phones_and_bert(_with_edges(runs), g2p, bert)
-    if not feats.phones:
-        raise SynthesisError(f"no phones for sentence {sentence.text[:60]!r}")
+    if not feats.phones or not feats.norm_text:  # the reference skips such a fragment too
+        log.warning("nothing to speak in %r after G2P; skipped", sentence.text[:60])
+        return None
     return feats
 
 
