@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -92,24 +94,80 @@ def _init_worker(devices: "mp.Queue[str]", threads: int) -> None:
 
 
 class ProcessPool:
-    """N spawned worker processes that live as long as the pool (one flow run)."""
+    """N spawned worker processes that live as long as the pool (one flow run).
+
+    A worker that dies (killed, out of memory, a crashing driver) breaks a ProcessPoolExecutor for
+    good; the pool then starts a fresh set of workers and resubmits the affected batches, a bounded
+    number of times, so one lost process costs a reload, not the run.
+    """
+
+    max_restarts = 3
 
     def __init__(self, workers: int, gpus: Sequence[str]) -> None:
-        ctx = mp.get_context("spawn")
-        queue: mp.Queue = ctx.Queue()
-        for i in range(workers):
-            queue.put(gpus[i] if gpus else "")
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        self._executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                             initargs=(queue, threads))
-        self.workers = workers
+        self.workers, self._gpus = workers, list(gpus)
+        self._lock = threading.Lock()
+        self._restarts = 0
+        self._executor = self._start()
         self.description = f"{workers} GPU worker(s) {','.join(gpus)}" if gpus else f"{workers} CPU worker(s)"
 
+    def _start(self) -> ProcessPoolExecutor:
+        ctx = mp.get_context("spawn")
+        queue: mp.Queue = ctx.Queue()
+        for i in range(self.workers):
+            queue.put(self._gpus[i] if self._gpus else "")
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads))
+
+    def _restart(self, broken: ProcessPoolExecutor) -> bool:
+        """Replace `broken` (once, whoever notices first); False when out of restarts."""
+        with self._lock:
+            if self._executor is not broken:
+                return True
+            if self._restarts >= self.max_restarts:
+                return False
+            self._restarts += 1
+            log.warning("a synthesis worker died; restarting the workers (%d/%d)", self._restarts, self.max_restarts)
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._start()
+            return True
+
+    def _submit(self, fn, *args) -> Future:
+        result: Future = Future()
+
+        def attempt() -> None:
+            executor = self._executor
+            try:
+                inner = executor.submit(fn, *args)
+            except BrokenProcessPool:
+                inner = None
+            if inner is None:
+                retry(executor)
+                return
+            inner.add_done_callback(lambda f: settle(f, executor))
+
+        def retry(executor: ProcessPoolExecutor) -> None:
+            if self._restart(executor):
+                threading.Thread(target=attempt, daemon=True).start()
+            else:
+                result.set_exception(BrokenProcessPool("synthesis workers keep dying; giving up"))
+
+        def settle(inner: Future, executor: ProcessPoolExecutor) -> None:
+            exc = inner.exception()
+            if isinstance(exc, BrokenProcessPool):
+                retry(executor)
+            elif exc is not None:
+                result.set_exception(exc)
+            else:
+                result.set_result(inner.result())
+
+        attempt()
+        return result
+
     def submit(self, spec, keys, sentences, seed) -> Future:
-        return self._executor.submit(run_batch, spec, tuple(keys), tuple(sentences), seed)
+        return self._submit(run_batch, spec, tuple(keys), tuple(sentences), seed)
 
     def fingerprint(self, spec: EngineSpec) -> str:
-        return self._executor.submit(engine_fingerprint, spec).result()
+        return self._submit(engine_fingerprint, spec).result()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
