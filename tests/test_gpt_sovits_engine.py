@@ -7,6 +7,7 @@ fixtures from ../shared (tests skip when it is absent).
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -439,3 +440,20 @@ def test_sentence_edges_follow_reference_rules(voice_dir):
     english = engine.sentence_features(Sentence("Hi", (Run("Hi", "en"),)))
     assert english is not None and english.phones[0] == period and not english.bert.any()
     assert engine.sentence_features(Sentence("……", (Run("……", "zh"),))) is None
+
+
+def test_check_voice_reports_broken_aux_models(tmp_path, aux_models):
+    bert_dir, hubert_dir = aux_models
+    bad_bert = tmp_path / "bert"
+    shutil.copytree(bert_dir, bad_bert)
+    data = (bad_bert / "model.safetensors").read_bytes()
+    (bad_bert / "model.safetensors").write_bytes(data[:1000])  # truncated download
+    bad_hubert = tmp_path / "hubert"
+    shutil.copytree(hubert_dir, bad_hubert)
+    cfg = bad_hubert / "config.json"
+    cfg.write_text(cfg.read_text().replace('"hidden_size": 768', '"hidden_size": 1024'))
+    report = check_voice(_make_voice(tmp_path / "v", (bad_bert, bad_hubert)))
+    details = {f.subject: f.detail for f in report.errors}
+    assert set(details) == {"BERT", "HuBERT"}, report.lines()
+    assert "cannot load BERT model" in details["BERT"] and str(bad_bert) in details["BERT"]
+    assert "hidden size is 1024" in details["HuBERT"]

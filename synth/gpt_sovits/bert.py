@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from ingest.errors import SynthesisError, VoiceError
 
 log = logging.getLogger(__name__)
+
+# What a corrupt or truncated Hugging Face weight file raises while loading.
+_LOAD_ERRORS = (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError)
 
 BERT_DIM = 1024
 # hidden_states[-3]: the reference slices hidden_states[-3:-2] and concatenates (one tensor).
@@ -73,7 +78,7 @@ class BertFeatures:
             # float32 explicitly: transformers 5 keeps the file's dtype by default; the reference
             # (transformers 4) computes in float32 and halves the model only on CUDA.
             model = AutoModelForMaskedLM.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except _LOAD_ERRORS as exc:
             raise VoiceError(f"cannot load BERT model ({str(exc).strip()[:200]})", folder) from exc
         self._init_parts(model, tokenizer, device, dtype, folder)
 

@@ -16,16 +16,21 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 import torch
+from safetensors import SafetensorError
 
 from ingest.errors import VoiceError
 
 log = logging.getLogger(__name__)
+
+# What a corrupt or truncated Hugging Face weight file raises while loading.
+_LOAD_ERRORS = (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError)
 
 HUBERT_SAMPLE_RATE = 16000
 HUBERT_DIM = 768
@@ -152,7 +157,7 @@ class HubertFeatures:
             # dtype float32 explicitly: transformers 5 would otherwise keep the file's (fp16) dtype,
             # while the reference (transformers 4) loads into float32 and halves only on CUDA.
             model = HubertModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except _LOAD_ERRORS as exc:
             raise VoiceError(f"cannot load HuBERT model ({str(exc).strip()[:200]})", folder) from exc
         self.folder = folder
         self.device = torch.device(device)
