@@ -147,7 +147,7 @@ def sentence_features(sentence: Sentence, g2p: Phonemizer, bert: BertFeatures) -
     return feats
 
 
-def _transcript_runs(text: str, lang: str) -> list[Run]:
+def transcript_runs(text: str, lang: str) -> list[Run]:
     """All language runs of a transcript (through the same front end as book text), merged."""
     runs: list[Run] = []
     for sentence in segment(text, default="en" if lang == "en" else "zh"):
@@ -164,7 +164,7 @@ def prompt_features(text: str, lang: str, g2p: Phonemizer, bert: BertFeatures) -
 
     Raises SynthesisError when it yields no phones.
     """
-    runs = [r for r in _transcript_runs(text.strip(), lang) if r.text]
+    runs = [r for r in transcript_runs(text.strip(), lang) if r.text]
     if not runs:
         raise SynthesisError(f"nothing speakable in the reference transcript {text[:60]!r}")
     if runs[-1].text[-1] not in SPLITS:

@@ -177,6 +177,22 @@ def _check_references(voice: Voice, missing: set[Path]) -> list[Finding]:
     return out
 
 
+def _check_transcript(voice: Voice) -> list[Finding]:
+    """The prompt transcript must phonemise (same front end and G2P as the book text)."""
+    from synth.gpt_sovits_text import default_g2p, transcript_runs
+
+    clip = voice.prompt
+    if not clip.text:
+        return []
+    g2p = default_g2p()
+    runs = transcript_runs(clip.text, clip.language)
+    counts = [len(g2p(r.text, r.lang)[0]) for r in runs]
+    if not sum(counts):
+        return [Finding("error", "transcript", f"nothing speakable in {clip.text[:40]!r}")]
+    langs = "+".join(dict.fromkeys(r.lang for r in runs))
+    return [Finding("ok", "transcript", f"{sum(counts)} phones ({langs})")]
+
+
 def check_voice(directory: str | Path) -> VoiceReport:
     """Validate a voice folder completely; never raises for problems in the voice, it reports them.
 
@@ -209,4 +225,8 @@ def check_voice(directory: str | Path) -> VoiceReport:
         except BookcastError as exc:  # VoiceError / UnsupportedError: one line naming the file
             findings.append(Finding("error", subject, str(exc)))
     findings += _check_references(voice, missing)
+    try:
+        findings += _check_transcript(voice)
+    except (BookcastError, ValueError) as exc:
+        findings.append(Finding("error", "transcript", f"cannot phonemise the transcript ({exc})"))
     return VoiceReport(root, voice.name, tuple(findings))

@@ -163,6 +163,7 @@ def test_check_voice_passes_on_good_folder(tmp_path, aux_models):
     text = "\n".join(report.lines())
     assert report.ok, text
     assert "32000 Hz" in text and "v2" in text and "GPT-e1" in text and "4.00 s" in text
+    assert "13 phones (zh)" in text  # 今天天气真好。: 6 syllables × 2 phones + '.'
     assert text.splitlines()[-1].startswith("OK: 0 error(s)")
 
 
