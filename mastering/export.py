@@ -19,8 +19,8 @@ from ingest.errors import InputError, MasteringError
 
 from .files import atomic_path
 from .gapless import info_frame
-from .loudness import Measures, as_2d, measure
-from .master import conform, master_to
+from .loudness import Measures, as_2d, integrated_lufs, measure
+from .master import Mastering, conform
 from .presets import Preset
 from .tags import ChapterMark, Tags, write_id3
 
@@ -127,6 +127,32 @@ def drift(m: Measures, preset: Preset) -> tuple[float, float]:
     return gain, excess
 
 
+def encoder_level_loss_db(audio: np.ndarray, sample_rate: int, preset: Preset,
+                         excerpt_s: float = 20.0, seed: int = 0) -> float:
+    """How much quieter (LUFS) the preset's MP3 encoding makes this audio: measured on an
+    excerpt from the middle, so the first full encode can already be aimed right.
+
+    MP3's quantiser rounds coefficients towards zero, a level loss that grows as the bitrate
+    falls (about 0.45 LU at 128 kbps mono, 0.25 at 192, none at 320) and is nearly the same for
+    any speech at any level, so a short excerpt predicts the whole file. Returns 0.0 when the
+    excerpt is silent.
+    """
+    x = conform(audio, sample_rate, preset)
+    n = len(x)
+    span = min(n, int(excerpt_s * preset.sample_rate))
+    part = x[(n - span) // 2:(n - span) // 2 + span]
+    peak = float(np.max(np.abs(part))) if span else 0.0
+    if peak <= 0.0:
+        return 0.0
+    part = part * np.float32(min(1.0, 0.7 / peak))  # well clear of clipping in the encoder
+    before = integrated_lufs(part, preset.sample_rate)
+    decoded, dsr = decode_mp3_bytes(encode_mp3(part, preset.sample_rate, preset, seed))
+    after = integrated_lufs(decoded, dsr)
+    if not (math.isfinite(before) and math.isfinite(after)):
+        return 0.0
+    return before - after
+
+
 def deliver_mp3(path: str | Path, audio: np.ndarray, sample_rate: int, preset: Preset,
                 tags: Tags, chapters: Sequence[ChapterMark] = (), seed: int = 0
                 ) -> tuple[Path, Measures]:
@@ -138,11 +164,13 @@ def deliver_mp3(path: str | Path, audio: np.ndarray, sample_rate: int, preset: P
     """
     ceiling = preset.peak_ceiling_db
     peak_target = None if ceiling is None else ceiling - preset.limiter_margin_db
-    gain_offset = 0.0
+    # Aim the first encode at target + the encoder's loss, measured on an excerpt.
+    gain_offset = encoder_level_loss_db(audio, sample_rate, preset, seed=seed)
     data = b""
     decoded_m: Measures | None = None
+    session = Mastering(audio, sample_rate, preset)
     for attempt in range(1, _MAX_ATTEMPTS + 1):
-        mastered, _ = master_to(audio, sample_rate, preset, peak_target, gain_offset)
+        mastered, _ = session.render_audio(gain_offset, peak_target)
         data = encode_mp3(mastered, preset.sample_rate, preset, seed)
         decoded, dsr = decode_mp3_bytes(data)
         decoded_m = measure(decoded, dsr)

@@ -52,7 +52,7 @@ class Preset:
     pause_heading_s: float = 2.0
     mp3_bitrate_kbps: int = 128
     aac_bitrate_kbps: int = 64  # whole-book M4B; spoken word needs no more in mono
-    mp3_quality: int = 2  # LAME -q: 0 best/slowest .. 9 worst/fastest
+    mp3_quality: int = 3  # LAME -q: 0 best/slowest .. 9 worst/fastest; 3 is LAME's (and ffmpeg's) default
     sample_rate: int = 44100
     channels: int = 1
     max_minutes: float | None = None  # longer chapters are split at a paragraph boundary

@@ -15,7 +15,7 @@ from mutagen.id3 import ID3
 from ingest.errors import MasteringError, OutputError
 from mastering import loudness as L
 from mastering.export import decode, encode_mp3, write_mp3, deliver_mp3
-from mastering.master import limit, master
+from mastering.master import limit, limiter_gain, master
 from mastering.presets import PRESETS, get_preset
 from mastering.stitch import assemble, trim_bounds
 from mastering.synthetic import speech_like
@@ -117,6 +117,33 @@ def test_limiter_holds_the_true_peak_ceiling_and_only_touches_peaks(speech):
     np.testing.assert_array_equal(limit(quiet, SR, -6.0), quiet)  # below ceiling: identity
 
 
+def _dense_limiter_gain(env, sr, ceiling_db, look_ms=5.0, release=40.0):
+    """The limiter's definition written densely over every sample: the sparse one must equal it."""
+    from scipy.ndimage import maximum_filter1d
+    need = np.maximum(20 * np.log10(np.maximum(env, 1e-12)) - ceiling_db, 0)
+    look, n = int(round(look_ms * 1e-3 * sr)), len(env)
+    ahead = maximum_filter1d(need, size=look, mode="constant", origin=-(look // 2))
+    ramp = release / sr * np.arange(n)
+    rel = np.maximum.accumulate(ahead + ramp) - ramp
+    cs = np.concatenate(([0], np.cumsum(rel)))
+    k = np.arange(n)
+    lo = np.maximum(k - look + 1, 0)
+    return 10 ** (-((cs[k + 1] - cs[lo]) / (k + 1 - lo)) / 20)
+
+
+def test_sparse_limiter_gain_equals_the_dense_definition():
+    rng = np.random.default_rng(0)
+    env = np.abs(rng.standard_normal(1_000_000)).astype(np.float32) * 0.2
+    env[rng.integers(0, 1_000_000, 15)] = rng.uniform(0.5, 2.0, 15)
+    env[:3] = 3.0  # a peak at the very start: no room for the attack
+    idx, gain = limiter_gain(env, SR, -3.0)
+    full = np.ones(len(env))
+    full[idx] = gain
+    np.testing.assert_allclose(full, _dense_limiter_gain(env, SR, -3.0), atol=1e-5)
+    assert (env * full).max() <= 10 ** (-3 / 20) * (1 + 1e-5)
+    assert len(idx) < len(env) // 2  # sparse: only the stretches around the peaks
+
+
 @pytest.mark.parametrize("name", ["acx", "podcast", "broadcast"])
 def test_master_meets_preset_before_encoding(speech, name):
     p = get_preset(name)
@@ -176,6 +203,16 @@ def test_assemble_rejects_mismatched_pauses():
 
 
 # ---- export ------------------------------------------------------------------------------------
+
+def test_encoder_level_loss_is_predicted_from_an_excerpt(speech):
+    from mastering.export import encoder_level_loss_db, decode_mp3_bytes
+    p = get_preset("podcast")
+    y, m = master(speech, SR, p)
+    loss = encoder_level_loss_db(speech, SR, p, excerpt_s=5.0)
+    decoded, sr = decode_mp3_bytes(encode_mp3(y, SR, p))
+    assert 0.1 < loss < 1.0  # MP3's quantiser loses level at 128 kbps
+    assert m.lufs - L.integrated_lufs(decoded, sr) == pytest.approx(loss, abs=0.15)
+
 
 def test_mp3_is_gapless_and_sample_aligned(tmp_path, speech):
     p = get_preset("podcast")
