@@ -2,7 +2,8 @@
 
 bookcast runs on Prefect's local ephemeral server with no setup: telemetry off (it would try the
 network), console logging quiet (the CLI prints its own progress and summary), run logs still kept by
-the server. A user's own PREFECT_* settings always win.
+the server, the API bound to 127.0.0.1. Hugging Face libraries are kept offline. A user's own
+settings always win.
 """
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ DEFAULTS = {
     "PREFECT_SERVER_API_HOST": "127.0.0.1",
     "PREFECT_UI_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    # Models load from local folders only; never reach for a hub, and keep load bars off the console.
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
 }
 
 
