@@ -102,24 +102,31 @@ def _toc(book, path: Path) -> list[TocEntry]:
 
     nav = next((i for i in book.get_items() if isinstance(i, epub.EpubNav)), None)
     if nav is not None:
-        entries = _nav_entries(nav.get_content(), posixpath.dirname(nav.get_name()))
+        entries = _nav_entries(nav.get_content(), nav.get_name(), path)
         if entries:
             return entries
     for item in book.get_items_of_type(ebooklib.ITEM_NAVIGATION):
-        entries = _ncx_entries(item.get_content(), posixpath.dirname(item.get_name()))
+        entries = _ncx_entries(item.get_content(), item.get_name(), path)
         if entries:
             return entries
     log.info("%s: no table of contents; using spine documents as chapters", path)
     return []
 
 
-def _split_href(href: str, base: str) -> tuple[str, str]:
+def _split_href(href: str, doc: str, path: Path) -> tuple[str, str]:
+    """(file relative to the OPF folder, fragment) of a TOC link in `doc`. Raises InputError for a
+    link that leaves the book (`../../etc/passwd`, `/abs`, `http://...`): it is never followed."""
     file, _, fragment = unquote(href).partition("#")
-    return posixpath.normpath(posixpath.join(base, file)) if file else "", fragment
+    if not file:
+        return "", fragment
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(doc), file))
+    if ":" in file.split("/")[0] or file.startswith("/") or target.split("/")[0] == "..":
+        raise InputError(f"table of contents entry {href!r} in {doc} points outside the book", path)
+    return target, fragment
 
 
-def _nav_entries(data: bytes, base: str) -> list[TocEntry]:
-    root = safe_xml(data)
+def _nav_entries(data: bytes, doc: str, path: Path) -> list[TocEntry]:
+    root = safe_xml(data, path, doc)
     navs = [n for n in root.iter("{*}nav")]
     toc = next((n for n in navs if "toc" in (n.get("{http://www.idpf.org/2007/ops}type") or "")), None)
     out = []
@@ -127,19 +134,19 @@ def _nav_entries(data: bytes, base: str) -> list[TocEntry]:
         href = a.get("href")
         title = " ".join("".join(a.itertext()).split())
         if href and title:
-            file, frag = _split_href(href, base)
+            file, frag = _split_href(href, doc, path)
             out.append(TocEntry(file, frag, title))
     return out
 
 
-def _ncx_entries(data: bytes, base: str) -> list[TocEntry]:
-    root = safe_xml(data)
+def _ncx_entries(data: bytes, doc: str, path: Path) -> list[TocEntry]:
+    root = safe_xml(data, path, doc)
     out = []
     for point in root.iter("{*}navPoint"):
         label = next(point.iter("{*}text"), None)
         content = next((c for c in point if c.tag.endswith("content")), None)
         if label is not None and content is not None and content.get("src"):
-            file, frag = _split_href(content.get("src"), base)
+            file, frag = _split_href(content.get("src"), doc, path)
             out.append(TocEntry(file, frag, " ".join((label.text or "").split())))
     return out
 
@@ -168,10 +175,7 @@ def _chapters(book, toc: list[TocEntry], path: Path) -> list[Chapter]:
         name = posixpath.normpath(item.get_name())
         spine_files.add(name)
         entries = by_file.get(name, [])
-        try:
-            root = safe_xml(item.get_content())
-        except ValueError as exc:
-            raise InputError(f"{name}: unreadable XHTML ({exc})", path) from exc
+        root = safe_xml(item.get_content(), path, name)
         if _skip_document(name, body_types(root), [e.title for e in entries]):
             log.debug("%s: skipping %s (front/back matter)", path, name)
             continue

@@ -17,16 +17,31 @@ from ingest.model import Block, Book, BookMeta, Chapter
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
 _PAUSE = re.compile(r"^\[pause\s+(\d+(?:\.\d+)?)\s*(ms|s)?\]$", re.I)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
+# A long novel is ~2 MB of text; anything this big is not a script and would only exhaust memory.
+MAX_TEXT_BYTES = 64 << 20
+# Front-matter keys bookcast reads; each must be one value (a YAML alias bomb here would expand
+# exponentially when turned into text).
+_META_KEYS = ("title", "author", "language", "lang", "narrator", "date", "year", "description", "summary")
 
 
-def read_text_file(path: Path) -> str:
-    """Read UTF-8 text (BOM tolerated); InputError on missing files or invalid encoding."""
+def read_text_file(path: Path, limit: int = MAX_TEXT_BYTES) -> str:
+    """Read UTF-8 text (BOM tolerated). Raises InputError when the file is missing, not a regular
+    file, unreadable, over `limit` bytes or not valid UTF-8."""
     if not path.exists():
         raise InputError("file not found", path)
     if path.is_dir():
         raise InputError("is a directory, expected a file", path)
+    if not path.is_file():
+        raise InputError("is not a regular file", path)
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        size = path.stat().st_size
+        if size > limit:
+            raise InputError(f"is {size / 2**20:.0f} MiB; text files over {limit >> 20} MiB are refused", path)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", path) from exc
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"not valid UTF-8 text (byte {exc.start})", path) from exc
 
@@ -43,6 +58,9 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
         raise InputError(f"broken YAML front matter{where}: {getattr(exc, 'problem', exc)}", path) from exc
     if not isinstance(data, dict):
         raise InputError("front matter must be a YAML mapping (key: value)", path)
+    for key in _META_KEYS:
+        if isinstance(data.get(key), (dict, list, set, tuple)):
+            raise InputError(f"front matter '{key}' must be a single value, not a list or mapping", path)
     return data, text[m.end():]
 
 

@@ -2,14 +2,18 @@
 
 EPUBs come from anywhere: a zip bomb, an XML entity bomb, a DRM-encrypted book or a member path that
 climbs out of the archive must be refused with one clear line, not exhaust memory or crash a run.
+ebooklib parses the container, the package document (OPF), the NCX and the nav with its own lxml
+parser; this module parses each of those first through `safe_xml` and refuses entity declarations in
+every member a parser will read, so nothing ebooklib sees can expand or fetch anything.
 """
 from __future__ import annotations
 
 import posixpath
-import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from lxml import etree
 
@@ -27,41 +31,63 @@ class ArchiveLimits:
     max_members: int = 20_000
 
 
-_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+# `<!ENTITY` in every encoding an XML parser detects on its own (UTF-8/ASCII, UTF-16, UTF-32).
+_ENTITY_DECLS = tuple("<!ENTITY".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le",
+                                                         "utf-32-be"))
+# Manifest media types that no parser reads as XML (an SVG is only copied, never parsed).
+_NOT_PARSED = ("image/", "audio/", "video/", "font/", "application/font", "application/x-font",
+               "application/vnd.ms-opentype", "application/vnd.adobe", "text/css", "application/pdf")
+_XML_SUFFIXES = (".xml", ".opf", ".ncx", ".xhtml", ".html", ".htm", ".smil")
+_CHUNK = 1 << 20
+# Font obfuscation (IDPF / Adobe) also lists fonts in encryption.xml; it is not DRM.
+_OBFUSCATION = ("http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC")
 
 
 def check_epub_archive(path: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
-    """Raise InputError/UnsupportedError if `path` is not a safe, readable, DRM-free EPUB zip."""
-    if not path.exists():
-        raise InputError("file not found", path)
-    if path.is_dir():
-        raise InputError("is a directory, expected an .epub file", path)
-    if not zipfile.is_zipfile(path):
-        raise InputError("not an EPUB (not a zip archive)", path)
+    """Refuse anything that is not a safe, readable, DRM-free EPUB zip.
+
+    Raises InputError (missing, not a zip, truncated, corrupt, bomb, entity declarations, paths out of
+    the book, missing package document) or UnsupportedError (DRM, password-protected members).
+    """
+    path = Path(path)
+    _check_file(path)
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             _check_sizes(path, infos, limits)
-            names = {i.filename for i in infos}
-            for name in names:
-                if name.startswith("/") or ".." in posixpath.normpath(name).split("/"):
-                    raise InputError(f"archive member {name!r} points outside the book", path)
+            names = _check_names(path, infos)
             if "META-INF/container.xml" not in names:
                 raise InputError("not an EPUB (META-INF/container.xml missing)", path)
-            if "META-INF/encryption.xml" in names and _has_encrypted_content(zf):
+            parsed = _package_members(zf, names, path)
+            if "META-INF/encryption.xml" in names and _has_encrypted_content(zf, path):
                 raise UnsupportedError("is DRM-protected (META-INF/encryption.xml); remove DRM first", path)
-            bad = zf.testzip()
-            if bad is not None:
-                raise InputError(f"archive member {bad!r} is corrupt", path)
-            for info in infos:
-                if info.filename.lower().endswith((".xml", ".opf", ".ncx", ".xhtml", ".html", ".htm")):
-                    head = zf.read(info)[:65536]
-                    if _ENTITY_DECL.search(head):
-                        raise InputError(f"{info.filename} declares XML entities (refused: entity bombs)", path)
+            for info in infos:  # reading every member to its end checks its CRC
+                _read_member(zf, info, path, scan=info.filename in parsed)
     except zipfile.BadZipFile as exc:
-        raise InputError(f"not a readable EPUB (truncated or corrupt zip: {exc})", path) from exc
-    except (EOFError, OSError) as exc:
-        raise InputError(f"not a readable EPUB ({exc})", path) from exc
+        raise InputError(f"not a readable EPUB (corrupt zip: {exc})", path) from exc
+    except (zlib.error, EOFError, NotImplementedError) as exc:
+        raise InputError(f"not a readable EPUB (corrupt or truncated zip: {exc})", path) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", path) from exc
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError("file not found", path)
+    if path.is_dir():
+        raise InputError("is a directory, expected an .epub file", path)
+    if not path.is_file():
+        raise InputError("is not a regular file", path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", path) from exc
+    if not zipfile.is_zipfile(path):
+        if head == b"PK\x03\x04":
+            raise InputError("truncated or damaged EPUB (the zip directory at the end of the file is missing)",
+                             path)
+        raise InputError("not an EPUB (not a zip archive)", path)
 
 
 def _check_sizes(path: Path, infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
@@ -77,26 +103,108 @@ def _check_sizes(path: Path, infos: list[zipfile.ZipInfo], limits: ArchiveLimits
             raise InputError(f"archive member {info.filename!r} has compression ratio "
                              f"{info.file_size / max(info.compress_size, 1):.0f}:1 (zip bomb?)", path)
     if total > limits.max_total_bytes:
-        raise InputError(f"archive decompresses to {total} bytes (limit {limits.max_total_bytes})", path)
+        raise InputError(f"archive decompresses to {total} bytes (limit {limits.max_total_bytes}; zip bomb?)",
+                         path)
 
 
-def _has_encrypted_content(zf: zipfile.ZipFile) -> bool:
-    """Font obfuscation (IDPF/Adobe) also uses encryption.xml; only other algorithms mean DRM."""
-    root = safe_xml(zf.read("META-INF/encryption.xml"))
-    obfuscation = ("http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC")
-    for method in root.iter("{*}EncryptionMethod"):
-        if method.get("Algorithm", "") not in obfuscation:
-            return True
-    return False
+def _outside(name: str) -> bool:
+    """True for a member path that would leave the archive root if extracted."""
+    if not name or name.startswith(("/", "\\")) or "\\" in name or (len(name) > 1 and name[1] == ":"):
+        return True
+    return posixpath.normpath(name).split("/")[0] == ".."
+
+
+def _check_names(path: Path, infos: list[zipfile.ZipInfo]) -> set[str]:
+    for info in infos:
+        if _outside(info.filename):
+            raise InputError(f"archive member {info.filename!r} points outside the book", path)
+        if info.flag_bits & 0x1:
+            raise UnsupportedError(f"archive member {info.filename!r} is password-protected (encrypted zip)",
+                                   path)
+    return {i.filename for i in infos}
+
+
+def _declares_entities(data: bytes) -> bool:
+    return any(pattern in data for pattern in _ENTITY_DECLS)
+
+
+def _member_xml(zf: zipfile.ZipFile, name: str, path: Path) -> etree._Element:
+    data = zf.read(name)
+    if _declares_entities(data):
+        raise InputError(f"{name} declares XML entities (refused: entity bombs)", path)
+    return safe_xml(data, path, name)
+
+
+def _package_members(zf: zipfile.ZipFile, names: set[str], path: Path) -> set[str]:
+    """Members some parser will read as XML: container, package document, every manifest item that
+    is not plain media, the NCX, and anything named like XML. Checks the manifest stays inside."""
+    container = _member_xml(zf, "META-INF/container.xml", path)
+    opfs = [r.get("full-path") or "" for r in container.iter("{*}rootfile")
+            if r.get("media-type") == "application/oebps-package+xml"]
+    if not opfs:
+        raise InputError("META-INF/container.xml names no package document (.opf)", path)
+    opf = posixpath.normpath(opfs[-1])  # ebooklib uses the last one
+    if _outside(opf):
+        raise InputError(f"package document {opfs[-1]!r} points outside the book", path)
+    if opf not in names:
+        raise InputError(f"package document {opf!r} (named in META-INF/container.xml) is missing", path)
+    package = _member_xml(zf, opf, path)
+    manifest = next(package.iter("{*}manifest"), None)
+    if manifest is None:
+        raise InputError(f"{opf} has no <manifest>", path)
+    spine = next(package.iter("{*}spine"), None)
+    toc_id = spine.get("toc") if spine is not None else None
+    base = posixpath.dirname(opf)
+    parsed = {"META-INF/container.xml", opf} | {n for n in names if n.lower().endswith(_XML_SUFFIXES)}
+    for item in manifest.iter("{*}item"):
+        href = item.get("href")
+        if not href:
+            raise InputError(f"{opf}: manifest item {item.get('id')!r} has no href", path)
+        target = posixpath.normpath(posixpath.join(base, unquote(href)))
+        if ":" in href.split("/")[0] or _outside(target):
+            raise InputError(f"{opf}: manifest item {href!r} points outside the book", path)
+        if target not in names and posixpath.normpath(posixpath.join(base, href)) not in names:
+            raise InputError(f"{opf}: manifest item {href!r} is missing from the archive", path)
+        if not (item.get("media-type") or "").startswith(_NOT_PARSED) or item.get("id") == toc_id:
+            parsed.add(target)
+    return parsed
+
+
+def _has_encrypted_content(zf: zipfile.ZipFile, path: Path) -> bool:
+    """True when encryption.xml lists a cipher other than font obfuscation."""
+    root = _member_xml(zf, "META-INF/encryption.xml", path)
+    return any(m.get("Algorithm", "") not in _OBFUSCATION for m in root.iter("{*}EncryptionMethod"))
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, scan: bool) -> None:
+    """Decompress one member to its end (zipfile checks the CRC there), scanning XML members for
+    entity declarations across chunk borders."""
+    tail = b""
+    with zf.open(info) as fh:
+        while chunk := fh.read(_CHUNK):
+            if scan and _declares_entities(tail + chunk):
+                raise InputError(f"{info.filename} declares XML entities (refused: entity bombs)", path)
+            tail = chunk[-32:]
 
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                           recover=True)
 
 
-def safe_xml(data: bytes) -> etree._Element:
-    """Parse XML/XHTML with entity expansion, DTD loading and network access disabled."""
-    root = etree.fromstring(data, parser=_PARSER)
+def safe_xml(data: bytes, path: str | Path | None = None, member: str = "") -> etree._Element:
+    """Parse XML/XHTML with entity expansion, DTD loading and network access disabled.
+
+    Malformed markup is recovered (books are often sloppy). Raises InputError naming `path` (and the
+    archive `member`) when nothing parseable is left or the document declares entities.
+    """
+    where = f"{member}: " if member else ""
+    try:
+        root = etree.fromstring(data, parser=_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"{where}unreadable XML ({exc})", path) from exc
     if root is None:
-        raise ValueError("empty or unparseable XML")
+        raise InputError(f"{where}empty or unreadable XML", path)
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        raise InputError(f"{where}declares XML entities (refused: entity bombs)", path)
     return root

@@ -110,3 +110,63 @@ def sample_spec() -> EpubSpec:
         ],
         toc=[("ch1.xhtml", "Chapter One"), ("ch2.xhtml#c2", "Chapter Two"), ("ch2.xhtml#c3", "Chapter Three")],
     )
+
+
+# ------------------------------------------------------------------ hostile and broken variants
+# Used by tests/test_bad_input_corpus.py: each function takes a well-formed book and breaks exactly
+# one thing, so a test names the one problem it expects to be reported.
+
+
+def rewrite_epub(src: Path, dest: Path, replace: dict[str, bytes | None] | None = None,
+                 add: dict[str, bytes] | None = None) -> Path:
+    """Copy `src` member by member into `dest`, replacing members named in `replace` (None drops the
+    member) and appending `add` verbatim. Names are written as given: '../x' stays '../x'."""
+    replace, add = replace or {}, add or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w") as zout:
+        for info in zin.infolist():
+            if info.filename in replace:
+                data = replace[info.filename]
+                if data is None:
+                    continue
+            else:
+                data = zin.read(info)
+            zout.writestr(info, data, info.compress_type)
+        for name, data in add.items():
+            zout.writestr(zipfile.ZipInfo(name), data, zipfile.ZIP_DEFLATED)
+    return dest
+
+
+def forge_declared_size(path: Path, member: str, size: int) -> Path:
+    """Make `member` claim to decompress to `size` bytes (as a zip bomb's headers do) by patching the
+    uncompressed-size field of its local header and its central-directory record in place."""
+    assert size < 0xFFFFFFFF, "sizes from 4 GiB up need zip64 records"
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        local = zf.getinfo(member).header_offset
+        central = zf.start_dir
+    assert data[local:local + 4] == b"PK\x03\x04"
+    struct.pack_into("<I", data, local + 22, size)
+    pos = central
+    while data[pos:pos + 4] == b"PK\x01\x02":
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, pos + 28)
+        if data[pos + 46:pos + 46 + name_len].decode() == member:
+            struct.pack_into("<I", data, pos + 24, size)
+        pos += 46 + name_len + extra_len + comment_len
+    path.write_bytes(bytes(data))
+    return path
+
+
+def entity_bomb_doctype(root: str, levels: int = 10, fanout: int = 10) -> str:
+    """A 'billion laughs' DOCTYPE for `root`: entity `e{levels}` expands to fanout**levels copies."""
+    decls = ['<!ENTITY e0 "ha">']
+    decls += [f'<!ENTITY e{i} "{f"&e{i - 1};" * fanout}">' for i in range(1, levels + 1)]
+    return f"<!DOCTYPE {root} [\n" + "\n".join(decls) + "\n]>"
+
+
+def encryption_xml(algorithm: str, uri: str) -> bytes:
+    """META-INF/encryption.xml declaring `uri` (a member path) encrypted with `algorithm`."""
+    return ('<?xml version="1.0"?><encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+            'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData>'
+            f'<enc:EncryptionMethod Algorithm="{algorithm}"/>'
+            f'<enc:CipherData><enc:CipherReference URI="{uri}"/></enc:CipherData>'
+            '</enc:EncryptedData></encryption>').encode()
