@@ -37,8 +37,17 @@ def to_pcm16(audio: np.ndarray, seed: int = 0) -> np.ndarray:
     """
     x = np.asarray(audio, dtype=np.float32)
     rng = np.random.default_rng(seed)
-    tpdf = rng.random(x.shape, dtype=np.float32) - rng.random(x.shape, dtype=np.float32)
-    return np.clip(np.rint(x * 32767.0 + tpdf), -32768, 32767).astype(np.int16)
+    # Two uniform 16-bit draws per sample from one 32-bit draw (4x cheaper than two float draws);
+    # their difference is triangular on (−1, 1) LSB.
+    pairs = rng.integers(0, 2**32, size=x.size, dtype=np.uint32).view(np.uint16).reshape(-1, 2)
+    tpdf = pairs[:, 0].astype(np.float32)
+    tpdf -= pairs[:, 1]
+    tpdf *= np.float32(1.0 / 65536.0)
+    y = x.reshape(-1) * np.float32(32767.0)
+    y += tpdf
+    np.rint(y, out=y)
+    np.clip(y, -32768, 32767, out=y)
+    return y.astype(np.int16).reshape(x.shape)
 
 
 def encode_mp3(audio: np.ndarray, sample_rate: int, preset: Preset, seed: int = 0) -> bytes:
@@ -170,7 +179,7 @@ def deliver_mp3(path: str | Path, audio: np.ndarray, sample_rate: int, preset: P
     decoded_m: Measures | None = None
     session = Mastering(audio, sample_rate, preset)
     for attempt in range(1, _MAX_ATTEMPTS + 1):
-        mastered, _ = session.render_audio(gain_offset, peak_target)
+        mastered, _ = session.render_audio(gain_offset, peak_target, verify=False)
         data = encode_mp3(mastered, preset.sample_rate, preset, seed)
         decoded, dsr = decode_mp3_bytes(data)
         decoded_m = measure(decoded, dsr)

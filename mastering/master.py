@@ -208,12 +208,14 @@ class Mastering:
         log.debug("mastered %s -> %s", self.preset.name, out)
         return y, out
 
-    def render_audio(self, gain_offset_db: float = 0.0, peak_target_db: float | None = None
-                     ) -> tuple[np.ndarray, float | None]:
+    def render_audio(self, gain_offset_db: float = 0.0, peak_target_db: float | None = None,
+                     verify: bool = True) -> tuple[np.ndarray, float | None]:
         """`render` without the final measurement: (audio, its true peak in dBTP when known).
 
         The limiter aims a hair (0.05 dB) under the target so the gain curve's own effect on
-        inter-sample peaks rarely needs a second pass. Raises MasteringError for silent audio.
+        inter-sample peaks rarely needs a second pass. `verify=False` skips measuring the result's
+        true peak (and tightening if it is over by those hundredths of a dB) for callers that
+        measure the encoded file anyway. Raises MasteringError for silent audio.
         """
         p = self.preset
         empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -246,7 +248,7 @@ class Mastering:
                 g0, m0, g1 = g1, m1, g1 + max(-6.0, min(6.0, step))
         y = self._apply(gain_db, idx, curve)
         tp = None
-        if peak_target_db is not None:  # the gain curve can move inter-sample peaks slightly
+        if peak_target_db is not None and verify:  # the gain curve moves inter-sample peaks
             aim = peak_target_db - _AIM_BELOW_DB
             for _ in range(3):
                 tp = true_peak_db(y, self.sr)
