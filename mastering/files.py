@@ -7,6 +7,7 @@ temporary file; an OSError becomes an OutputError naming the destination.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -48,3 +49,10 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def write_json_atomic(path: str | Path, data: object) -> Path:
+    """Write `data` as pretty UTF-8 JSON (manifests, QC reports) atomically. Raises OutputError,
+    or TypeError when `data` holds something JSON cannot represent (a programming error)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+    return write_bytes_atomic(path, text.encode("utf-8"))

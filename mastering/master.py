@@ -150,12 +150,14 @@ class Mastering:
         x2 = as_2d(self.x)
         self.n = x2.shape[0]
         self.kpow = weighted_power(x2, self.sr).astype(np.float32)  # (N,)
-        self.sqsum = np.square(x2, dtype=np.float32).sum(axis=1)  # (N,) over channels
+        # Per-sample power summed over channels; for mono that is x² itself, computed on demand.
+        self._sqsum = None if x2.shape[1] == 1 else np.square(x2, dtype=np.float32).sum(axis=1)
         hop = max(1, int(round(_HOP_S * self.sr)))
         self._hop = hop
         edges = np.arange(0, self.n, hop)
         self._hop_k = np.add.reduceat(self.kpow, edges, dtype=np.float64) if self.n else np.zeros(0)
-        self._sq_total = float(self.sqsum.sum(dtype=np.float64))
+        squares = np.square(x2[:, 0]) if self._sqsum is None else self._sqsum
+        self._sq_total = float(squares.sum(dtype=np.float64))
         channels = 1 if self.x.ndim == 1 else self.x.shape[1]
         self.input_lufs = gated_lufs(block_loudness_from_power(self.kpow, self.sr))
         self.input_rms_db = (10.0 * math.log10(self._sq_total / (self.n * channels))
@@ -180,7 +182,9 @@ class Mastering:
         if len(idx):
             hop_k = hop_k + np.bincount(idx // self._hop, weights=self.kpow[idx] * delta,
                                         minlength=len(hop_k))
-            sq += float(np.dot(self.sqsum[idx].astype(np.float64), delta))
+            sq_idx = (np.square(self.x[idx], dtype=np.float64) if self._sqsum is None
+                      else self._sqsum[idx].astype(np.float64))
+            sq += float(np.dot(sq_idx, delta))
         block = 4 * self._hop
         if len(hop_k) < 4:
             return self.input_lufs + gain_db, self.input_rms_db + gain_db

@@ -15,6 +15,7 @@ Sources for the numbers:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
@@ -128,6 +129,42 @@ PRESETS: dict[str, Preset] = {
 _CHANNEL_TARGETS: dict[str, tuple[float, float]] = {"podcast": (-19.0, -16.0)}
 
 
+def _coerce(preset: str, key: str, kind: str, value: object) -> object:
+    """Check and convert one override (project files are YAML/JSON: "192" or 192.0 happen)."""
+    optional = kind.endswith("| None")
+    base = kind.removesuffix("| None").strip()
+    bad = MasteringError(f"preset {preset!r}: {key} must be {kind}, not {value!r}")
+    if value is None:
+        if optional:
+            return None
+        raise bad
+    try:
+        if base == "bool":
+            if isinstance(value, bool):
+                return value
+            raise bad
+        if base == "int":
+            number = float(value)  # type: ignore[arg-type]
+            if not number.is_integer() or isinstance(value, bool):
+                raise bad
+            return int(number)
+        if base == "float":
+            if isinstance(value, bool):
+                raise bad
+            number = float(value)  # type: ignore[arg-type]
+            if not math.isfinite(number):
+                raise bad
+            return number
+        if base.startswith("tuple"):
+            items = tuple(float(v) for v in value)  # type: ignore[union-attr]
+            if len(items) != base.count("float"):
+                raise bad
+            return items
+        return str(value)
+    except (TypeError, ValueError):
+        raise bad from None
+
+
 def get_preset(name: str, overrides: Mapping[str, object] | None = None) -> Preset:
     """The preset `name` with per-project `overrides` applied (field name → value).
 
@@ -147,12 +184,10 @@ def get_preset(name: str, overrides: Mapping[str, object] | None = None) -> Pres
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise MasteringError(f"preset {name!r}: unknown setting(s) {', '.join(unknown)}")
-    changes = dict(overrides)
+    changes = {k: _coerce(name, k, str(fields[k].type), v) for k, v in overrides.items()}
     if "channels" in changes and "target_lufs" not in changes and name in _CHANNEL_TARGETS:
         mono, stereo = _CHANNEL_TARGETS[name]
         changes["target_lufs"] = stereo if changes["channels"] == 2 else mono
-    if "head_tail_range_s" in changes and changes["head_tail_range_s"] is not None:
-        changes["head_tail_range_s"] = tuple(changes["head_tail_range_s"])  # type: ignore[arg-type]
     try:
         return dataclasses.replace(base, **changes)
     except TypeError as exc:

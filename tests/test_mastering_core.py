@@ -53,6 +53,15 @@ def test_get_preset_overrides_and_errors():
         get_preset("acx", {"loudness": 3})
     with pytest.raises(MasteringError, match="pauses must grow"):
         get_preset("acx", {"pause_sentence_s": 5.0})
+    # Values from YAML/JSON project files are checked and converted.
+    p = get_preset("acx", {"mp3_bitrate_kbps": "128", "target_lufs": -21, "max_minutes": None,
+                           "head_tail_range_s": [0.5, 1, 1, 5]})
+    assert p.mp3_bitrate_kbps == 128 and p.target_lufs == -21.0 and p.max_minutes is None
+    assert p.head_tail_range_s == (0.5, 1.0, 1.0, 5.0)
+    for bad in ({"mp3_bitrate_kbps": 127.5}, {"credits": "yes"}, {"target_lufs": None},
+                {"channels": 3}):
+        with pytest.raises(MasteringError):
+            get_preset("acx", bad)
 
 
 # ---- loudness ----------------------------------------------------------------------------------
