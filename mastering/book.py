@@ -91,7 +91,8 @@ def write_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence
         counts = [sum(len(b) for b in iter_blocks(s, sr, ch, source_rate)) for s in sources]
         marks = _marks(titles, counts, sr)
         (tmp / "meta.txt").write_text(ffmetadata(tags, marks), encoding="utf-8")
-        args += maps + ["-metadata:s:a:0", f"language={iso639_2(tags.language)}", "-c:a", "aac", "-b:a", f"{preset.aac_bitrate_kbps}k",
+        args += maps + ["-metadata:s:a:0", f"language={iso639_2(tags.language)}",
+                        "-c:a", "aac", "-b:a", f"{preset.aac_bitrate_kbps}k",
                         "-movflags", "+faststart", "-f", "ipod", str(out)]
         with open(tmp / "stderr.txt", "wb") as err:
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,

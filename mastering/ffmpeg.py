@@ -11,7 +11,6 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -28,17 +27,6 @@ def ffmpeg_exe() -> str:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as exc:
         raise MasteringError(f"no ffmpeg binary available ({exc})") from exc
-
-
-def run(args: Sequence[str], what: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    """Run ffmpeg with `args` (without the executable); raise MasteringError naming `what` and the
-    last lines of ffmpeg's stderr when it fails."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-y", *(["-nostdin"] if stdin is None else []), *args]
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
-    if proc.returncode != 0:
-        tail = " | ".join(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:])
-        raise MasteringError(f"ffmpeg failed to {what}: {tail}")
-    return proc
 
 
 @dataclass(frozen=True)
@@ -63,7 +51,8 @@ class Probe:
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
-_AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+).*?, (\d+) Hz, ([^,]+)(?:, \w+)?(?:, (\d+) kb/s)?")
+_AUDIO = re.compile(
+    r"Stream #\d+:\d+.*?: Audio: (\w+).*?, (\d+) Hz, ([^,]+)(?:, \w+)?(?:, (\d+) kb/s)?")
 _CHAPTER = re.compile(r"Chapter #\d+:\d+: start (-?[\d.]+), end (-?[\d.]+)")
 _META = re.compile(r"^\s+(\w+)\s*: (.*)$")
 

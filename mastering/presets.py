@@ -29,7 +29,7 @@ class Preset:
     """What a delivered file must meet, and the silence design used to build it.
 
     Ceilings set to None are not checked. Levels are dB relative to full scale; `rms_*` is the
-    plain (unweighted) RMS over the whole file, which is what ACX's checker measures — it is not LUFS.
+    plain (unweighted) RMS over the whole file, which is what ACX's checker measures (not LUFS).
     """
 
     name: str
@@ -53,7 +53,7 @@ class Preset:
     pause_heading_s: float = 2.0
     mp3_bitrate_kbps: int = 128
     aac_bitrate_kbps: int = 64  # whole-book M4B; spoken word needs no more in mono
-    mp3_quality: int = 3  # LAME -q: 0 best/slowest .. 9 worst/fastest; 3 is LAME's (and ffmpeg's) default
+    mp3_quality: int = 3  # LAME -q, 0 best .. 9 fastest; 3 is LAME's (and ffmpeg's) default
     sample_rate: int = 44100
     channels: int = 1
     max_minutes: float | None = None  # longer chapters are split at a paragraph boundary
@@ -73,13 +73,15 @@ class Preset:
             raise MasteringError(
                 f"preset {self.name!r}: pauses must grow sentence ≤ paragraph ≤ section ≤ heading")
         if self.channels not in (1, 2):
-            raise MasteringError(f"preset {self.name!r}: channels must be 1 or 2, not {self.channels}")
+            raise MasteringError(
+                f"preset {self.name!r}: channels must be 1 or 2, not {self.channels}")
         if self.sample_rate not in (32000, 44100, 48000):
             raise MasteringError(
                 f"preset {self.name!r}: MP3 sample rate must be 32000, 44100 or 48000")
         if (self.rms_min_db is None) != (self.rms_max_db is None):
             raise MasteringError(f"preset {self.name!r}: give both rms_min_db and rms_max_db")
-        if self.rms_min_db is not None and self.rms_min_db >= self.rms_max_db:  # type: ignore[operator]
+        if (self.rms_min_db is not None and self.rms_max_db is not None
+                and self.rms_min_db >= self.rms_max_db):
             raise MasteringError(f"preset {self.name!r}: rms_min_db must be below rms_max_db")
         if self.head_room_tone_s < 0 or self.tail_room_tone_s < 0:
             raise MasteringError(f"preset {self.name!r}: room tone lengths must not be negative")

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".mp3", ".m4b", ".m4a", ".wav", ".flac", ".ogg", ".opus", ".aac")
 _DIGITAL_SILENCE_DB = -90.0  # 16-bit dither alone reads about −98 dBFS
 _EDGE_THRESHOLD_DB = 40.0  # head/tail room tone ends where sound is within 40 dB of the loudest
+_EDGE_SLACK_S = 0.03  # the edge detector works in 10 ms frames and MP3 smears edges slightly
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def check_rules(m: Measures, preset: Preset, head_s: float | None = None,
     """Every level and timing rule of `preset` against measures (and head/tail room tone)."""
     out: list[RuleResult] = []
     if preset.lufs_tolerance_lu is not None:
-        lo, hi = preset.target_lufs - preset.lufs_tolerance_lu, preset.target_lufs + preset.lufs_tolerance_lu
+        tol = preset.lufs_tolerance_lu
+        lo, hi = preset.target_lufs - tol, preset.target_lufs + tol
         out.append(_r("loudness_lufs", m.lufs, f"{lo:g}..{hi:g}", lo <= m.lufs <= hi))
     if preset.rms_min_db is not None and preset.rms_max_db is not None:
         out.append(_r("rms_db", m.rms_db, f"{preset.rms_min_db:g}..{preset.rms_max_db:g}",
@@ -106,9 +108,10 @@ def check_rules(m: Measures, preset: Preset, head_s: float | None = None,
                       m.noise_floor_db > _DIGITAL_SILENCE_DB))
     if preset.head_tail_range_s is not None and head_s is not None and tail_s is not None:
         h0, h1, t0, t1 = preset.head_tail_range_s
-        # 30 ms slack: the edge detector works in 10 ms frames and MP3 smears edges slightly.
-        out.append(_r("head_room_tone_s", head_s, f"{h0:g}..{h1:g}", h0 - 0.03 <= head_s <= h1 + 0.03))
-        out.append(_r("tail_room_tone_s", tail_s, f"{t0:g}..{t1:g}", t0 - 0.03 <= tail_s <= t1 + 0.03))
+        out.append(_r("head_room_tone_s", head_s, f"{h0:g}..{h1:g}",
+                      h0 - _EDGE_SLACK_S <= head_s <= h1 + _EDGE_SLACK_S))
+        out.append(_r("tail_room_tone_s", tail_s, f"{t0:g}..{t1:g}",
+                      t0 - _EDGE_SLACK_S <= tail_s <= t1 + _EDGE_SLACK_S))
     if preset.max_minutes is not None:
         minutes = m.duration_s / 60.0
         out.append(_r("length_min", minutes, f"<= {preset.max_minutes:g}",
@@ -131,7 +134,8 @@ def check_mp3_format(path: Path, preset: Preset) -> list[RuleResult]:
                    info.sample_rate == preset.sample_rate),
         RuleResult("channels", info.channels, f"== {preset.channels}",
                    info.channels == preset.channels),
-        RuleResult("mp3_cbr_kbps", kbps if cbr else f"VBR ~{kbps}", f"CBR {preset.mp3_bitrate_kbps}",
+        RuleResult("mp3_cbr_kbps", kbps if cbr else f"VBR ~{kbps}",
+                   f"CBR {preset.mp3_bitrate_kbps}",
                    cbr and kbps == preset.mp3_bitrate_kbps),
     ]
 
@@ -173,7 +177,8 @@ def audio_files(path: str | Path) -> list[Path]:
     if p.is_file():
         return [p]
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file())
+        files = sorted(f for f in p.rglob("*")
+                       if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file())
         if files:
             return files
         raise InputError("no audio files in this folder", p)

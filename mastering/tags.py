@@ -113,7 +113,8 @@ def chapter_frames(chapters: Sequence[ChapterMark]) -> list:
                            end_offset=0xFFFFFFFF, sub_frames=[TIT2(encoding=3, text=ch.title)]))
     if ids:
         frames.insert(0, CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
-                              child_element_ids=ids, sub_frames=[TIT2(encoding=3, text="Contents")]))
+                              child_element_ids=ids,
+                              sub_frames=[TIT2(encoding=3, text="Contents")]))
     return frames
 
 

@@ -46,7 +46,9 @@ def _pieces(text: str) -> list[str]:
 def _join(a: str, b: str) -> str:
     if not a:
         return b
-    cjk = "\u3000" <= a[-1] <= "\u9fff" or "\u3000" <= b[0] <= "\u9fff" or "\uff00" <= a[-1] <= "\uffef"
+    def wide(ch: str) -> bool:  # CJK and full-width forms: written without spaces
+        return "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"
+    cjk = wide(a[-1]) or wide(b[0])
     return a + b if cjk else a + " " + b
 
 
@@ -67,7 +69,7 @@ def split_text(text: str, max_chars: int = 2 * LINE_CHARS) -> list[str]:
 
 
 def wrap(text: str, width: int = LINE_CHARS) -> str:
-    """Wrap a cue's text into lines of at most `width` characters (balanced into two when it fits)."""
+    """Wrap a cue's text into two balanced lines when it is longer than `width` characters."""
     if len(text) <= width:
         return text
     pieces = _pieces(text)

@@ -10,7 +10,6 @@ import pytest
 import soundfile as sf
 
 from ingest.errors import InputError, MasteringError
-from mastering import loudness as L
 from mastering.book import ffmetadata, write_book_mp3, write_m4b
 from mastering.clipqc import clip_flags, retake_flagged, text_units
 from mastering.credits import closing_credits, opening_credits
@@ -29,7 +28,8 @@ SR = 44100
 
 def tiny_png(w: int = 8, h: int = 8) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
     raw = b"".join(b"\0" + bytes((200, 30, 30)) * w for _ in range(h))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
