@@ -27,7 +27,7 @@ from .ffmpeg import ffmpeg_exe
 from .files import atomic_path
 from .gapless import count_frames_in_file, info_frame
 from .presets import Preset
-from .sources import AudioSource, iter_blocks
+from .sources import AudioSource, count_samples, iter_blocks
 from .tags import ChapterMark, Tags, iso639_2, sniff_image_mime, write_id3
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def write_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence
             maps += ["-map", "2:v", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
         # Chapters are only known once the audio is counted, but ffmpeg reads the metadata file
         # at start-up: count first (cheap for arrays and files alike), then stream.
-        counts = [sum(len(b) for b in iter_blocks(s, sr, ch, source_rate)) for s in sources]
+        counts = [count_samples(s, sr, ch, source_rate) for s in sources]
         marks = _marks(titles, counts, sr)
         (tmp / "meta.txt").write_text(ffmetadata(tags, marks), encoding="utf-8")
         args += maps + ["-metadata:s:a:0", f"language={iso639_2(tags.language)}",
@@ -98,10 +98,14 @@ def write_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                     stderr=err)
             assert proc.stdin is not None
+            streamed = []
             try:
                 for source in sources:
+                    n = 0
                     for block in iter_blocks(source, sr, ch, source_rate):
                         proc.stdin.write(np.ascontiguousarray(block).tobytes())
+                        n += len(block)
+                    streamed.append(n)
                 proc.stdin.close()
             except BrokenPipeError:
                 pass
@@ -110,6 +114,8 @@ def write_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence
         if code != 0:
             tail = " | ".join((tmp / "stderr.txt").read_text("utf-8", "replace").splitlines()[-3:])
             raise MasteringError(f"ffmpeg failed to write the M4B: {tail}", path)
+        if streamed != counts:  # the chapter marks were written from `counts`
+            raise MasteringError("chapter audio changed length while writing the M4B", path)
     log.info("wrote %s (%d chapters, %.1f min)", path, len(marks), marks[-1].end_s / 60)
     return marks
 

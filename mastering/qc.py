@@ -185,6 +185,19 @@ def audio_files(path: str | Path) -> list[Path]:
     raise InputError("no such file or folder", p)
 
 
+def table_rows(reports: Iterable[QCReport]) -> list[dict[str, object]]:
+    """One flat row per file (for a Prefect table artifact or a CSV): measures, verdict, and the
+    failed rules by name."""
+    rows = []
+    for r in reports:
+        row: dict[str, object] = {"file": Path(r.path).name or r.path}
+        row.update(r.measures.to_dict())
+        row["verdict"] = "pass" if r.passed else "FAIL"
+        row["failed"] = ", ".join(x.rule for x in r.failures)
+        rows.append(row)
+    return rows
+
+
 def format_table(reports: Iterable[QCReport]) -> str:
     """A plain-text table: one row per file with the key measures and the failed rules."""
     rows = [("file", "min", "LUFS", "RMS", "peak", "dBTP", "floor", "verdict")]

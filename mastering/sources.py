@@ -40,6 +40,24 @@ def _array_blocks(audio: np.ndarray, source_rate: int, sample_rate: int,
         yield x[start:start + _BLOCK]
 
 
+def count_samples(source: AudioSource, sample_rate: int, channels: int,
+                  source_rate: int | None = None) -> int:
+    """Length of `source` in samples at `sample_rate`, as `iter_blocks` will yield it.
+
+    WAV and FLAC at the target rate are read from the header; anything else is streamed once.
+    """
+    if not isinstance(source, np.ndarray):
+        try:
+            info = sf.info(str(source))
+        except (sf.LibsndfileError, RuntimeError, OSError):
+            info = None
+        if info is not None and info.format in ("WAV", "FLAC") and info.samplerate == sample_rate:
+            return int(info.frames)
+    elif (source_rate or sample_rate) == sample_rate:
+        return len(source)
+    return sum(len(b) for b in iter_blocks(source, sample_rate, channels, source_rate))
+
+
 def iter_blocks(source: AudioSource, sample_rate: int, channels: int,
                 source_rate: int | None = None) -> Iterator[np.ndarray]:
     """Yield float32 (n, channels) blocks of `source` at `sample_rate`.

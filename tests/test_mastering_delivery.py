@@ -16,7 +16,7 @@ from mastering.credits import closing_credits, opening_credits
 from mastering.export import decode, deliver_mp3, write_mp3
 from mastering.ffmpeg import decode_with_ffmpeg, probe
 from mastering.presets import get_preset
-from mastering.qc import audio_files, format_table, qc_file
+from mastering.qc import audio_files, format_table, qc_file, table_rows
 from mastering.split import split_points
 from mastering.stitch import assemble
 from mastering.synthetic import speech_like
@@ -143,6 +143,8 @@ def test_qc_file_passes_delivered_and_fails_raw(tmp_path):
     failed = {r.rule for r in bad.failures}
     assert {"sample_peak_db", "room_tone_present", "mp3_cbr_kbps", "head_room_tone_s"} <= failed
     json.dumps([good.to_dict(), bad.to_dict()])  # serialisable
+    rows = table_rows([good, bad])
+    assert rows[0]["verdict"] == "pass" and "sample_peak_db" in rows[1]["failed"]
     table = format_table([good, bad])
     assert "good.mp3" in table and "FAIL" in table
     assert audio_files(tmp_path) == [tmp_path / "bad.mp3", tmp_path / "good.mp3"]
