@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,8 +43,11 @@ from mastering.tags import Tags  # noqa: E402
 
 
 def make_wav(path: Path, minutes: float, sample_rate: int = 44100) -> None:
-    """Speech-like audio at a typical raw TTS level (about −26 LUFS) over −75 dBFS room tone."""
-    x = speech_like(minutes * 60.0, sample_rate, seed=1) * 0.5
+    """A stitched chapter: speech-like audio at a typical raw TTS level (about −26 LUFS) over
+    −75 dBFS room tone, with 0.75 s of room tone before the first word and 2.5 s after the last."""
+    speech = speech_like(minutes * 60.0 - 3.05, sample_rate, seed=1) * 0.5  # starts after 0.2 s
+    x = np.concatenate([np.zeros(int(0.55 * sample_rate), np.float32), speech,
+                        np.zeros(int(2.5 * sample_rate), np.float32)])
     x += room_tone(len(x), sample_rate, -75.0, seed=2)
     sf.write(path, x, sample_rate, subtype="PCM_16")
 

@@ -149,7 +149,7 @@ class Mastering:
         self.x = conform(audio, sample_rate, preset)  # (N,) or (N, 2)
         x2 = as_2d(self.x)
         self.n = x2.shape[0]
-        self.kpow = weighted_power(x2, self.sr).astype(np.float32)  # (N,)
+        self.kpow = weighted_power(x2, self.sr)  # (N,) float32
         # Per-sample power summed over channels; for mono that is x² itself, computed on demand.
         self._sqsum = None if x2.shape[1] == 1 else np.square(x2, dtype=np.float32).sum(axis=1)
         hop = max(1, int(round(_HOP_S * self.sr)))
