@@ -8,12 +8,16 @@ sentence → phones + BERT → length-bucketed batches → batched KV-cache GPT 
 finished rows leave the batch) → one SoVITS decode per sentence at the model rate (32 kHz), with the
 voice's speed factor.
 
-Reproducibility: every random draw comes from an explicit generator seeded from the voice's seed,
-the `synthesize` seed and the text — the GPT batch from the texts of that batch, the SoVITS noise
-from the sentence's own text — so the same call gives the same audio, and a sentence's SoVITS
-noise does not depend on its neighbours. With sampling (top_k > 1) the GPT tokens of a sentence do
-depend on which sentences share its batch (one draw per step for the whole batch, as in the
-reference); with greedy settings (top_k = 1) a batch equals one-by-one decoding.
+Reproducibility: a clip cache keys a sentence by (its text, the voice fingerprint, the seed), so a
+sentence's audio must be a function of exactly those, whatever else is in the same call. Every
+random draw therefore comes from a generator of that sentence alone, seeded from the voice's seed,
+the `synthesize` seed and the sentence's normalised text: one for its GPT row (the batched decoder
+gives every row its own stream, which stays with the row while others finish) and one for its
+SoVITS noise. So `synthesize([a, b, c])` equals synthesizing each alone, for any sampling settings,
+in float32 (batching changes a row's logits by ~1e-6 only). Generators are CPU ones and the noise
+is moved to the model's device, so a seed means the same numbers whether the models run on a CPU
+or a GPU. In fp16 a row's logits can change with its batch at fp16 precision, so a near-tie may
+still flip a token there (the noise stays the same).
 
 Zero-shot: point `gpt`/`sovits` of voice.toml at the pretrained base weights; nothing else changes.
 Differences from the reference pipeline, on purpose: the reference decodes a whole batch with ONE
@@ -60,7 +64,7 @@ log = logging.getLogger(__name__)
 
 ENGINE_NAME = "gpt-sovits"
 # Bump when a code change alters the audio for unchanged inputs: it invalidates cached clips.
-ENGINE_REVISION = 1
+ENGINE_REVISION = 2  # 2: per-sentence GPT sampling streams, CPU-drawn noise
 # SynthesizerTrn.decode's default, which the reference pipeline uses.
 NOISE_SCALE = 0.5
 
@@ -227,12 +231,11 @@ class GptSovitsEngine:
         sampling = SamplingParams(
             top_k=s.top_k, top_p=s.top_p, temperature=s.temperature, repetition_penalty=s.repetition_penalty
         )
-        batch_seed = derive_seed("t2s", s.seed, seed, *(f.norm_text for f in batch))
-        generator = torch.Generator(device=self.device).manual_seed(batch_seed)
+        seeds = [derive_seed("t2s", s.seed, seed, f.norm_text) for f in batch]  # one stream per row
         try:
             results = decode_batch(
                 self.t2s, phones, berts, self.prompt.semantic, sampling=sampling,
-                early_stop_num=self.early_stop_num, generator=generator,
+                early_stop_num=self.early_stop_num, seed=seeds,
             )
         except (ValueError, RuntimeError) as exc:
             raise SynthesisError(f"GPT decoding failed for {batch[0].norm_text[:60]!r}: {exc}") from exc
@@ -243,7 +246,8 @@ class GptSovitsEngine:
         """SoVITS decode of one sentence with the cached style vector; float32 (n,) in [-1, 1]."""
         codes = tokens.to(self.device).reshape(1, 1, -1)  # (n_q=1, B=1, T)
         phones = torch.tensor(feats.phones, dtype=torch.long, device=self.device)[None]  # (1, N)
-        gen = torch.Generator(device=self.device).manual_seed(derive_seed("sovits", self.settings.seed, seed, feats.norm_text))
+        # CPU generator: the same noise on any device (decode_with_style moves it)
+        gen = torch.Generator().manual_seed(derive_seed("sovits", self.settings.seed, seed, feats.norm_text))
         try:
             wav = decode_with_style(self.sovits, codes, phones, self.prompt.ge, self.noise_scale, self.settings.speed, gen)
         except (ValueError, RuntimeError) as exc:
@@ -266,11 +270,14 @@ def decode_with_style(
     generator: torch.Generator | None,
 ) -> torch.Tensor:
     """`SynthesizerTrnV2.decode` with a precomputed style vector `ge` (1, gin, 1), so the reference
-    spectrograms are encoded once per voice instead of once per sentence. Returns (B, 1, samples)."""
+    spectrograms are encoded once per voice instead of once per sentence. The noise is drawn in
+    float32 on the generator's device, then moved and cast. Returns (B, 1, samples)."""
     m_p, logs_p, mask = sovits.prior(codes, phones, ge, speed)  # (B, inter, T')
     z_p = m_p
     if noise_scale != 0:
-        noise = torch.randn(m_p.shape, generator=generator, device=m_p.device, dtype=m_p.dtype)
+        source = generator.device if generator is not None else m_p.device
+        noise = torch.randn(m_p.shape, generator=generator, device=source, dtype=torch.float32)
+        noise = noise.to(device=m_p.device, dtype=m_p.dtype)  # (B, inter, T')
         z_p = m_p + noise * torch.exp(logs_p) * noise_scale
     z = sovits.flow.reverse(z_p, mask, ge)  # (B, inter, T')
     return sovits.dec(z * mask, ge)  # (B, 1, samples)

@@ -393,9 +393,39 @@ def test_engine_speaks_mixed_chinese_english(voice_dir):
     assert any(a.audio.shape != b.audio.shape or not np.array_equal(a.audio, b.audio) for a, b in zip(clips, other))
 
 
+def test_engine_batch_equals_one_by_one_when_sampling(voice_dir):
+    """Default (sampling, top_k=15) settings: a sentence's clip is a function of the sentence and
+    the seed alone, sample for sample, whichever sentences share its batch and in what order (the
+    clip cache relies on this)."""
+    from synth.gpt_sovits_text import bucket_batches
+
+    engine = _engine(voice_dir)
+    assert engine.settings.top_k == 15 and engine.settings.batch_size > 1  # really sampling, batched
+    a, b, c = _mixed()
+    feats = [engine.sentence_features(s) for s in (a, b, c)]
+    buckets = bucket_batches([len(f.norm_text) for f in feats], engine.settings.batch_size)
+    assert [sorted(bucket) for bucket in buckets] == [[0, 1, 2]]  # all three share one batch
+    together = engine.synthesize([a, b, c], seed=7)
+    alone = [engine.synthesize([s], seed=7)[0] for s in (a, b, c)]
+    for one, many in zip(alone, together):
+        assert one.duration > 0
+        np.testing.assert_array_equal(many.audio, one.audio)
+    # another order inside the batch: same GPT tokens per sentence (SoVITS is per sentence anyway)
+    tokens = [t.tolist() for t in engine._semantic_tokens(feats, seed=7)]
+    reordered = [t.tolist() for t in engine._semantic_tokens([feats[2], feats[0], feats[1]], seed=7)]
+    assert reordered == [tokens[2], tokens[0], tokens[1]]
+
+
+def test_engine_seed_changes_every_sentences_tokens(voice_dir):
+    engine = _engine(voice_dir)
+    feats = [engine.sentence_features(s) for s in _mixed()]
+    first, second = engine._semantic_tokens(feats, seed=1), engine._semantic_tokens(feats, seed=2)
+    assert all(x.tolist() != y.tolist() for x, y in zip(first, second))
+    assert [t.tolist() for t in engine._semantic_tokens(feats, seed=1)] == [t.tolist() for t in first]
+
+
 def test_engine_batch_equals_one_by_one_when_greedy(voice_dir):
-    """Greedy GPT (top_k=1) and per-sentence SoVITS noise: batching changes nothing. (With sampling
-    the reference draws one batch-wide sample per step, so there it may.)"""
+    """Greedy GPT (top_k=1) and per-sentence SoVITS noise: batching changes nothing."""
     engine = _engine(voice_dir, settings=replace(SamplingSettings(), top_k=1, batch_size=8))
     sentences = _mixed()
     together = engine.synthesize(sentences, seed=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from gpt_sovits_fixtures import expected, fixture_path, load_json, load_npy
+
 from ingest.errors import VoiceError
 from synth.gpt_sovits.checkpoint import GptCheckpoint, load_gpt_checkpoint
 from synth.gpt_sovits.t2s import (
@@ -17,10 +17,17 @@ from synth.gpt_sovits.t2s import (
     load_t2s,
     pipeline_early_stop_num,
 )
-from synth.gpt_sovits.t2s_sampling import apply_repetition_penalty_, draw, probabilities
+from synth.gpt_sovits.t2s_sampling import (
+    apply_repetition_penalty_,
+    draw,
+    draw_rows,
+    probabilities,
+)
 
-GREEDY = dict(top_k=1, top_p=1.0, temperature=1.0)
+GREEDY = {"top_k": 1, "top_p": 1.0, "temperature": 1.0}
 LOGITS_ATOL = 1e-4  # README: float32 noise ~6e-6, logits up to |25|
+ROW_LOGITS_ATOL = 1e-5  # one row alone vs in a padded batch: float32 summation order only (~6e-6)
+SAMPLED = SamplingParams(top_k=15, top_p=1.0, temperature=1.0, repetition_penalty=1.35)
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +140,74 @@ def test_seeded_sampling_is_reproducible_and_seed_dependent(model, inputs) -> No
     assert batch[0].stop == a.stop
     expected_seq = a.sequence[:-1] if a.stop == "cap" else a.sequence
     assert torch.equal(batch[0].sequence, expected_seq)
+
+
+def _three_items(inputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(phones, bert) of three sentences of different lengths: 39, 26 and 18 phones."""
+    return [
+        (inputs["phones"], inputs["bert"]),
+        (inputs["phones2"], inputs["bert2"]),
+        (inputs["tgt"], inputs["bert_tgt"]),
+    ]
+
+
+def _decode(model, items, prompt, seeds, **kw):
+    return decode_batch(model, [p for p, _ in items], [b for _, b in items], prompt,
+                        sampling=SAMPLED, seed=seeds, keep_logits=True, **kw)
+
+
+def test_sampled_tokens_do_not_depend_on_the_batch(model, inputs) -> None:
+    """top_k=15 sampling: each item's tokens are the same alone, in a batch of three of different
+    lengths (rows leaving at different steps) and in another order with wider padding."""
+    items, seeds = _three_items(inputs), [11, 22, 33]
+    alone = [_decode(model, [item], inputs["prompt"], [s])[0] for item, s in zip(items, seeds)]
+    assert len({r.steps for r in alone}) == 3  # rows really finish at different steps
+    assert len({tuple(r.tokens.tolist()) for r in alone}) == 3
+    batch = _decode(model, items, inputs["prompt"], seeds)
+    order = [2, 0, 1]
+    permuted = _decode(model, [items[i] for i in order], inputs["prompt"], [seeds[i] for i in order], max_len=50)
+    reordered = [permuted[order.index(i)] for i in range(3)]
+    for solo, *others in zip(alone, batch, reordered):
+        for other in others:
+            assert solo.logits is not None and other.logits is not None
+            assert other.logits.shape == solo.logits.shape
+            np.testing.assert_allclose(other.logits.numpy(), solo.logits.numpy(), rtol=0, atol=ROW_LOGITS_ATOL)
+            assert other.tokens.tolist() == solo.tokens.tolist()
+            assert (other.stop, other.index, other.sequence.tolist()) == (solo.stop, solo.index, solo.sequence.tolist())
+
+
+def test_batch_seeds_select_the_streams(model, inputs) -> None:
+    """Different seeds give different tokens for every item; an int seed seeds every row alike, and
+    explicit generators (any device) are used as given."""
+    items = _three_items(inputs)
+    a = _decode(model, items, inputs["prompt"], [11, 22, 33], early_stop_num=30)
+    b = _decode(model, items, inputs["prompt"], [12, 23, 34], early_stop_num=30)
+    for x, y in zip(a, b):
+        assert x.tokens.tolist() != y.tokens.tolist()
+    shared = _decode(model, items, inputs["prompt"], 22, early_stop_num=30)
+    assert shared[1].tokens.tolist() == a[1].tokens.tolist()
+    gens = [torch.Generator().manual_seed(s) for s in (11, 22, 33)]
+    given = decode_batch(model, [p for p, _ in items], [q for _, q in items], inputs["prompt"],
+                         sampling=SAMPLED, early_stop_num=30, generators=gens)
+    assert [r.tokens.tolist() for r in given] == [r.tokens.tolist() for r in a]
+    with pytest.raises(ValueError, match="2 seeds for 3 items"):
+        _decode(model, items, inputs["prompt"], [1, 2])
+    with pytest.raises(ValueError, match="1 generators for 3 items"):
+        decode_batch(model, [p for p, _ in items], [q for _, q in items], inputs["prompt"], generators=gens[:1])
+
+
+def test_row_draws_equal_single_row_draws() -> None:
+    """Row r of a per-row draw consumes only generator r, exactly like a batch of one."""
+    probs = torch.softmax(torch.randn(3, 1025, generator=torch.Generator().manual_seed(0)) * 3, dim=-1)
+    gens = [torch.Generator().manual_seed(s) for s in (5, 6, 7)]
+    together = [draw_rows(probs, gens) for _ in range(4)]  # four steps
+    for r, s in enumerate((5, 6, 7)):
+        g = torch.Generator().manual_seed(s)
+        assert [int(t[r, 0]) for t in together] == [int(draw(probs[r : r + 1], g)[0, 0]) for _ in range(4)]
+    half = probs.half()  # fp16 probabilities are raced in float32: same winners
+    assert torch.equal(draw(half, torch.Generator().manual_seed(1)), draw(half.float(), torch.Generator().manual_seed(1)))
+    with pytest.raises(ValueError, match="2 generators for 3 rows"):
+        draw_rows(probs, gens[:2])
 
 
 def test_explicit_generator_stream_equals_global_seed_stream() -> None:

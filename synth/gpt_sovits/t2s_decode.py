@@ -15,6 +15,12 @@ The reference's returned index `idx` (the step at which decoding stopped) and it
 `y[-idx:]` are reproduced, quirks included: when the step cap stops a single-item decode, `y` keeps
 all k+1 tokens and the slice drops the FIRST generated one; the batched loop drops the LAST one
 instead. In reference-free mode (no prompt) the single-item decode returns every generated token.
+
+Randomness is per row (see `t2s_sampling`): each item owns a `torch.Generator`, seeded from its own
+seed, that only its row draws from and that leaves the batch with the row. Together with row-local
+masking (a left-padded row attends to exactly the keys it would see alone) this makes an item's
+tokens the same alone and in any batch, in any order, for any sampling settings, as long as its
+logits agree to float precision (they do in float32: ~1e-6). `decode_naive` is the batch-of-1 case.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ NO_EOS_STEPS = 11  # steps (0..10) in which EOS is excluded: at least ~0.4 s of 
 DEFAULT_MAX_STEPS = 1500  # hard cap of the reference loops (60 s of 25 Hz tokens)
 
 StopReason = Literal["eos", "cap"]
+DEFAULT_SAMPLING = SamplingParams()  # frozen: safe to share as a default
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,23 @@ def _device_dtype(model: Text2SemanticDecoder) -> tuple[torch.device, torch.dtyp
     return param.device, param.dtype
 
 
-def _make_generator(device: torch.device, seed: int, generator: torch.Generator | None) -> torch.Generator:
-    if generator is not None:
-        return generator
-    return torch.Generator(device=device).manual_seed(seed)
+def _make_generators(
+    count: int, seed: int | Sequence[int], generators: Sequence[torch.Generator] | None
+) -> list[torch.Generator]:
+    """One generator per row: the given ones (any device), else fresh CPU ones seeded per row.
+
+    CPU generators make a seed's noise independent of the model's device (see `t2s_sampling`).
+    Raises ValueError when the counts differ.
+    """
+    if generators is not None:
+        gens = list(generators)
+        if len(gens) != count:
+            raise ValueError(f"{len(gens)} generators for {count} items")
+        return gens
+    seeds = [seed] * count if isinstance(seed, int) else [int(s) for s in seed]
+    if len(seeds) != count:
+        raise ValueError(f"{len(seeds)} seeds for {count} items")
+    return [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
 
 
 def _check_item(
@@ -118,7 +138,7 @@ def decode_naive(
     bert: torch.Tensor,
     prompt: torch.Tensor | None,
     *,
-    sampling: SamplingParams = SamplingParams(),
+    sampling: SamplingParams = DEFAULT_SAMPLING,
     early_stop_num: int = -1,
     max_steps: int = DEFAULT_MAX_STEPS,
     seed: int = 0,
@@ -127,15 +147,16 @@ def decode_naive(
 ) -> DecodeResult:
     """Decode one item: phone ids (N,), BERT (1024, N), optional prompt semantic tokens (P,).
 
-    `prompt=None` is reference-free mode. `generator` (on the model's device) overrides `seed`.
-    Raises ValueError for inconsistent shapes or out-of-range ids.
+    `prompt=None` is reference-free mode. `generator` (any device; default a CPU one seeded with
+    `seed`) is advanced by one (1, V) block per step. Raises ValueError for inconsistent shapes or
+    out-of-range ids.
     """
     device, _ = _device_dtype(model)
     phones, bert = _check_item(model, phone_ids.to(device), bert.to(device))
     if prompt is not None:
         prompt = prompt.reshape(1, -1).to(device).long()  # (1, P)
     _check_limits(model, prompt, early_stop_num, max_steps)
-    gen = _make_generator(device, seed, generator)
+    gens = _make_generators(1, seed, None if generator is None else [generator])
     eos = model.cfg.eos
 
     x = model.embed_text(phones, bert)  # (1, N, D)
@@ -158,7 +179,7 @@ def decode_naive(
             raw.append(logits[0].cpu().clone())
         if idx < NO_EOS_STEPS:
             logits = logits[:, :-1]  # EOS is the last column
-        nxt = choose_next(logits, y, sampling, gen)  # (1, 1); penalises logits in place
+        nxt = choose_next(logits, y, sampling, gens)  # (1, 1); penalises logits in place
         y = torch.cat([y, nxt], dim=1)
         done = early_stop_num != -1 and y.shape[1] - prompt_len > early_stop_num
         if int(logits[0].argmax()) == eos or int(nxt[0, 0]) == eos:
@@ -185,28 +206,34 @@ def decode_batch(
     bert: Sequence[torch.Tensor],
     prompts: torch.Tensor | None,
     *,
-    sampling: SamplingParams = SamplingParams(),
+    sampling: SamplingParams = DEFAULT_SAMPLING,
     early_stop_num: int = -1,
     max_steps: int = DEFAULT_MAX_STEPS,
     max_len: int | None = None,
-    seed: int = 0,
-    generator: torch.Generator | None = None,
+    seed: int | Sequence[int] = 0,
+    generators: Sequence[torch.Generator] | None = None,
+    keep_logits: bool = False,
 ) -> list[DecodeResult]:
     """Decode several items at once: phones[i] (N_i,), bert[i] (1024, N_i), prompts (P,) or (B, P).
 
     Text is left-padded to `max_len` (default: the longest item). Without prompts every item is
     decoded alone in reference-free mode, as the reference does. Results come in input order.
-    Raises ValueError for inconsistent shapes, out-of-range ids or max_len shorter than an item.
+    Item i samples from its own generator: `generators[i]` (any device) if given, else a fresh
+    CPU one seeded with `seed[i]`; an int `seed` seeds every item alike. Either way item i gets
+    the tokens it gets alone with that generator/seed; give distinct per-item seeds (e.g. derived
+    from the text) so that rows do not share their noise.
+    Raises ValueError for inconsistent shapes, out-of-range ids, max_len shorter than an item, or
+    seeds/generators that do not match the items.
     """
     if len(phone_ids) != len(bert) or not phone_ids:
         raise ValueError(f"{len(phone_ids)} phone sequences but {len(bert)} BERT matrices")
     device, _ = _device_dtype(model)
-    gen = _make_generator(device, seed, generator)
+    gens = _make_generators(len(phone_ids), seed, generators)
     if prompts is None:
         return [
             decode_naive(model, p, b, None, sampling=sampling, early_stop_num=early_stop_num,
-                         max_steps=max_steps, generator=gen)
-            for p, b in zip(phone_ids, bert, strict=True)
+                         max_steps=max_steps, generator=g, keep_logits=keep_logits)
+            for p, b, g in zip(phone_ids, bert, gens, strict=True)
         ]
     items = [_check_item(model, p.to(device), b.to(device)) for p, b in zip(phone_ids, bert, strict=True)]
     bsz = len(items)
@@ -235,21 +262,26 @@ def decode_batch(
     cache = model.new_cache()
     active = list(range(bsz))  # original item index of each current batch row
     results: list[DecodeResult | None] = [None] * bsz
+    raw: list[list[torch.Tensor]] = [[] for _ in range(bsz)]  # per item, when keep_logits
 
     def finish(row: int, idx: int, stop: StopReason) -> None:
+        item = active[row]
         sequence = y[row, :-1].cpu()
-        results[active[row]] = DecodeResult(
+        results[item] = DecodeResult(
             tokens=_slice(sequence, idx, prompt_len), sequence=sequence, index=idx, stop=stop,
-            steps=idx + 1,
+            steps=idx + 1, logits=torch.stack(raw[item]) if keep_logits else None,
         )
 
     step_in = xy
     for idx in range(max_steps):
         logits = model.run(step_in, cache, allowed if idx == 0 else row_allowed).float()  # (b, V)
         row_allowed = torch.nn.functional.pad(row_allowed, (0, 1), value=True)
+        if keep_logits:
+            for row, item in enumerate(active):
+                raw[item].append(logits[row].cpu().clone())
         if idx < NO_EOS_STEPS:
             logits = logits[:, :-1]
-        nxt = choose_next(logits, y, sampling, gen)  # (b, 1)
+        nxt = choose_next(logits, y, sampling, gens)  # (b, 1); row r draws from gens[r] only
         y = torch.cat([y, nxt], dim=1)
         ended = (nxt[:, 0] == eos) | (logits.argmax(dim=-1) == eos)  # (b,)
         if bool(ended.any()):
@@ -258,7 +290,9 @@ def decode_batch(
             keep = (~ended).nonzero().flatten()
             y, row_allowed = y[keep], row_allowed[keep]
             cache.keep_rows(keep)
-            active = [active[i] for i in keep.tolist()]
+            kept = keep.tolist()
+            active = [active[i] for i in kept]
+            gens = [gens[i] for i in kept]  # a row keeps its own stream
         if (early_stop_num != -1 and y.shape[1] - prompt_len > early_stop_num) or idx == max_steps - 1:
             for row in range(len(active)):
                 finish(row, idx, "cap")

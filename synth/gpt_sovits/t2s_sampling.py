@@ -3,19 +3,33 @@
 Order (each step, per row): repetition penalty over every token so far (prompt included), applied
 IN PLACE to the caller's logits because the EOS test afterwards looks at the penalised logits; then
 top-p on the penalised logits (before temperature); then temperature; then top-k; softmax; draw.
+Every operation is row-local, and the caller hands in float32 logits (the loops cast the model's
+fp16/fp32 output), so a row's distribution does not depend on the rest of the batch or on the
+model's precision beyond its logits.
 
 The draw is the "exponential race": argmax(p_i / q_i) with q_i ~ Exp(1) i.i.d., which picks i with
-probability p_i (min of independent exponentials with rates p_i). The reference draws q from the
-global torch RNG; we draw it from an explicit `torch.Generator`, one (rows, vocab) float32 tensor
-per step with the same shapes as the reference (vocab-1 columns while EOS is excluded). A fresh CPU
-generator seeded with s yields the same numbers as the global RNG after `torch.manual_seed(s)`
-(tested), so a float32 CPU reference run seeded that way should be reproduced draw for draw; the
-shipped goldens are greedy, so that last step is not verified against the reference. With top_k=1
-the probabilities are one-hot and the result is the argmax whatever q is; q is clamped away from 0
-so that 0/0 can never produce a NaN winner. On CUDA pass a CUDA generator (or a seed).
+probability p_i (min of independent exponentials with rates p_i). The reference draws q for the
+whole batch from the global torch RNG. We give every ROW its own `torch.Generator` instead
+(`choose_next`): at each step row r draws one (1, vocab) float32 block from generator r, in row
+order, and nothing else touches that generator. So a row's noise depends only on its own seed and
+step count, never on which rows share its batch, when they finish or in what order they sit; a
+batch-of-1 decode is exactly the single-item decode. Shapes per step are the reference's (vocab-1
+columns while EOS is excluded). A fresh CPU generator seeded with s yields the same numbers as the
+global RNG after `torch.manual_seed(s)` (tested), so a float32 CPU reference run of ONE item seeded
+that way should be reproduced draw for draw (a reference batch of several rows is not: it shares
+one stream); the shipped goldens are greedy, so that last step is not verified against the
+reference. With top_k=1 the probabilities are one-hot and the result is the argmax whatever q is;
+q is clamped away from 0 so that 0/0 can never produce a NaN winner.
+
+Devices: q is drawn in float32 on the GENERATOR's device and then moved to the logits' device. The
+decoders make CPU generators, so the noise of a seed is the same numbers on a CPU and on a GPU (a
+CUDA generator yields a different stream for the same seed): a sentence rendered on either then
+differs only where the logits themselves differ. The copy is (rows, vocab) floats per step, next to
+a per-step host sync the stop test needs anyway.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -69,19 +83,51 @@ def probabilities(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     return torch.softmax(work, dim=-1)
 
 
-def draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Exponential-race draw: (B, V) probabilities -> (B, 1) int64 token ids."""
-    q = torch.empty_like(probs).exponential_(1.0, generator=generator)
+def _exp_noise(rows: int, cols: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """q ~ Exp(1), float32 (rows, cols), drawn on the generator's device (else `device`)."""
+    source = generator.device if generator is not None else device
+    return torch.empty(rows, cols, dtype=torch.float32, device=source).exponential_(1.0, generator=generator)
+
+
+def _race(probs: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    # probs (B, V), q (B, V) anywhere -> (B, 1) argmax of p / q, in float32 (float64 kept)
+    if probs.dtype not in (torch.float32, torch.float64):
+        probs = probs.float()
+    q = q.to(device=probs.device, dtype=probs.dtype)
     q.clamp_(min=torch.finfo(q.dtype).tiny)
     return torch.argmax(probs / q, dim=-1, keepdim=True)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Exponential-race draw: (B, V) probabilities -> (B, 1) int64 ids, one q block from `generator`.
+
+    q is float32, drawn on the generator's device (the default generator's device when None) and
+    moved to `probs`' device; the race runs in float32 (float64 kept) whatever the input precision.
+    """
+    return _race(probs, _exp_noise(probs.shape[0], probs.shape[1], generator, probs.device))
+
+
+def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """Per-row draw: row r of (B, V) uses only `generators[r]` (one (1, V) block, exactly as a batch
+    of one would); the blocks are joined where they were drawn and moved once.
+
+    Raises ValueError when the counts differ.
+    """
+    if len(generators) != probs.shape[0]:
+        raise ValueError(f"{len(generators)} generators for {probs.shape[0]} rows")
+    blocks = [_exp_noise(1, probs.shape[1], g, probs.device) for g in generators]  # each (1, V)
+    if len({b.device for b in blocks}) > 1:
+        blocks = [b.to(probs.device) for b in blocks]
+    return _race(probs, torch.cat(blocks, dim=0))  # (B, 1)
 
 
 def choose_next(
     logits: torch.Tensor,
     previous: torch.Tensor,
     params: SamplingParams,
-    generator: torch.Generator | None,
+    generators: Sequence[torch.Generator],
 ) -> torch.Tensor:
-    """Penalise `logits` (B, V) in place, then sample (B, 1) int64 ids."""
+    """Penalise float32 `logits` (B, V) in place, then sample (B, 1) int64 ids, row r from
+    `generators[r]`. Raises ValueError when the generator count is not B."""
     apply_repetition_penalty_(logits, previous, params.repetition_penalty)
-    return draw(probabilities(logits, params), generator)
+    return draw_rows(probabilities(logits, params), generators)
