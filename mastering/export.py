@@ -173,11 +173,11 @@ def deliver_mp3(path: str | Path, audio: np.ndarray, sample_rate: int, preset: P
     """
     ceiling = preset.peak_ceiling_db
     peak_target = None if ceiling is None else ceiling - preset.limiter_margin_db
+    session = Mastering(audio, sample_rate, preset)
     # Aim the first encode at target + the encoder's loss, measured on an excerpt.
-    gain_offset = encoder_level_loss_db(audio, sample_rate, preset, seed=seed)
+    gain_offset = encoder_level_loss_db(session.x, preset.sample_rate, preset, seed=seed)
     data = b""
     decoded_m: Measures | None = None
-    session = Mastering(audio, sample_rate, preset)
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         mastered, _ = session.render_audio(gain_offset, peak_target, verify=False)
         data = encode_mp3(mastered, preset.sample_rate, preset, seed)
