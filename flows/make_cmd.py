@@ -87,7 +87,8 @@ def run_make(project: str, out: str | None, chapters: list[int] | None,
     failed = [c for c in manifest["chapters"] if c["status"] != "ok"]
     if failed:
         names = ", ".join(f"{c['index']} ({c['title']})" for c in failed)
-        print(f"bookcast: error: {len(failed)} chapter(s) failed: {names}; fix and run "
+        first = " ".join(str(failed[0]["error"]).split())  # one line, whatever the exception said
+        print(f"bookcast: error: {len(failed)} chapter(s) failed: {names}; first error: {first}; fix and run "
               f"`bookcast make {project} --chapters {','.join(str(c['index']) for c in failed)}`", file=sys.stderr)
         return 2
     return 0

@@ -26,7 +26,12 @@ def run_check(args: argparse.Namespace) -> int:
     report = check_voice(Path(args.folder))
     for line in report.lines():
         print(line)
-    return 0 if report.ok else 1
+    if not report.ok:  # the CLI prints this as the one `bookcast: error:` line, exit 1
+        from ingest.errors import VoiceError
+
+        raise VoiceError("voice not usable: " + "; ".join(f"{f.subject}: {f.detail}" for f in report.errors),
+                         report.root)
+    return 0
 
 
 def run_say(args: argparse.Namespace) -> int:

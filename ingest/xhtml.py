@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html.entities import html5
 
 from lxml import etree
 
@@ -31,6 +32,15 @@ class Anchor:
     """Marks where an element with `id` starts in the block stream."""
 
     id: str
+
+
+def _entity_text(name: str) -> str:
+    """The character an HTML named entity stands for (`&rsquo;` → ’, `&nbsp;` → no-break space).
+
+    DTDs are never loaded (see ingest.safety), so entities an XHTML 1.1 book takes from its DTD
+    reach us unexpanded; they are single characters, so mapping them is safe. Anything else becomes a
+    space: never the literal `&name;`, and never glued words."""
+    return html5.get(f"{name};", " ")
 
 
 def _local(tag: object) -> str:
@@ -64,6 +74,11 @@ class _Walker:
             self.out.append(Block(text, "heading" if self.heading else "paragraph"))
 
     def walk(self, el: etree._Element) -> None:
+        if isinstance(el, etree._Entity):
+            self.buf.append(_entity_text(el.name))
+            if el.tail:
+                self.buf.append(el.tail)
+            return
         if _skipped(el):
             if el.tail:
                 self.buf.append(el.tail)

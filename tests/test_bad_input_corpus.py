@@ -384,3 +384,324 @@ def test_read_only_output_folder(prefect_harness, tmp_path: Path, capsys) -> Non
         assert_one_error_line(rc, err, locked / "out", "cannot write here")
     finally:
         locked.chmod(0o700)
+
+
+# ------------------------------------------------------------------------------------ voice folders
+
+def _fixture(name: str) -> Path:
+    path = FIXTURES / name
+    if not path.is_file():
+        pytest.skip(f"GPT-SoVITS v2 fixture {path} not found (../shared absent)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> tuple[Path, Path]:
+    """(bert, hubert): the smallest models the voice check accepts (BERT 1024 wide with 2 layers,
+    HuBERT 768 wide), random weights in Hugging Face layout."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizer, HubertConfig, HubertModel
+    from transformers.utils import logging as hf_logging
+
+    # The CLI turns Hugging Face progress bars off (flows.runtime) before transformers is imported;
+    # this test process imported it first, so do here what that environment setting does.
+    hf_logging.disable_progress_bar()
+
+    root = tmp_path_factory.mktemp("pretrained")
+    bert, hubert = root / "bert", root / "hubert"
+    bert.mkdir()
+    (bert / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"今天好。"]) + "\n",
+                                    encoding="utf-8")
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig(vocab_size=9, hidden_size=1024, num_hidden_layers=2, num_attention_heads=4,
+                               intermediate_size=32, max_position_embeddings=64)).save_pretrained(bert)
+    BertTokenizer(str(bert / "vocab.txt")).save_pretrained(bert)
+    HubertModel(HubertConfig(hidden_size=768, num_hidden_layers=1, num_attention_heads=4, intermediate_size=32,
+                             conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
+                             num_conv_pos_embedding_groups=4)).save_pretrained(hubert)
+    return bert, hubert
+
+
+def clip(path: Path, seconds: float, level: float = 0.1, rate: int = 32000) -> Path:
+    """A noise clip (a stand-in for speech: the check measures length and level only)."""
+    noise = np.random.default_rng(1).uniform(-level, level, int(seconds * rate)).astype(np.float32)
+    sf.write(str(path), noise, rate, subtype="PCM_16")
+    return path
+
+
+def voice_folder(tmp: Path, pretrained: tuple[Path, Path], references: tuple[str, ...] = ("ref.wav",)) -> Path:
+    """A usable voice: the tiny fixture weights (copied, so a case may damage them), a 4 s clip."""
+    folder = tmp / "voice"
+    folder.mkdir()
+    shutil.copyfile(_fixture("tiny-e1.ckpt"), folder / "tiny-e1.ckpt")
+    shutil.copyfile(_fixture("tiny_e1_s1.pth"), folder / "tiny_e1_s1.pth")
+    clip(folder / "ref.wav", 4.0)
+    refs = "".join(f'\n[[reference]]\naudio = "{r}"\nlanguage = "zh"\n' for r in references)
+    write(folder / "voice.toml", f'gpt = "tiny-e1.ckpt"\nsovits = "tiny_e1_s1.pth"\nbert = "{pretrained[0]}"\n'
+                                 f'hubert = "{pretrained[1]}"\n{refs}')
+    return folder
+
+
+class _Payload:
+    """Pickles into a call of os.system; loading must refuse it before anything runs."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _retag(path: Path, head: bytes) -> None:
+    path.write_bytes(head + path.read_bytes()[2:])
+
+
+def _unlink(path: Path) -> None:
+    path.unlink()
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: 5 << 20])
+
+
+# name: (damage to the good voice folder, file name the line must carry, problem)
+VOICES: dict[str, tuple[Callable[[Path], object], str, str]] = {
+    "voice_weights_missing": (lambda v: _unlink(v / "tiny_e1_s1.pth"), "tiny_e1_s1.pth", "not found"),
+    "voice_reference_missing": (lambda v: _unlink(v / "ref.wav"), "ref.wav", "not found"),
+    "voice_checkpoint_truncated": (lambda v: _truncate(v / "tiny_e1_s1.pth"), "tiny_e1_s1.pth",
+                                   "truncated or corrupt"),
+    "voice_checkpoint_version_05": (lambda v: _retag(v / "tiny_e1_s1.pth", b"05"), "tiny_e1_s1.pth",
+                                    "version v2Pro; bookcast supports only GPT-SoVITS v2"),
+    "voice_checkpoint_version_04": (lambda v: _retag(v / "tiny_e1_s1.pth", b"04"), "tiny_e1_s1.pth",
+                                    "version v4-lora; bookcast supports only GPT-SoVITS v2"),
+    "voice_reference_silent": (lambda v: clip(v / "ref.wav", 4.0, level=0.0), "ref.wav", "silent"),
+    "voice_reference_too_short": (lambda v: clip(v / "ref.wav", 2.0), "ref.wav", r"2\.00 s; it must be 3–10 s"),
+    "voice_reference_too_long": (lambda v: clip(v / "ref.wav", 12.5), "ref.wav", r"12\.50 s; it must be 3–10 s"),
+}
+
+
+def test_voice_folder_missing(tmp_path: Path, capsys) -> None:
+    rc, _, err = run_cli(["voice", "check", str(tmp_path / "no-such-voice")], capsys)
+    assert_one_error_line(rc, err, tmp_path / "no-such-voice", "voice folder not found")
+
+
+def test_good_voice_passes_the_check(tmp_path: Path, capsys, pretrained) -> None:
+    rc, out, err = run_cli(["voice", "check", str(voice_folder(tmp_path, pretrained))], capsys)
+    assert rc == 0 and not err, err
+    assert out.splitlines()[-1].startswith("OK: 0 error(s)")
+
+
+@pytest.mark.parametrize("name", sorted(VOICES))
+def test_bad_voice_is_rejected_with_one_clear_line(tmp_path: Path, capsys, pretrained, name: str) -> None:
+    folder = voice_folder(tmp_path, pretrained)
+    damage, file_name, problem = VOICES[name]
+    damage(folder)
+    rc, out, err = run_cli(["voice", "check", str(folder)], capsys)
+    line = assert_one_error_line(rc, err, folder, problem)
+    assert file_name in line, f"{file_name} not named in: {line}"
+    assert out.splitlines()[-1].startswith("NOT USABLE: 1 error(s)"), out  # only the damage is reported
+
+
+def test_checkpoint_whose_pickle_runs_code_is_refused(tmp_path: Path, capsys, pretrained) -> None:
+    import torch
+
+    folder = voice_folder(tmp_path, pretrained)
+    marker = tmp_path / "PWNED_BY_PICKLE"
+    torch.save({"weight": {"model.x": torch.zeros(1)}, "config": {"model": {}}, "boom": _Payload(marker)},
+               folder / "tiny-e1.ckpt")
+    rc, _, err = run_cli(["voice", "check", str(folder)], capsys)
+    assert_one_error_line(rc, err, folder / "tiny-e1.ckpt", "refusing to load")
+    assert not marker.exists(), "the pickle's code ran"
+    # the same payload does run under a plain unpickler: the test would notice a loader that ran it
+    torch.load(folder / "tiny-e1.ckpt", weights_only=False)
+    assert marker.exists()
+
+
+# ------------------------------------------------------------------------------------- disk full
+
+def test_disk_full_while_exporting_fails_the_chapters_cleanly(prefect_harness, tmp_path: Path, capsys,
+                                                             monkeypatch) -> None:
+    """ENOSPC on the rename that would publish an MP3: each chapter is recorded as failed (the flow's
+    per-chapter isolation), exit 2, one error line naming the chapters and the problem, no MP3 and no
+    temporary file left. Once space is back, the same command finishes from the clip cache."""
+    book = write(tmp_path / "book.md", "# One\n\nThe first chapter.\n\n# Two\n\nThe second chapter.\n")
+    out = tmp_path / "out"
+    real_replace = os.replace
+
+    def full_disk(src, dst, *args, **kwargs):
+        if str(dst).endswith(".mp3"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    rc, _, err = run_cli(["make", str(book), "--out", str(out), "--workers", "0"], capsys)
+    assert rc == 2, err
+    errors = [ln for ln in err if ln.startswith("bookcast: error:")]
+    assert len(errors) == 1 and not any("Traceback" in ln for ln in err), err
+    assert "2 chapter(s) failed: 1 (One), 2 (Two)" in errors[0]
+    assert "No space left on device" in errors[0] and "01-one.mp3" in errors[0]
+    assert not list(out.glob("*.mp3")) and not list(out.rglob("*.part")), list(out.rglob("*"))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [c["status"] for c in manifest["chapters"]] == ["failed", "failed"]
+
+    monkeypatch.setattr(os, "replace", real_replace)
+    rc, _, err = run_cli(["make", str(book), "--out", str(out), "--workers", "0"], capsys)
+    assert rc == 0, err
+    assert sorted(p.name for p in out.glob("*.mp3")) == ["01-one.mp3", "02-two.mp3"]
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["this_run"]["synthesized"] == 0
+
+
+# ------------------------------------------------------------------------- input that must be read
+
+def _words(n_chars: int, seed: int = 7) -> str:
+    """`n_chars` of lower-case English words, no punctuation, no repeating pattern."""
+    vocab = ("the keeper climbed narrow stairs and counted every ship that passed beneath lamp while sea "
+             "moved slowly under grey clouds wind carried salt over rocks gulls circled harbour boats waited "
+             "light turned steady night long morning came calm").split()
+    rng = np.random.default_rng(seed)
+    text = " ".join(vocab[i] for i in rng.integers(0, len(vocab), n_chars // 3))
+    return text[:n_chars].rstrip()
+
+
+def test_long_unpunctuated_paragraph_is_cut_not_rejected() -> None:
+    """The front end cuts a 50,000-character run-on paragraph into sentences an engine can speak,
+    losing no word (the CLI run on the same text is the slow test below)."""
+    from ingest.frontend import config_for
+    from ingest.segment import segment
+
+    text = _words(50_000)
+    for engine in ("espeak", "gpt-sovits"):
+        config = config_for(engine)
+        sentences = segment(text, "en", config=config)
+        assert len(sentences) > 10
+        assert max(len(s.text.split()) * 2 for s in sentences) <= config.max_units
+        assert " ".join(s.text for s in sentences).split() == text.split()
+
+
+@pytest.mark.slow
+def test_long_unpunctuated_paragraph_is_synthesized(prefect_harness, tmp_path: Path, capsys) -> None:
+    text = _words(50_000)
+    assert len(text) >= 49_990 and not re.search(r"[.,;:!?]", text)
+    book = write(tmp_path / "long.md", f"# Run On\n\n{text}\n")
+    out = tmp_path / "out"
+    rc, _, err = run_cli(["make", str(book), "--out", str(out), "--workers", "0"], capsys)
+    assert rc == 0, err
+    audio, rate = sf.read(str(out / "01-run-on.mp3"))
+    assert len(audio) / rate > 20 * 60  # ~8,000 words: well over twenty minutes of speech
+
+
+def test_emoji_and_control_characters_are_stripped(prefect_harness, tmp_path: Path, capsys) -> None:
+    text = "Good morning 😀🚀 everyone\u200b.\x07 The bell\x1b[31m rang\x0b twice ✨\ufe0f today\u00ad."
+    book = write(tmp_path / "book.md", f"# Emoji 🎉\n\n{text}\n")
+    out = tmp_path / "out"
+    rc, _, err = run_cli(["make", str(book), "--out", str(out), "--workers", "0"], capsys)
+    assert rc == 0, err
+    chapter = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["chapters"][0]
+    spoken = " ".join(text for _, _, text in chapter["spans"])
+    assert "Good morning everyone" in spoken and "rang" in spoken and "today" in spoken
+    assert not re.search("[\U0001F000-\U0001FAFF\u2728\ufe0f\u200b\u00ad\x00-\x1f\x7f]", spoken), repr(spoken)
+    audio, rate = sf.read(str(out / chapter["file"]))
+    assert len(audio) / rate > 2.0
+
+
+def test_japanese_and_korean_are_warned_skipped_and_the_run_completes(prefect_harness, tmp_path: Path,
+                                                                     capsys, caplog) -> None:
+    book = write(tmp_path / "book.md", "# One\n\nAn English chapter.\n\n"
+                                       "# Two\n\nThe harbour was quiet. ひらがなとカタカナ。\n\n"
+                                       "# Three\n\n안녕하세요 여러분. The end.\n")
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING", logger="ingest.segment"):
+        rc, _, err = run_cli(["make", str(book), "--out", str(out), "--workers", "0"], capsys)
+    assert rc == 0, err
+    warnings = [r.getMessage() for r in caplog.records if r.name == "ingest.segment"]
+    assert any("chapter 2 (Two)" in w and "Japanese" in w for w in warnings), warnings
+    assert any("chapter 3 (Three)" in w and "Korean" in w for w in warnings), warnings
+    chapters = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["chapters"]
+    assert [c["status"] for c in chapters] == ["ok", "ok", "ok"]
+    spoken = " ".join(t for c in chapters for _, _, t in c["spans"])
+    assert "The harbour was quiet" in spoken and "The end" in spoken
+    assert not re.search("[\u3040-\u30ff\uac00-\ud7af]", spoken), spoken
+    assert len(list(out.glob("*.mp3"))) == 3
+
+
+# ---------------------------------------------------------------------------------------- security
+
+def test_external_dtd_and_entities_are_never_loaded(tmp_path: Path) -> None:
+    """An external DTD defining an entity is neither fetched nor read, by our parser or by the one
+    ebooklib uses for the OPF/NCX; its secret never reaches the book's text."""
+    from ebooklib.utils import parse_string
+
+    from ingest.epub import read_epub
+    from ingest.safety import safe_xml
+
+    dtd = write(tmp_path / "secret.dtd", '<!ENTITY secret "TOPSECRET">')
+    doc = f'<?xml version="1.0"?><!DOCTYPE html SYSTEM "{dtd.as_uri()}">{XHTML_ROOT}<body><p>A &secret; B</p></body></html>'
+    assert "TOPSECRET" not in "".join(safe_xml(doc.encode()).itertext())
+    assert "TOPSECRET" not in "".join(parse_string(doc.encode()).getroot().itertext())
+    spec = sample_spec()
+    spec.docs = spec.docs[:2] + [("ch1.xhtml", doc)] + spec.docs[3:]
+    text = read_epub(build_epub(tmp_path / "dtd.epub", spec)).chapters[0].text
+    assert text.startswith("A ") and text.endswith(" B") and "TOPSECRET" not in text
+
+
+def test_obfuscated_fonts_and_illustrator_svg_are_not_refused(tmp_path: Path) -> None:
+    """Font obfuscation is listed in encryption.xml but is not DRM; an SVG image declaring entities
+    (as Illustrator exports do) is never parsed, so it is no risk and no reason to refuse a book."""
+    from ingest.epub import read_epub
+
+    svg = ('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY ns_svg "http://www.w3.org/2000/svg">]>'
+           '<svg xmlns="&ns_svg;" width="1" height="1"/>').encode()
+    enc = encryption_xml("http://www.idpf.org/2008/embedding", "OEBPS/font.otf")
+    src = good_epub(tmp_path)
+    with zipfile.ZipFile(src) as zf:
+        opf = zf.read("OEBPS/content.opf").decode().replace(
+            "<manifest>", '<manifest><item id="f" href="font.otf" media-type="font/otf"/>'
+                          '<item id="s" href="map.svg" media-type="image/svg+xml"/>')
+    path = rewrite_epub(src, tmp_path / "fonts.epub", replace={"OEBPS/content.opf": opf.encode()},
+                        add={"META-INF/encryption.xml": enc, "OEBPS/font.otf": os.urandom(2048),
+                             "OEBPS/map.svg": svg})
+    assert [c.title for c in read_epub(path).chapters] == ["Chapter One", "Chapter Two", "Chapter Three"]
+
+
+def test_every_xml_parse_in_ingest_goes_through_safe_xml() -> None:
+    """No module of ingest/ may call lxml or the standard library's XML parsers directly."""
+    direct = re.compile(r"etree\.(fromstring|parse|XML|HTML|iterparse|XMLParser)\b|xml\.(etree|dom|sax)|minidom")
+    offenders = []
+    for path in sorted((ROOT / "ingest").rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if direct.search(line) and path.name != "safety.py":
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not offenders, offenders
+
+
+def test_prefect_servers_bind_to_localhost(monkeypatch, tmp_path: Path) -> None:
+    """The ephemeral API (flows.runtime defaults) and the server `bookcast serve` starts listen on
+    127.0.0.1 only."""
+    import subprocess
+
+    from flows import podcast_cmd, runtime
+
+    assert runtime.DEFAULTS["PREFECT_SERVER_API_HOST"] == "127.0.0.1"
+    started: list[tuple[list[str], dict]] = []
+
+    class FakeServer:
+        returncode = None
+
+        def __init__(self, args, env=None, **kwargs):
+            started.append((list(args), dict(env or {})))
+
+        def poll(self):
+            return None
+
+        def terminate(self):
+            return None
+
+    answers = iter([False, True])  # nothing listening yet; then the started server answers
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
+    monkeypatch.setattr(podcast_cmd, "_healthy", lambda url: next(answers))
+    assert podcast_cmd.ensure_api(4321) is not None
+    args, env = started[0]
+    assert args[args.index("--host") + 1] == "127.0.0.1" and env["PREFECT_SERVER_API_HOST"] == "127.0.0.1"
+    assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4321/api"
