@@ -20,9 +20,12 @@ from ingest.frontend import config_for
 from ingest.model import Book, Chapter, slugify
 from ingest.script import Line, chapter_script
 from mastering.export import deliver_mp3
+from mastering.loudness import Measures
 from mastering.presets import Preset
+from mastering.qc import QCReport, check_mp3_format, check_rules
 from mastering.stitch import Assembly, assemble
 from mastering.tags import Tags
+from mastering.transcripts import cues, write_srt, write_vtt
 from synth.cache import ClipCache, clip_key
 from synth.engine import Clip
 from synth.jobs import EngineSpec, bucket_batches
@@ -42,6 +45,8 @@ class ChapterResult:
     synthesized: int = 0
     reused: int = 0
     retakes: int = 0
+    clip_flags: list = field(default_factory=list)  # clip-QC problems left after re-takes
+    qc: dict = field(default_factory=dict)  # QCReport.to_dict() of the delivered file
     export_key: str = ""  # hash of everything the MP3 is made from; unchanged → export skipped
     sha256: str = ""  # of the delivered MP3
     measures: dict = field(default_factory=dict)
@@ -60,6 +65,8 @@ class ChapterClips:
     synthesized: int
     reused: int
     audio_s: float
+    retakes: int = 0
+    flags: tuple[dict, ...] = ()  # clip-QC flags no re-take could fix
 
 
 def script(chapter: Chapter, language: str, engine: str = "espeak", index: int | None = None,
@@ -182,10 +189,24 @@ def export(book: Book, index: int, total: int, lines: list[Line], clips: list[Cl
     assembly = stitch(lines, clips, preset)
     path = out_dir / chapter_file_name(index, chapter.title, total)
     _, measures = deliver_mp3(path, assembly.audio, assembly.sample_rate, preset, chapter_tags(book, index, total))
+    texts = [line.sentence.text for line in lines]
+    items = cues(assembly.spans, texts)
+    write_srt(path.with_suffix(".srt"), items)
+    write_vtt(path.with_suffix(".vtt"), items)
     return ChapterResult(
         index=index, title=chapter.title, file=path.name, duration_s=round(measures.duration_s, 3),
         sentences=len(lines), measures=measures.to_dict(), export_key=key,
+        qc=delivery_qc(path, measures, assembly, preset).to_dict(),
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        spans=[(round(s, 3), round(e, 3), line.sentence.text) for (s, e), line in zip(assembly.spans, lines)],
+        spans=[(round(s, 3), round(e, 3), text) for (s, e), text in zip(assembly.spans, texts)],
     )
+
+
+def delivery_qc(path: Path, measures: Measures, assembly: Assembly, preset: Preset) -> QCReport:
+    """Every preset rule on the delivered file: levels from the decoded MP3 (as measured by
+    deliver_mp3), room tone at head and tail from the clip positions, and the MP3 format."""
+    head = assembly.spans[0][0] if assembly.spans else 0.0
+    tail = assembly.duration - assembly.spans[-1][1] if assembly.spans else 0.0
+    rules = tuple(check_rules(measures, preset, head, tail)) + tuple(check_mp3_format(path, preset))
+    return QCReport(str(path), preset.name, measures, head, tail, rules)
 

@@ -15,7 +15,7 @@ import sys
 from ingest.errors import BookcastError
 
 COMMAND_MODULES = ("flows.make_cmd", "flows.preview_cmd", "flows.voice_cmd", "flows.cache_cmd",
-                   "flows.podcast_cmd")
+                   "flows.podcast_cmd", "flows.qc_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if args.verbose else logging.WARNING
+    handler = logging.StreamHandler()
+    handler.setLevel(level)  # libraries' own loggers (Prefect's) log at INFO: filter at the handler
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     from flows import runtime
 
     runtime.configure(verbose=args.verbose)

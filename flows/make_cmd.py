@@ -29,6 +29,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                                                "CPU core; 0 = in this process)")
     p.add_argument("--devices", help="GPU ids to use, e.g. 0,1 (default: all visible)")
     p.add_argument("--dask", dest="dask_address", help="run synthesis on a Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--m4b", action="append_const", const="m4b", dest="book_files",
+                   help="also write the whole book as one M4B with chapter marks and cover")
+    p.add_argument("--book-mp3", action="append_const", const="mp3", dest="book_files",
+                   help="also write the whole book as one MP3 with ID3 chapter frames (CHAP/CTOC)")
 
 
 def parse_chapters(spec: str | None) -> list[int] | None:
@@ -80,7 +84,8 @@ def run_make(project: str, out: str | None, chapters: list[int] | None,
                 project, out, chapters, preset=getattr(options, "preset", None),
                 workers=getattr(options, "workers", None),
                 devices=(options.devices.split(",") if getattr(options, "devices", None) else None),
-                dask_address=getattr(options, "dask_address", None), force_export=force)
+                dask_address=getattr(options, "dask_address", None), force_export=force,
+                book_files=getattr(options, "book_files", None))
     finally:
         stop()
     print_summary(manifest)
@@ -96,15 +101,27 @@ def run_make(project: str, out: str | None, chapters: list[int] | None,
 
 def print_summary(manifest: dict) -> None:
     print(f"{manifest['book']['title']} → {manifest['out_dir']}")
-    print(f"{'#':>3}  {'duration':>8}  {'LUFS':>6}  {'RMS':>6}  {'peak':>6}  file")
+    print(f"{'#':>3}  {'duration':>8}  {'LUFS':>6}  {'RMS':>6}  {'peak':>6}  {'QC':<4}  file")
     for c in manifest["chapters"]:
         if c["status"] != "ok":
             print(f"{c['index']:>3}  {'FAILED':>8}  {c['error']}")
             continue
         m = c["measures"]
         minutes, seconds = divmod(c["duration_s"], 60)
-        print(f"{c['index']:>3}  {int(minutes):>4d}:{seconds:04.1f}  {m.get('lufs', 0):6.1f}  "
-              f"{m.get('rms_db', 0):6.1f}  {m.get('sample_peak_db', 0):6.1f}  {c['file']}")
+        qc = c.get("qc") or {}
+        verdict = "pass" if qc.get("passed") else "FAIL"
+        print(f"{c['index']:>3}  {int(minutes):>4d}:{seconds:04.1f}  {_db(m.get('lufs'))}  {_db(m.get('rms_db'))}  "
+              f"{_db(m.get('sample_peak_db'))}  {verdict:<4}  {c['file']}")
+        for rule in qc.get("rules", []):
+            if not rule["passed"]:
+                print(f"{'':>5}QC {rule['rule']}: {rule['value']} (allowed {rule['limit']})")
+        for flag in c.get("clip_flags", []):
+            print(f"{'':>5}clip {flag['index'] + 1}: {flag['reason']} ({flag['detail']})")
     t = manifest["total"]
-    print(f"total {t['chapters']} chapters, {t['duration_s'] / 60:.1f} min, {t['failed']} failed; "
+    print(f"total {t['chapters']} chapters, {t['duration_s'] / 60:.1f} min, {t['failed']} failed, "
+          f"{manifest['this_run']['synthesized']} sentences synthesized, {manifest['this_run']['reused']} reused; "
           f"manifest.json written")
+
+
+def _db(value: float | None) -> str:
+    return f"{value:6.1f}" if value is not None else "  -inf"

@@ -15,12 +15,13 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import chapter as steps
+from flows.book_files import book_file
 from flows.locking import exclusive
 from flows.progress import Event, report
 from flows.project import Project, load_project
 from flows.tasks import export_chapter, ingest_book, synthesize_chapter
 from ingest.errors import BookcastError
-from mastering.files import write_bytes_atomic
+from mastering.files import write_json_atomic
 from mastering.presets import get_preset
 from synth.cache import ClipCache
 from synth.jobs import EngineSpec
@@ -33,11 +34,6 @@ def default_out_dir(slug: str) -> Path:
     return Path.cwd() / "bookcast-out" / slug
 
 
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON via a temp file + rename, so a reader never sees half a manifest."""
-    write_bytes_atomic(path, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
-
-
 def engine_spec(proj: Project) -> EngineSpec:
     return EngineSpec(proj.engine, str(proj.voice) if proj.voice else None,
                       batch_size=16 if proj.engine == "espeak" else 8)
@@ -46,10 +42,12 @@ def engine_spec(proj: Project) -> EngineSpec:
 @flow(name="produce_book", task_runner=ThreadPoolTaskRunner(max_workers=8), validate_parameters=False)
 def produce_book(project: str, out_dir: str | None = None, chapters: list[int] | None = None,
                  preset: str | None = None, workers: int | None = None, devices: list[str] | None = None,
-                 dask_address: str | None = None, force_export: bool = False) -> dict:
+                 dask_address: str | None = None, force_export: bool = False,
+                 book_files: list[str] | None = None) -> dict:
     """Produce (or re-produce `chapters` of) the audiobook for `project` — a project folder or an
     .epub/.md file — and return the manifest. Reuses every cached sentence, and every chapter file
-    whose inputs are unchanged unless `force_export`."""
+    whose inputs are unchanged unless `force_export`. `book_files` ("m4b", "mp3") adds whole-book
+    files built from the chapter files (default: the project's [output] book_files)."""
     proj = load_project(project)
     book = ingest_book(proj.source)
     mastering = get_preset(preset or proj.preset, None if preset else proj.preset_overrides)
@@ -60,12 +58,13 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
     if bad:
         raise BookcastError(f"chapter {bad[0]} does not exist (the book has {total})", proj.source)
     placement = PoolConfig(workers, tuple(devices or ()), dask_address)
+    whole = tuple(book_files if book_files is not None else proj.book_files)
     with exclusive(out / ".work"):
-        return _produce(proj, book, mastering, out, wanted, placement, force_export)
+        return _produce(proj, book, mastering, out, wanted, placement, force_export, whole)
 
 
 def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], placement: PoolConfig,
-             force_export: bool) -> dict:
+             force_export: bool, whole: tuple[str, ...]) -> dict:
     logger = get_run_logger()
     total = len(book.chapters)
     cache = ClipCache((proj.work_dir or out / ".work") / "clips")
@@ -88,9 +87,25 @@ def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], place
     finally:
         pool.close()
     manifest = _manifest(book, proj, mastering.name, spec, fingerprint, results, out)
+    manifest["book_files"] = _book_files(book, manifest, out, mastering, whole)
     write_json_atomic(out / "manifest.json", manifest)
+    write_json_atomic(out / "qc.json", {"preset": mastering.name,
+                                        "chapters": [{"index": c["index"], "file": c["file"], **(c.get("qc") or {})}
+                                                     for c in manifest["chapters"] if c["status"] == "ok"]})
     _publish(manifest, book.slug)
     return manifest
+
+
+def _book_files(book, manifest: dict, out: Path, preset, kinds: tuple[str, ...]) -> dict:
+    """Whole-book files, when every chapter is delivered (a book with a hole is not a book)."""
+    previous = _previous_manifest(out).get("book_files") or {}
+    chapters = manifest["chapters"]
+    if not kinds:
+        return {}
+    if manifest["total"]["failed"] or len(chapters) != len(book.chapters):
+        get_run_logger().warning("whole-book files skipped: not every chapter is delivered")
+        return previous
+    return {kind: book_file(book, chapters, out, preset, kind, previous.get(kind)) for kind in kinds}
 
 
 def lexicon_words(proj: Project) -> frozenset[str]:
@@ -113,7 +128,14 @@ def _publish(manifest: dict, slug: str) -> None:
              "peak_db": c["measures"].get("sample_peak_db"), "synthesized": c["synthesized"], "reused": c["reused"],
              "error": c["error"]} for c in manifest["chapters"]]
     key = "bookcast-" + (re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-") or "book")
-    create_table_artifact(table=rows, key=key[:60], description=f"{manifest['book']['title']}: chapter summary")
+    create_table_artifact(table=rows, key=key[:50], description=f"{manifest['book']['title']}: chapter summary")
+    qc_rows = [{"chapter": c["index"], "file": c["file"], "verdict": "pass" if c["qc"].get("passed") else "FAIL",
+                **{r["rule"]: r["value"] for r in c["qc"].get("rules", [])},
+                "failed": ", ".join(r["rule"] for r in c["qc"].get("rules", []) if not r["passed"])}
+               for c in manifest["chapters"] if c["status"] == "ok" and c.get("qc")]
+    if qc_rows:
+        create_table_artifact(table=qc_rows, key=(key[:47] + "-qc"),
+                              description=f"{manifest['book']['title']}: QC against the {manifest['preset']} preset")
 
 
 def _collect(index: int, futures: tuple, book) -> steps.ChapterResult:
@@ -135,12 +157,20 @@ def _collect(index: int, futures: tuple, book) -> steps.ChapterResult:
     return result
 
 
-def _previous_chapters(out: Path) -> dict[int, dict]:
-    """Chapter entries of the manifest a previous run left in `out` (empty if none or unreadable)."""
+def _previous_manifest(out: Path) -> dict:
+    """The manifest a previous run left in `out` (empty if none or unreadable)."""
     try:
         data = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-        return {int(c["index"]): c for c in data.get("chapters", [])}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _previous_chapters(out: Path) -> dict[int, dict]:
+    """Chapter entries of the previous manifest, by index."""
+    try:
+        return {int(c["index"]): c for c in _previous_manifest(out).get("chapters", [])}
+    except (KeyError, TypeError, ValueError, AttributeError):
         return {}
 
 

@@ -27,6 +27,7 @@ class Project:
     lexicon: Path | None = None
     seed: int = 0
     title: str = ""
+    book_files: tuple[str, ...] = ()  # whole-book files to add: "m4b", "mp3"
     extra: dict = field(default_factory=dict)  # other tables (podcast settings ...)
 
 
@@ -70,5 +71,13 @@ def load_project(path: str | Path) -> Project:
         lexicon=rel(book.get("lexicon")),
         seed=int(voice.get("seed", 0)),
         title=str(book.get("title", "")),
+        book_files=_book_files(output.get("book_files", []), config_file),
         extra={k: v for k, v in data.items() if k not in ("book", "voice", "mastering", "output")},
     )
+
+
+def _book_files(value: object, config_file: Path) -> tuple[str, ...]:
+    kinds = [value] if isinstance(value, str) else value
+    if not isinstance(kinds, list) or any(k not in ("m4b", "mp3") for k in kinds):
+        raise InputError('[output] book_files must be a list of "m4b" and/or "mp3"', config_file)
+    return tuple(kinds)

@@ -6,6 +6,7 @@ returns their keys (NO_CACHE: the clip cache, not Prefect's, decides what is red
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -13,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import chapter as steps
 from flows.progress import Event, report
+from flows.retake import review
 from ingest.model import Book
 from ingest.reader import read_book
 from ingest.script import Line
@@ -37,9 +39,14 @@ def synthesize_chapter(pool: Pool, spec: EngineSpec, fingerprint: str, cache: Cl
         report(Event("sentences", chapter=index, sentences=n, audio_s=seconds))
 
     clips = steps.synthesize(pool, spec, fingerprint, cache, lines, seed, on_batch)
-    get_run_logger().info("chapter %d: %d sentences synthesized, %d reused from the cache (%.1f s new audio)",
-                          index, clips.synthesized, clips.reused, clips.audio_s)
-    return clips
+    checked = review(pool, spec, fingerprint, cache, lines, clips.keys, seed)
+    logger = get_run_logger()
+    logger.info("chapter %d: %d sentences synthesized, %d reused from the cache (%.1f s new audio), %d re-takes",
+                index, clips.synthesized, clips.reused, clips.audio_s, checked.retakes)
+    for flag in checked.unresolved:
+        logger.warning("chapter %d, sentence %d: %s (%s) — not fixed by re-takes: %r", index, flag["index"] + 1,
+                       flag["reason"], flag["detail"], lines[flag["index"]].sentence.text[:60])
+    return replace(clips, keys=checked.keys, retakes=checked.retakes, flags=checked.unresolved)
 
 
 @task(name="export-chapter", retries=1, cache_policy=NO_CACHE, task_run_name="export-{index:02d}")
@@ -55,6 +62,7 @@ def export_chapter(book: Book, index: int, total: int, lines: list[Line], clips:
     else:
         result = steps.export(book, index, total, lines, steps.load_clips(cache, clips.keys), preset, out_dir, key)
     result.synthesized, result.reused = clips.synthesized, clips.reused
+    result.retakes, result.clip_flags = clips.retakes, list(clips.flags)
     m = result.measures
     get_run_logger().info("chapter %d -> %s (%.1f s; LUFS %s, RMS %s dB, peak %s dBFS)", index, result.file,
                           result.duration_s, m.get("lufs"), m.get("rms_db"), m.get("sample_peak_db"))

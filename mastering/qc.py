@@ -169,7 +169,8 @@ def qc_file(path: str | Path, preset: Preset) -> QCReport:
 
 
 def audio_files(path: str | Path) -> list[Path]:
-    """The audio files at `path`: the file itself, or a folder's audio files (recursively, sorted).
+    """The audio files at `path`: the file itself, or a folder's audio files (recursively, sorted;
+    hidden folders such as bookcast's `.work` clip cache are skipped).
 
     Raises InputError when nothing is there.
     """
@@ -178,7 +179,8 @@ def audio_files(path: str | Path) -> list[Path]:
         return [p]
     if p.is_dir():
         files = sorted(f for f in p.rglob("*")
-                       if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file())
+                       if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file()
+                       and not any(part.startswith(".") for part in f.relative_to(p).parts))
         if files:
             return files
         raise InputError("no audio files in this folder", p)

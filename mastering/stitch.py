@@ -23,6 +23,7 @@ import soxr
 from ingest.errors import MasteringError
 
 from .loudness import integrated_lufs
+from .master import gain_for
 from .presets import Preset
 
 log = logging.getLogger(__name__)
@@ -123,8 +124,9 @@ def assemble(clips: Sequence[np.ndarray], sample_rate: int, pauses_after: Sequen
     room tone after clip i, and put the preset's head and tail room tone around the whole.
 
     The tail replaces the last clip's pause (`pauses_after[-1]` is ignored). Room tone is laid at
-    `preset.room_tone_db` minus the gain mastering is expected to apply (estimated from the clips'
-    loudness against `preset.target_lufs`), so it lands at the room-tone level after mastering.
+    `preset.room_tone_db` minus the gain mastering is expected to apply (the same LUFS-then-RMS
+    rule as `master.gain_for`, on the clips' loudness and the chapter's length), so it lands at the
+    room-tone level after mastering.
     Raises MasteringError for no clips, a length mismatch, a negative pause or bad audio.
     """
     if not clips:
@@ -153,7 +155,11 @@ def assemble(clips: Sequence[np.ndarray], sample_rate: int, pauses_after: Sequen
 
     speech = np.concatenate(pieces) if any(len(p) for p in pieces) else np.zeros(0, np.float32)
     lufs = integrated_lufs(speech, sr) if len(speech) else float("-inf")
-    expected_gain = preset.target_lufs - lufs if np.isfinite(lufs) else 0.0
+    # RMS of the finished chapter: the speech's energy spread over speech + pauses. ACX steers on
+    # it, and a chapter with long pauses gets more gain than its LUFS alone implies.
+    energy = float(np.sum(np.square(speech, dtype=np.float64))) if len(speech) else 0.0
+    rms = 10.0 * np.log10(energy / total) if energy > 0.0 else float("-inf")
+    expected_gain = gain_for(lufs, rms, preset) if np.isfinite(lufs) and np.isfinite(rms) else 0.0
     out = room_tone(total, sr, preset.room_tone_db - expected_gain, seed)
     for start, piece in zip(starts, pieces):
         out[start:start + len(piece)] += piece

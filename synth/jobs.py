@@ -28,6 +28,11 @@ class EngineSpec:
     voice: str | None = None
     batch_size: int = 16  # sentences per batch sent to a worker (GPT-SoVITS decodes them together)
 
+    @property
+    def stochastic(self) -> bool:
+        """Whether a new seed gives a new take (espeak is deterministic: re-takes would not help)."""
+        return self.kind != "espeak"
+
     def build(self) -> Engine:
         from synth.registry import make_engine
 

@@ -1,0 +1,53 @@
+"""Whole-book deliverables built from the delivered chapter files: one M4B with chapter marks and
+cover (Apple Books, Audiobookshelf), and optionally one MP3 with ID3 CHAP/CTOC frames.
+
+Plain code. A whole-book file is rebuilt only when a chapter file, a title, the tags or the preset
+changed (a hash of those is kept in the manifest), because encoding a whole book costs minutes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Literal
+
+from ingest.model import Book
+from mastering.book import write_book_mp3, write_m4b
+from mastering.presets import Preset
+from mastering.tags import Tags
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["m4b", "mp3"]
+
+
+def book_tags(book: Book) -> Tags:
+    m = book.meta
+    return Tags(title=m.title, album=m.title, artist=m.author, narrator=m.narrator, year=m.year,
+                language=m.language, cover=m.cover, cover_mime=m.cover_mime)
+
+
+def book_file(book: Book, chapters: list[dict], out: Path, preset: Preset, kind: Kind,
+              previous: dict | None) -> dict:
+    """Write (or keep) the whole-book file of `kind` from the chapter entries of the manifest.
+
+    Returns its manifest entry: file, key, sha256 and the chapter marks (title, start_s, end_s)
+    as written into the file. Raises MasteringError / OutputError.
+    """
+    files = [out / c["file"] for c in chapters]
+    titles = [c["title"] for c in chapters]
+    tags = book_tags(book)
+    key = hashlib.sha256(json.dumps([kind, [c["sha256"] for c in chapters], titles, repr(tags),
+                                     hashlib.sha256(book.meta.cover or b"").hexdigest(), repr(preset)],
+                                    ensure_ascii=False).encode()).hexdigest()
+    path = out / f"{book.slug}.{kind}"
+    if previous and previous.get("key") == key and path.is_file() and \
+            hashlib.sha256(path.read_bytes()).hexdigest() == previous.get("sha256"):
+        log.info("%s unchanged", path.name)
+        return previous
+    writer = write_m4b if kind == "m4b" else write_book_mp3
+    marks = writer(path, files, titles, tags, preset)
+    return {"file": path.name, "key": key, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "chapters": [{"title": m.title, "start_s": round(m.start_s, 3), "end_s": round(m.end_s, 3)}
+                         for m in marks]}

@@ -1,0 +1,30 @@
+"""`bookcast qc <file-or-dir> [--preset acx]`: check any existing audio files against a preset."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    qc = sub.add_parser("qc", help="check audio files (MP3, M4B, WAV, FLAC) against a delivery preset")
+    qc.add_argument("path", help="a file or a folder (searched recursively)")
+    qc.add_argument("--preset", default="acx", help="acx (default), podcast or broadcast")
+    qc.add_argument("--json", dest="json_out", help="also write the reports to this JSON file")
+    qc.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when every file passes every rule, 3 when some rule failed."""
+    from mastering.files import write_json_atomic
+    from mastering.presets import get_preset
+    from mastering.qc import audio_files, format_table, qc_file
+
+    preset = get_preset(args.preset)
+    reports = [qc_file(path, preset) for path in audio_files(args.path)]
+    print(format_table(reports))
+    if args.json_out:
+        write_json_atomic(Path(args.json_out), [r.to_dict() for r in reports])
+    failed = [r for r in reports if not r.passed]
+    print(f"{len(reports) - len(failed)} of {len(reports)} file(s) pass the {preset.name} preset")
+    return 3 if failed else 0
+
