@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from ingest.model import Book
-from mastering.book import write_book_mp3, write_m4b
+from mastering.book import deliver_m4b, write_book_mp3
 from mastering.presets import Preset
 from mastering.tags import Tags
 
@@ -46,7 +46,7 @@ def book_file(book: Book, chapters: list[dict], out: Path, preset: Preset, kind:
             hashlib.sha256(path.read_bytes()).hexdigest() == previous.get("sha256"):
         log.info("%s unchanged", path.name)
         return previous
-    writer = write_m4b if kind == "m4b" else write_book_mp3
+    writer = deliver_m4b if kind == "m4b" else write_book_mp3
     marks = writer(path, files, titles, tags, preset)
     return {"file": path.name, "key": key, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "chapters": [{"title": m.title, "start_s": round(m.start_s, 3), "end_s": round(m.end_s, 3)}

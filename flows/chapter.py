@@ -19,6 +19,8 @@ from ingest.errors import SynthesisError
 from ingest.frontend import config_for
 from ingest.model import Book, Chapter, slugify
 from ingest.script import Line, chapter_script
+from ingest.segment import segment
+from mastering.credits import closing_credits, opening_credits
 from mastering.export import deliver_mp3
 from mastering.loudness import Measures
 from mastering.presets import Preset
@@ -78,6 +80,28 @@ def script(chapter: Chapter, language: str, engine: str = "espeak", index: int |
         config = replace(config, keep_words=frozenset(keep_words))
     where = f"chapter {index} ({chapter.title})" if index else f"chapter {chapter.title!r}"
     return chapter_script(chapter, "zh" if language.startswith("zh") else "en", config, where)
+
+
+def add_credits(lines: list[Line], book: Book, index: int, total: int, engine: str) -> list[Line]:
+    """Opening credits before chapter 1 and closing credits ("The End") after the last chapter,
+    spoken from the book's metadata, as audiobook stores require."""
+    meta = book.meta
+    language = "zh" if meta.language.startswith("zh") else "en"
+    config = config_for(engine)
+
+    def spoken(text: str, boundary: str) -> list[Line]:
+        sentences = segment(text, language, where="credits", config=config)
+        return [Line(s, "sentence" if i < len(sentences) - 1 else boundary)  # type: ignore[arg-type]
+                for i, s in enumerate(sentences)]
+
+    out = list(lines)
+    if index == 1:
+        out = spoken(opening_credits(meta.title, meta.author, meta.narrator, language), "heading") + out
+    if index == total:
+        if out:
+            out[-1] = replace(out[-1], boundary="section_break")
+        out += spoken(closing_credits(meta.title, meta.author, meta.narrator, language), "paragraph")
+    return out
 
 
 def synthesize(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache, lines: list[Line], seed: int,

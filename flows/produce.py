@@ -71,6 +71,8 @@ def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], place
     spec = engine_spec(proj)
     keep = lexicon_words(proj)
     scripts = {i: steps.script(book.chapters[i - 1], book.meta.language, proj.engine, i, keep) for i in wanted}
+    if mastering.credits:
+        scripts = {i: steps.add_credits(lines, book, i, total, proj.engine) for i, lines in scripts.items()}
     report(Event("plan", sentences=sum(len(s) for s in scripts.values()), detail={"chapters": wanted}))
 
     pool = make_pool(placement)

@@ -23,9 +23,10 @@ import numpy as np
 from ingest.errors import MasteringError
 
 from .export import to_pcm16
-from .ffmpeg import ffmpeg_exe
+from .ffmpeg import decode_with_ffmpeg, ffmpeg_exe
 from .files import atomic_path
 from .gapless import count_frames_in_file, info_frame
+from .loudness import sample_peak_db, true_peak_db
 from .presets import Preset
 from .sources import AudioSource, count_samples, iter_blocks
 from .tags import ChapterMark, Tags, iso639_2, sniff_image_mime, write_id3
@@ -66,12 +67,15 @@ def _check(sources: Sequence[AudioSource], titles: Sequence[str]) -> None:
 
 
 def write_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence[str],
-              tags: Tags, preset: Preset, source_rate: int | None = None) -> list[ChapterMark]:
+              tags: Tags, preset: Preset, source_rate: int | None = None,
+              peak_limit_db: float | None = None) -> list[ChapterMark]:
     """Write the whole book as one M4B with chapter marks and cover; atomic.
 
     `sources` are the chapters' mastered audio (arrays at `source_rate`, or files). Returns the
-    chapter marks written (seconds), for the manifest. Raises MasteringError (ffmpeg failed, no
-    chapters) or OutputError / InputError.
+    chapter marks written (seconds), for the manifest. `peak_limit_db` runs ffmpeg's look-ahead
+    limiter before the AAC encoder (which overshoots peaks; see `deliver_m4b`): it touches peaks
+    only, so loudness and RMS stay. Raises MasteringError (ffmpeg failed, no chapters) or
+    OutputError / InputError.
     """
     _check(sources, titles)
     sr, ch = preset.sample_rate, preset.channels
@@ -91,6 +95,9 @@ def write_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence
         counts = [count_samples(s, sr, ch, source_rate) for s in sources]
         marks = _marks(titles, counts, sr)
         (tmp / "meta.txt").write_text(ffmetadata(tags, marks), encoding="utf-8")
+        if peak_limit_db is not None:
+            limit = 10.0 ** (peak_limit_db / 20.0)
+            maps += ["-af", f"alimiter=limit={limit:.6f}:attack=5:release=50:level=0"]
         args += maps + ["-metadata:s:a:0", f"language={iso639_2(tags.language)}",
                         "-c:a", "aac", "-b:a", f"{preset.aac_bitrate_kbps}k",
                         "-movflags", "+faststart", "-f", "ipod", str(out)]
@@ -103,7 +110,7 @@ def write_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence
                 for source in sources:
                     n = 0
                     for block in iter_blocks(source, sr, ch, source_rate):
-                        proc.stdin.write(np.ascontiguousarray(block).tobytes())
+                        proc.stdin.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
                         n += len(block)
                     streamed.append(n)
                 proc.stdin.close()
@@ -117,6 +124,29 @@ def write_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence
         if streamed != counts:  # the chapter marks were written from `counts`
             raise MasteringError("chapter audio changed length while writing the M4B", path)
     log.info("wrote %s (%d chapters, %.1f min)", path, len(marks), marks[-1].end_s / 60)
+    return marks
+
+
+def deliver_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequence[str],
+                tags: Tags, preset: Preset, source_rate: int | None = None,
+                attempts: int = 3) -> list[ChapterMark]:
+    """`write_m4b`, then decode the M4B and re-measure: AAC at speech bitrates overshoots peaks by
+    a dB or two, so while the decoded file breaks the preset's peak ceiling, write it again with a
+    peak limiter set that much (plus a margin) lower. Raises as `write_m4b`."""
+    ceiling = preset.peak_ceiling_db
+    limit: float | None = None
+    for _ in range(attempts):
+        marks = write_m4b(path, sources, titles, tags, preset, source_rate, limit)
+        if ceiling is None:
+            return marks
+        audio, rate = decode_with_ffmpeg(path)
+        peak = true_peak_db(audio, rate) if preset.true_peak_ceiling_db is not None else sample_peak_db(audio)
+        if peak <= ceiling:
+            return marks
+        limit = (ceiling if limit is None else limit) - (peak - ceiling) - 0.3
+        log.info("%s: decoded peak %.2f dB over the %.1f ceiling; re-encoding limited to %.2f dB", path,
+                 peak - ceiling, ceiling, limit)
+    log.warning("%s: peak still above the %s ceiling after %d attempts", path, preset.name, attempts)
     return marks
 
 

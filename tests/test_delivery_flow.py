@@ -1,0 +1,127 @@
+"""Delivery through the flow: per-chapter QC, transcripts timed from clip positions, credits,
+whole-book M4B/MP3 whose chapter marks read back equal to the manifest, clip-QC re-takes, `bookcast qc`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from flows.cli import main
+from mastering.ffmpeg import probe
+from mastering.transcripts import parse_times
+from synth import registry
+from synth.engine import Clip
+from synth.espeak import EspeakEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+EPUB_PROJECT = ROOT / "projects" / "sample-epub"
+
+
+@pytest.fixture(scope="module")
+def delivered(prefect_harness, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("delivered")
+    assert main(["make", str(EPUB_PROJECT), "--out", str(out), "--m4b", "--book-mp3", "--workers", "0"]) == 0
+    return out
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_every_chapter_passes_qc_and_qc_json_is_written(delivered: Path) -> None:
+    m = manifest(delivered)
+    for chapter in m["chapters"]:
+        assert chapter["qc"]["passed"], chapter["qc"]
+        rules = {r["rule"] for r in chapter["qc"]["rules"]}
+        assert {"rms_db", "sample_peak_db", "noise_floor_db", "head_room_tone_s", "tail_room_tone_s",
+                "mp3_cbr_kbps"} <= rules
+    qc = json.loads((delivered / "qc.json").read_text(encoding="utf-8"))
+    assert qc["preset"] == "acx" and len(qc["chapters"]) == 3
+
+
+def test_transcripts_follow_clip_positions(delivered: Path) -> None:
+    for chapter in manifest(delivered)["chapters"]:
+        stem = Path(chapter["file"]).stem
+        starts = [s for s, _, _ in chapter["spans"]]
+        ends = [e for _, e, _ in chapter["spans"]]
+        for suffix in (".srt", ".vtt"):
+            times = parse_times((delivered / f"{stem}{suffix}").read_text(encoding="utf-8"))
+            assert times, suffix
+            # every sentence starts a cue at its clip's start; the last cue ends at the last clip's end
+            cue_starts = [s for s, _ in times]
+            for s in starts:
+                assert min(abs(s - c) for c in cue_starts) <= 0.010
+            assert abs(times[-1][1] - ends[-1]) <= 0.010
+
+
+def test_credits_open_and_close_the_book(delivered: Path) -> None:
+    chapters = manifest(delivered)["chapters"]
+    assert chapters[0]["spans"][0][2] == "The Lighthouse Keeper."
+    assert chapters[-1]["spans"][-1][2] == "The End."
+
+
+def test_whole_book_files_have_chapter_marks_equal_to_the_manifest(delivered: Path) -> None:
+    m = manifest(delivered)
+    for kind in ("m4b", "mp3"):
+        entry = m["book_files"][kind]
+        info = probe(delivered / entry["file"])
+        assert [c.title for c in info.chapters] == [c["title"] for c in m["chapters"]]
+        for read, written in zip(info.chapters, entry["chapters"]):
+            assert abs(read.start_s - written["start_s"]) <= 0.002
+            assert abs(read.end_s - written["end_s"]) <= 0.002
+        durations = [c["duration_s"] for c in m["chapters"]]
+        assert abs(entry["chapters"][-1]["end_s"] - sum(durations)) <= 0.05
+    assert probe(delivered / m["book_files"]["m4b"]["file"]).has_cover
+
+
+def test_qc_command_passes_delivered_files_and_fails_raw_audio(delivered: Path, tmp_path: Path, capsys) -> None:
+    assert main(["qc", str(delivered)]) == 0
+    assert "5 of 5 file(s) pass" in capsys.readouterr().out  # 3 chapters, the M4B and the book MP3
+    raw = tmp_path / "raw.wav"
+    t = np.arange(44100 * 3) / 44100
+    sf.write(raw, 0.9 * np.sin(2 * np.pi * 220 * t), 44100)
+    assert main(["qc", str(raw), "--json", str(tmp_path / "qc.json")]) == 3
+    assert "FAIL" in capsys.readouterr().out
+    assert json.loads((tmp_path / "qc.json").read_text())[0]["passed"] is False
+
+
+class StutterEngine(EspeakEngine):
+    """A stochastic engine whose first take of 'storm' sentences loops (a GPT-SoVITS-style repeat)."""
+
+    name = "stutter"
+    calls: list[int] = []
+
+    def synthesize(self, sentences, seed=0):
+        clips = super().synthesize(sentences, seed)
+        out = []
+        for sentence, clip in zip(sentences, clips):
+            if "storm" in sentence.text and seed == 0:
+                StutterEngine.calls.append(seed)
+                clip = Clip(np.tile(clip.audio, 4), clip.sample_rate, clip.text)  # 4× too long
+            out.append(clip)
+        return out
+
+
+def test_clip_qc_retakes_a_bad_take(prefect_harness, tmp_path: Path) -> None:
+    from synth import jobs
+
+    registry.register_engine("stutter", lambda voice: StutterEngine())
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "book.md").write_text(
+        "# One\n\n" + " ".join(f"Sentence number {w} is here." for w in ("one", "two", "three", "four", "five"))
+        + " A storm came from the east.\n", encoding="utf-8")
+    (project / "project.toml").write_text('[book]\nsource = "book.md"\n[voice]\nengine = "stutter"\n')
+    original = jobs.EngineSpec.stochastic
+    jobs.EngineSpec.stochastic = property(lambda self: self.kind in ("stutter", "gpt-sovits"))
+    try:
+        out = tmp_path / "out"
+        assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 0
+    finally:
+        jobs.EngineSpec.stochastic = original
+    chapter = manifest(out)["chapters"][0]
+    assert chapter["retakes"] == 1 and chapter["clip_flags"] == []
+    assert StutterEngine.calls == [0]  # the bad take happened once, then a new seed fixed it
