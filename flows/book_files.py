@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
+from flows.chapter import delivered_files
 from ingest.model import Book
 from mastering.book import deliver_m4b, write_book_mp3
 from mastering.presets import Preset
@@ -35,10 +36,11 @@ def book_file(book: Book, chapters: list[dict], out: Path, preset: Preset, kind:
     Returns its manifest entry: file, key, sha256 and the chapter marks (title, start_s, end_s)
     as written into the file. Raises MasteringError / OutputError.
     """
-    files = [out / c["file"] for c in chapters]
-    titles = [c["title"] for c in chapters]
+    delivered = [f for c in chapters for f in delivered_files(c)]
+    files = [out / f["file"] for f in delivered]
+    titles = [f["title"] for f in delivered]
     tags = book_tags(book)
-    key = hashlib.sha256(json.dumps([kind, [c["sha256"] for c in chapters], titles, repr(tags),
+    key = hashlib.sha256(json.dumps([kind, [f["sha256"] for f in delivered], titles, repr(tags),
                                      hashlib.sha256(book.meta.cover or b"").hexdigest(), repr(preset)],
                                     ensure_ascii=False).encode()).hexdigest()
     path = out / f"{book.slug}.{kind}"

@@ -25,6 +25,7 @@ from mastering.export import deliver_mp3
 from mastering.loudness import Measures
 from mastering.presets import Preset
 from mastering.qc import QCReport, check_mp3_format, check_rules
+from mastering.split import split_points
 from mastering.stitch import Assembly, assemble
 from mastering.tags import Tags
 from mastering.transcripts import cues, write_srt, write_vtt
@@ -48,6 +49,7 @@ class ChapterResult:
     reused: int = 0
     retakes: int = 0
     clip_flags: list = field(default_factory=list)  # clip-QC problems left after re-takes
+    parts: list = field(default_factory=list)  # when split for length: per-part file, measures, qc, spans
     qc: dict = field(default_factory=dict)  # QCReport.to_dict() of the delivered file
     export_key: str = ""  # hash of everything the MP3 is made from; unchanged → export skipped
     sha256: str = ""  # of the delivered MP3
@@ -195,34 +197,69 @@ def export_key(book: Book, index: int, total: int, lines: list[Line], clip_keys:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def delivered_files(entry: dict) -> list[dict]:
+    """The (file, sha256, title) records a chapter entry delivered: its parts, or its one file."""
+    return entry.get("parts") or [{"file": entry.get("file", ""), "sha256": entry.get("sha256"),
+                                   "title": entry.get("title", "")}]
+
+
 def reusable(previous: dict | None, key: str, out_dir: Path) -> bool:
-    """True if the previous run delivered this exact chapter and its file is intact."""
+    """True if the previous run delivered this exact chapter and its files are intact."""
     if not previous or previous.get("status") != "ok" or previous.get("export_key") != key:
         return False
-    path = out_dir / previous.get("file", "")
     try:
-        return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == previous.get("sha256")
+        return all((out_dir / f["file"]).is_file()
+                   and hashlib.sha256((out_dir / f["file"]).read_bytes()).hexdigest() == f["sha256"]
+                   for f in delivered_files(previous))
     except OSError:
         return False
 
 
+def part_ranges(assembly: Assembly, lines: list[Line], preset: Preset) -> list[tuple[int, int]]:
+    """Line ranges of the files this chapter becomes: one, or several cut at paragraph ends when
+    it is longer than the preset allows per file (ACX: 120 minutes)."""
+    if preset.max_minutes is None or assembly.duration <= preset.max_minutes * 60:
+        return [(0, len(lines))]
+    cuts = split_points(assembly.spans, [line.boundary != "sentence" for line in lines], preset.max_minutes * 60,
+                        preset.head_room_tone_s, preset.tail_room_tone_s)
+    bounds = [0, *cuts, len(lines)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 def export(book: Book, index: int, total: int, lines: list[Line], clips: list[Clip], preset: Preset,
            out_dir: Path, key: str = "") -> ChapterResult:
-    """Stitch, master and write one chapter's MP3; returns its measured summary."""
+    """Stitch, master and write one chapter's MP3 (or its parts) with transcripts; returns its
+    measured summary."""
     chapter = book.chapters[index - 1]
-    assembly = stitch(lines, clips, preset)
-    path = out_dir / chapter_file_name(index, chapter.title, total)
-    _, measures = deliver_mp3(path, assembly.audio, assembly.sample_rate, preset, chapter_tags(book, index, total))
     texts = [line.sentence.text for line in lines]
-    items = cues(assembly.spans, texts)
-    write_srt(path.with_suffix(".srt"), items)
-    write_vtt(path.with_suffix(".vtt"), items)
+    whole = stitch(lines, clips, preset)
+    ranges = part_ranges(whole, lines, preset)
+    name = chapter_file_name(index, chapter.title, total)
+    parts = []
+    for k, (a, b) in enumerate(ranges, start=1):
+        single = len(ranges) == 1
+        assembly = whole if single else stitch(lines[a:b], clips[a:b], preset)
+        path = out_dir / (name if single else name.replace(".mp3", f"-part{k}.mp3"))
+        tags = chapter_tags(book, index, total)
+        if not single:
+            tags = replace(tags, title=f"{chapter.title} ({k}/{len(ranges)})")
+        _, measures = deliver_mp3(path, assembly.audio, assembly.sample_rate, preset, tags)
+        items = cues(assembly.spans, texts[a:b])
+        write_srt(path.with_suffix(".srt"), items)
+        write_vtt(path.with_suffix(".vtt"), items)
+        parts.append({"file": path.name, "title": tags.title, "duration_s": round(measures.duration_s, 3),
+                      "measures": measures.to_dict(), "qc": delivery_qc(path, measures, assembly, preset).to_dict(),
+                      "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                      "spans": [(round(s, 3), round(e, 3), t) for (s, e), t in zip(assembly.spans, texts[a:b])]})
+    first = parts[0]
+    qc = first["qc"] if len(parts) == 1 else {
+        "passed": all(p["qc"]["passed"] for p in parts),
+        "rules": [dict(r, rule=f"part{k}:{r['rule']}") for k, p in enumerate(parts, 1) for r in p["qc"]["rules"]]}
     return ChapterResult(
-        index=index, title=chapter.title, file=path.name, duration_s=round(measures.duration_s, 3),
-        sentences=len(lines), measures=measures.to_dict(), export_key=key,
-        qc=delivery_qc(path, measures, assembly, preset).to_dict(),
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        spans=[(round(s, 3), round(e, 3), text) for (s, e), text in zip(assembly.spans, texts)],
+        index=index, title=chapter.title, file=first["file"], sha256=first["sha256"],
+        duration_s=round(sum(p["duration_s"] for p in parts), 3), sentences=len(lines),
+        measures=first["measures"], qc=qc, export_key=key, spans=first["spans"] if len(parts) == 1 else [],
+        parts=parts if len(parts) > 1 else [],
     )
 
 

@@ -111,7 +111,8 @@ def print_summary(manifest: dict) -> None:
         qc = c.get("qc") or {}
         verdict = "pass" if qc.get("passed") else "FAIL"
         print(f"{c['index']:>3}  {int(minutes):>4d}:{seconds:04.1f}  {_db(m.get('lufs'))}  {_db(m.get('rms_db'))}  "
-              f"{_db(m.get('sample_peak_db'))}  {verdict:<4}  {c['file']}")
+              f"{_db(m.get('sample_peak_db'))}  {verdict:<4}  {c['file']}"
+              + (f"  (+{len(c['parts']) - 1} more part(s): too long for one file)" if c.get("parts") else ""))
         for rule in qc.get("rules", []):
             if not rule["passed"]:
                 print(f"{'':>5}QC {rule['rule']}: {rule['value']} (allowed {rule['limit']})")

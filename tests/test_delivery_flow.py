@@ -125,3 +125,25 @@ def test_clip_qc_retakes_a_bad_take(prefect_harness, tmp_path: Path) -> None:
     chapter = manifest(out)["chapters"][0]
     assert chapter["retakes"] == 1 and chapter["clip_flags"] == []
     assert StutterEngine.calls == [0]  # the bad take happened once, then a new seed fixed it
+
+
+def test_a_chapter_longer_than_the_preset_allows_is_split_at_a_paragraph(prefect_harness, tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    paragraphs = "\n\n".join(f"Paragraph {w} has a first sentence. And it has a second one too."
+                             for w in ("one", "two", "three", "four", "five", "six"))
+    (project / "book.md").write_text(f"# Long\n\n{paragraphs}\n\n# Short\n\nJust one line.\n", encoding="utf-8")
+    (project / "project.toml").write_text('[book]\nsource = "book.md"\n[mastering]\npreset = "acx"\n'
+                                          '[mastering.overrides]\nmax_minutes = 0.25\ncredits = false\n')
+    out = tmp_path / "out"
+    assert main(["make", str(project), "--out", str(out), "--workers", "0", "--m4b"]) == 0
+    m = manifest(out)
+    long, short = m["chapters"]
+    assert len(long["parts"]) >= 2 and short["parts"] == []
+    cut_texts = [p["spans"][-1][2] for p in long["parts"][:-1]]
+    assert all(t.endswith("second one too.") for t in cut_texts)  # cut after a paragraph's last sentence
+    for part in long["parts"]:
+        assert part["duration_s"] <= 15.0 + 0.05 and part["qc"]["passed"], part["qc"]
+        assert (out / part["file"]).exists() and (out / part["file"]).with_suffix(".srt").exists()
+    marks = m["book_files"]["m4b"]["chapters"]
+    assert len(marks) == len(long["parts"]) + 1
