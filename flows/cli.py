@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except BookcastError as exc:
         print(f"bookcast: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `bookcast preview ... | head`: the reader has gone, which is fine
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("bookcast: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

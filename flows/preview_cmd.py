@@ -15,9 +15,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from flows.preview import preview_lines
     from flows.project import load_project
+    from ingest.frontend import config_for
     from ingest.reader import read_book
 
-    book = read_book(load_project(args.project).source)
-    for line in preview_lines(book, args.chapter, args.json):
+    proj = load_project(args.project)
+    book = read_book(proj.source)
+    lexicon = None
+    if proj.lexicon is not None:
+        from synth.g2p import load_lexicon
+
+        lexicon = load_lexicon(proj.lexicon)
+    for line in preview_lines(book, args.chapter, args.json, lexicon=lexicon, config=config_for(proj.engine)):
         print(line)
     return 0

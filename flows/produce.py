@@ -36,7 +36,8 @@ def default_out_dir(slug: str) -> Path:
 
 def engine_spec(proj: Project) -> EngineSpec:
     return EngineSpec(proj.engine, str(proj.voice) if proj.voice else None,
-                      batch_size=16 if proj.engine == "espeak" else 8)
+                      batch_size=16 if proj.engine == "espeak" else 8,
+                      lexicon=str(proj.lexicon) if proj.lexicon else None)
 
 
 @flow(name="produce_book", task_runner=ThreadPoolTaskRunner(max_workers=8), validate_parameters=False)

@@ -27,6 +27,7 @@ class EngineSpec:
     kind: str = "espeak"
     voice: str | None = None
     batch_size: int = 16  # sentences per batch sent to a worker (GPT-SoVITS decodes them together)
+    lexicon: str | None = None  # a project's pronunciation lexicon (GPT-SoVITS G2P)
 
     @property
     def stochastic(self) -> bool:
@@ -36,7 +37,8 @@ class EngineSpec:
     def build(self) -> Engine:
         from synth.registry import make_engine
 
-        return make_engine(self.kind, Path(self.voice) if self.voice else None)
+        return make_engine(self.kind, Path(self.voice) if self.voice else None,
+                           Path(self.lexicon) if self.lexicon else None)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,13 @@ def engine_for(spec: EngineSpec) -> Engine:
 
 
 def engine_fingerprint(spec: EngineSpec) -> str:
-    return engine_for(spec).fingerprint()
+    """The engine's own fingerprint, plus the lexicon's contents when one changes pronunciations."""
+    fingerprint = engine_for(spec).fingerprint()
+    if spec.lexicon and spec.kind != "espeak":
+        import hashlib
+
+        fingerprint += "/lex-" + hashlib.sha256(Path(spec.lexicon).read_bytes()).hexdigest()[:16]
+    return fingerprint
 
 
 def run_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int) -> BatchResult:

@@ -25,9 +25,9 @@ def known_engines() -> list[str]:
     return ["espeak", "gpt-sovits", *sorted(_custom)]
 
 
-def make_engine(kind: str, voice: Path | None = None) -> Engine:
-    """Build the named engine. Raises VoiceError for an unknown engine, a missing voice folder or a
-    missing torch install."""
+def make_engine(kind: str, voice: Path | None = None, lexicon: Path | None = None) -> Engine:
+    """Build the named engine (`lexicon`: a pronunciation lexicon for engines with our G2P). Raises
+    VoiceError for an unknown engine, a missing voice folder or a missing torch install."""
     if kind == "espeak":
         from synth.espeak import EspeakEngine
 
@@ -37,10 +37,11 @@ def make_engine(kind: str, voice: Path | None = None) -> Engine:
             raise VoiceError("the gpt-sovits engine needs a voice folder ([voice] path = ...)")
         try:
             from synth.gpt_sovits_engine import GptSovitsEngine
+            from synth.gpt_sovits_text import default_g2p
         except ImportError as exc:
             raise VoiceError(f"the gpt-sovits engine needs the extra: pip install 'bookcast[gpt-sovits]' "
                              f"({exc})") from exc
-        return GptSovitsEngine(voice)
+        return GptSovitsEngine(voice, g2p=default_g2p(lexicon))
     if kind in _custom:
         return _custom[kind](voice)
     raise VoiceError(f"unknown engine {kind!r}; choose one of {', '.join(known_engines())}")
