@@ -97,7 +97,6 @@ def _cover(book) -> tuple[bytes | None, str]:
 def _toc(book, path: Path) -> list[TocEntry]:
     """TOC entries in order, from the EPUB3 nav if present, else the NCX."""
     import ebooklib
-
     from ebooklib import epub
 
     nav = next((i for i in book.get_items() if isinstance(i, epub.EpubNav)), None)

@@ -14,9 +14,9 @@ import yaml
 from ingest.errors import InputError
 from ingest.model import Block, Book, BookMeta, Chapter
 
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-_PAUSE = re.compile(r"^\[pause\s+(\d+(?:\.\d+)?)\s*(ms|s)?\]$", re.I)
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_PAUSE = re.compile(r"^\[pause\s+(\d+(?:\.\d+)?)\s*(ms|s)?\]$", re.IGNORECASE)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # A long novel is ~2 MB of text; anything this big is not a script and would only exhaust memory.
 MAX_TEXT_BYTES = 64 << 20
 # Front-matter keys bookcast reads; each must be one value (a YAML alias bomb here would expand

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from epub_factory import (
     EpubSpec,
     build_epub,
@@ -38,6 +37,7 @@ from epub_factory import (
     tiny_png,
     xhtml,
 )
+
 from flows.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -350,7 +350,7 @@ def assert_one_error_line(rc: int, err: list[str], named: Path, problem: str) ->
     line = err[0]
     assert line.startswith("bookcast: error: "), line
     assert str(named) in line, f"{named} not named in: {line}"
-    assert re.search(problem, line, re.I), f"{problem!r} not in: {line}"
+    assert re.search(problem, line, re.IGNORECASE), f"{problem!r} not in: {line}"
     assert "Traceback" not in line
     return line
 
@@ -400,7 +400,13 @@ def pretrained(tmp_path_factory) -> tuple[Path, Path]:
     """(bert, hubert): the smallest models the voice check accepts (BERT 1024 wide with 2 layers,
     HuBERT 768 wide), random weights in Hugging Face layout."""
     import torch
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizer, HubertConfig, HubertModel
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        BertTokenizer,
+        HubertConfig,
+        HubertModel,
+    )
     from transformers.utils import logging as hf_logging
 
     # The CLI turns Hugging Face progress bars off (flows.runtime) before transformers is imported;
@@ -555,9 +561,7 @@ def test_disk_full_while_exporting_fails_the_chapters_cleanly(prefect_harness, t
 
 def _words(n_chars: int, seed: int = 7) -> str:
     """`n_chars` of lower-case English words, no punctuation, no repeating pattern."""
-    vocab = ("the keeper climbed narrow stairs and counted every ship that passed beneath lamp while sea "
-             "moved slowly under grey clouds wind carried salt over rocks gulls circled harbour boats waited "
-             "light turned steady night long morning came calm").split()
+    vocab = ["the", "keeper", "climbed", "narrow", "stairs", "and", "counted", "every", "ship", "that", "passed", "beneath", "lamp", "while", "sea", "moved", "slowly", "under", "grey", "clouds", "wind", "carried", "salt", "over", "rocks", "gulls", "circled", "harbour", "boats", "waited", "light", "turned", "steady", "night", "long", "morning", "came", "calm"]
     rng = np.random.default_rng(seed)
     text = " ".join(vocab[i] for i in rng.integers(0, len(vocab), n_chars // 3))
     return text[:n_chars].rstrip()
@@ -649,8 +653,8 @@ def test_obfuscated_fonts_and_illustrator_svg_are_not_refused(tmp_path: Path) ->
     (as Illustrator exports do) is never parsed, so it is no risk and no reason to refuse a book."""
     from ingest.epub import read_epub
 
-    svg = ('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY ns_svg "http://www.w3.org/2000/svg">]>'
-           '<svg xmlns="&ns_svg;" width="1" height="1"/>').encode()
+    svg = (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY ns_svg "http://www.w3.org/2000/svg">]>'
+           b'<svg xmlns="&ns_svg;" width="1" height="1"/>')
     enc = encryption_xml("http://www.idpf.org/2008/embedding", "OEBPS/font.otf")
     src = good_epub(tmp_path)
     with zipfile.ZipFile(src) as zf:
