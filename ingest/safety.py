@@ -62,7 +62,10 @@ def check_epub_archive(path: Path, limits: ArchiveLimits = ArchiveLimits()) -> N
             if "META-INF/encryption.xml" in names and _has_encrypted_content(zf, path):
                 raise UnsupportedError("is DRM-protected (META-INF/encryption.xml); remove DRM first", path)
             for info in infos:  # reading every member to its end checks its CRC
-                _read_member(zf, info, path, scan=info.filename in parsed)
+                if info.filename in parsed:
+                    _member_xml(zf, info.filename, path)  # what ebooklib or we will parse, parsed first
+                else:
+                    _read_member(zf, info)
     except zipfile.BadZipFile as exc:
         raise InputError(f"not a readable EPUB (corrupt zip: {exc})", path) from exc
     except (zlib.error, EOFError, NotImplementedError) as exc:
@@ -176,30 +179,32 @@ def _has_encrypted_content(zf: zipfile.ZipFile, path: Path) -> bool:
     return any(m.get("Algorithm", "") not in _OBFUSCATION for m in root.iter("{*}EncryptionMethod"))
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, scan: bool) -> None:
-    """Decompress one member to its end (zipfile checks the CRC there), scanning XML members for
-    entity declarations across chunk borders."""
-    tail = b""
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Decompress one member to its end, in chunks: zipfile checks the CRC there."""
     with zf.open(info) as fh:
-        while chunk := fh.read(_CHUNK):
-            if scan and _declares_entities(tail + chunk):
-                raise InputError(f"{info.filename} declares XML entities (refused: entity bombs)", path)
-            tail = chunk[-32:]
+        while fh.read(_CHUNK):
+            pass
 
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                          recover=True)
+def _parser() -> etree.XMLParser:
+    """A fresh parser per document: its error log is then this document's alone (parsers are not
+    shared between threads)."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                           recover=True)
 
 
 def safe_xml(data: bytes, path: str | Path | None = None, member: str = "") -> etree._Element:
     """Parse XML/XHTML with entity expansion, DTD loading and network access disabled.
 
-    Malformed markup is recovered (books are often sloppy). Raises InputError naming `path` (and the
-    archive `member`) when nothing parseable is left or the document declares entities.
+    Malformed markup is recovered (books are often sloppy), but not markup that trips the parser's
+    resource limits (nesting deeper than 256 elements): recovering there silently drops text.
+    Raises InputError naming `path` (and the archive `member`) when nothing parseable is left, the
+    document declares entities, or a limit was hit.
     """
     where = f"{member}: " if member else ""
+    parser = _parser()
     try:
-        root = etree.fromstring(data, parser=_PARSER)
+        root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
         raise InputError(f"{where}unreadable XML ({exc})", path) from exc
     if root is None:
@@ -207,4 +212,8 @@ def safe_xml(data: bytes, path: str | Path | None = None, member: str = "") -> e
     dtd = root.getroottree().docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
         raise InputError(f"{where}declares XML entities (refused: entity bombs)", path)
+    limit = next((e for e in parser.error_log if e.type_name == "ERR_RESOURCE_LIMIT"), None)
+    if limit is not None:
+        raise InputError(f"{where}XML too deeply nested or too large (line {limit.line}: {limit.message.strip()})",
+                         path)
     return root

@@ -226,6 +226,12 @@ def _(tmp: Path) -> Bad:
     return _bad_epub(tmp, "ch1.xhtml declares XML entities", replace={"OEBPS/ch1.xhtml": xxe.encode()})
 
 
+@book_case("xhtml_nested_too_deep")
+def _(tmp: Path) -> Bad:
+    deep = xhtml("<h1>One</h1>" + "<div>" * 300 + "<p>Text a parser would drop.</p>" + "</div>" * 300)
+    return _bad_epub(tmp, "ch1.xhtml: XML too deeply nested", replace={"OEBPS/ch1.xhtml": deep.encode()})
+
+
 # ---------------------------------------------------------------------------------- EPUB structure
 
 @book_case("epub_with_no_text")
