@@ -32,7 +32,9 @@ def locate(project: str, out: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.chapter import script
+    from flows.produce import book_scripts
+    from flows.retake import MAX_RETAKES, retake_seed
+    from mastering.presets import get_preset
     from synth.cache import clip_key
 
     proj, book, out_dir, cache = locate(args.project, args.out)
@@ -45,8 +47,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"bookcast: nothing to prune: no manifest.json in {out_dir} (run `bookcast make` first)")
         return 1
     fingerprint = json.loads(manifest.read_text(encoding="utf-8"))["engine"]["fingerprint"]
-    keep = {clip_key(line.sentence, fingerprint, proj.seed)
-            for chapter in book.chapters for line in script(chapter, book.meta.language)}
+    scripts = book_scripts(proj, book, get_preset(proj.preset, proj.preset_overrides),
+                           list(range(1, len(book.chapters) + 1)))
+    seeds = [proj.seed] + [retake_seed(proj.seed, attempt) for attempt in range(1, MAX_RETAKES + 1)]
+    keep = {clip_key(line.sentence, fingerprint, seed)  # every take a run may have chosen
+            for lines in scripts.values() for line in lines for seed in seeds}
     removed = cache.prune(keep)
     print(f"{cache.root}: removed {removed} clips no longer used; {cache.stats().entries} kept")
     return 0

@@ -70,10 +70,7 @@ def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], place
     total = len(book.chapters)
     cache = ClipCache((proj.work_dir or out / ".work") / "clips")
     spec = engine_spec(proj)
-    keep = lexicon_words(proj)
-    scripts = {i: steps.script(book.chapters[i - 1], book.meta.language, proj.engine, i, keep) for i in wanted}
-    if mastering.credits:
-        scripts = {i: steps.add_credits(lines, book, i, total, proj.engine) for i, lines in scripts.items()}
+    scripts = book_scripts(proj, book, mastering, wanted)
     report(Event("plan", sentences=sum(len(s) for s in scripts.values()), detail={"chapters": wanted}))
 
     pool = make_pool(placement)
@@ -109,6 +106,17 @@ def _book_files(book, manifest: dict, out: Path, preset, kinds: tuple[str, ...])
         get_run_logger().warning("whole-book files skipped: not every chapter is delivered")
         return previous
     return {kind: book_file(book, chapters, out, preset, kind, previous.get(kind)) for kind in kinds}
+
+
+def book_scripts(proj: Project, book, preset, wanted: list[int]) -> dict:
+    """Each wanted chapter's lines as the engine will speak them (credits included when the preset
+    wants them): the one definition of what gets synthesized, used by runs and by cache pruning."""
+    keep = lexicon_words(proj)
+    total = len(book.chapters)
+    scripts = {i: steps.script(book.chapters[i - 1], book.meta.language, proj.engine, i, keep) for i in wanted}
+    if preset.credits:
+        scripts = {i: steps.add_credits(lines, book, i, total, proj.engine) for i, lines in scripts.items()}
+    return scripts
 
 
 def lexicon_words(proj: Project) -> frozenset[str]:

@@ -18,6 +18,7 @@ from synth.jobs import EngineSpec
 from synth.pool import Pool
 
 RETAKE_SEED_STEP = 7919  # a prime: re-take seeds never collide with neighbouring base seeds
+MAX_RETAKES = 2  # new takes tried per flagged clip
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def retake_seed(seed: int, attempt: int) -> int:
 
 
 def review(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache, lines: list[Line],
-           keys: tuple[str, ...], seed: int, max_attempts: int = 2) -> RetakeOutcome:
+           keys: tuple[str, ...], seed: int, max_attempts: int = MAX_RETAKES) -> RetakeOutcome:
     """Flag this chapter's clips and re-take flagged ones (deterministic engines are only flagged)."""
     from flows.chapter import load_clips
 
