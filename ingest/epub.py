@@ -54,7 +54,7 @@ def read_epub(path: str | Path) -> Book:
     toc = _toc(book, path)
     chapters = _chapters(book, toc, path)
     if not chapters:
-        raise InputError("EPUB contains no readable text", path)
+        raise InputError("EPUB contains no readable text (empty pages, or only images)", path)
     return Book(meta=meta, chapters=tuple(chapters), source=str(path))
 
 
