@@ -118,13 +118,19 @@ def _outside(name: str) -> bool:
 
 
 def _check_names(path: Path, infos: list[zipfile.ZipInfo]) -> set[str]:
+    """Member names, after refusing paths out of the archive, encrypted members and duplicate names
+    (two members with one name show different books to different readers)."""
+    seen: set[str] = set()
     for info in infos:
+        if info.filename in seen:
+            raise InputError(f"archive has two members named {info.filename!r}", path)
+        seen.add(info.filename)
         if _outside(info.filename):
             raise InputError(f"archive member {info.filename!r} points outside the book", path)
         if info.flag_bits & 0x1:
             raise UnsupportedError(f"archive member {info.filename!r} is password-protected (encrypted zip)",
                                    path)
-    return {i.filename for i in infos}
+    return seen
 
 
 def _declares_entities(data: bytes) -> bool:

@@ -184,6 +184,16 @@ def _(tmp: Path) -> Bad:
     return _bad_epub(tmp, "'/etc/cron.d/evil' points outside the book", add={"/etc/cron.d/evil": b"x"})
 
 
+@book_case("duplicate_member_names")
+def _(tmp: Path) -> Bad:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate it is asked to write
+        return _bad_epub(tmp, "two members named 'OEBPS/ch1.xhtml'",
+                         add={"OEBPS/ch1.xhtml": xhtml("<p>A different chapter one.</p>").encode()})
+
+
 # ------------------------------------------------------------------------------------ XML inside
 
 def _chapter_with_doctype(doctype: str, body: str = "<p>&e10;</p>", pad: str = "") -> str:
