@@ -61,7 +61,14 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
     placement = PoolConfig(workers, tuple(devices or ()), dask_address)
     whole = tuple(book_files if book_files is not None else proj.book_files)
     with exclusive(out / ".work"):
+        remove_leftovers(out)
         return _produce(proj, book, mastering, out, wanted, placement, force_export, whole)
+
+
+def remove_leftovers(out: Path) -> None:
+    """Temporary files a killed run left behind (never under a final name); safe under the lock."""
+    for stray in [*out.glob(".*.part"), *out.glob(".*.tmp"), *(out / ".work" / "clips").glob("??/.*.tmp")]:
+        stray.unlink(missing_ok=True)
 
 
 def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], placement: PoolConfig,

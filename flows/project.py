@@ -47,13 +47,16 @@ def load_project(path: str | Path) -> Project:
         data = tomllib.loads(config_file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"invalid TOML: {exc}", config_file) from exc
-    book = data.get("book", {})
-    voice = data.get("voice", {})
-    master = data.get("mastering", {})
-    output = data.get("output", {})
+    book, voice, master, output = (_table(data, name, config_file) for name in ("book", "voice", "mastering", "output"))
 
     def rel(value: object) -> Path | None:
         return None if not value else (path / str(value)).resolve()
+
+    def whole(table: dict, key: str, name: str, default: int) -> int:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"[{name}] {key} must be a whole number, not {value!r}", config_file)
+        return value
 
     source = rel(book.get("source"))
     if source is None and "podcast" not in data:
@@ -65,15 +68,23 @@ def load_project(path: str | Path) -> Project:
         engine=engine,  # type: ignore[arg-type]
         voice=rel(voice.get("path")),
         preset=str(master.get("preset", "acx")),
-        preset_overrides=dict(master.get("overrides", {})),
+        preset_overrides=_table(master, "overrides", config_file, "mastering."),
         out_dir=rel(output.get("dir")),
         work_dir=rel(output.get("work_dir")),
         lexicon=rel(book.get("lexicon")),
-        seed=int(voice.get("seed", 0)),
+        seed=whole(voice, "seed", "voice", 0),
         title=str(book.get("title", "")),
         book_files=_book_files(output.get("book_files", []), config_file),
         extra={k: v for k, v in data.items() if k not in ("book", "voice", "mastering", "output")},
     )
+
+
+def _table(data: dict, name: str, config_file: Path, prefix: str = "") -> dict:
+    """A [table] of project.toml (empty when absent); InputError when it is not a table."""
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise InputError(f"[{prefix}{name}] must be a table (a [{prefix}{name}] section), not {value!r}", config_file)
+    return value
 
 
 def _book_files(value: object, config_file: Path) -> tuple[str, ...]:

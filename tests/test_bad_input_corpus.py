@@ -398,8 +398,6 @@ def test_bad_book_is_rejected_with_one_clear_line(prefect_harness, tmp_path: Pat
     assert not (tmp_path / "PWNED_BY_YAML").exists()
 
 
-@pytest.mark.xfail(reason="flows/project.py load_project does not check value types: int('abc') / str.get "
-                          "escape as a traceback (reported to the lead)", strict=False)
 @pytest.mark.parametrize("toml", ['[book]\nsource = "book.md"\n[voice]\nseed = "abc"\n', 'book = "book.md"\n'],
                          ids=["seed_not_a_number", "book_not_a_table"])
 def test_project_toml_with_wrong_types(prefect_harness, tmp_path: Path, capsys, toml: str) -> None:

@@ -105,6 +105,7 @@ def _torch_load_safe(source: str | Path | io.BytesIO, path: Path) -> Any:
         raise VoiceError(f"not a readable torch weight file ({first_line[:160]})", path) from exc
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, KeyError, AttributeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first_line = first_line.split(". ")[0]  # torch appends a paragraph of zip-reader advice
         raise VoiceError(
             f"not a readable torch weight file, truncated or corrupt? ({first_line[:160]})", path
         ) from exc
