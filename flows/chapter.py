@@ -132,24 +132,13 @@ def synthesize(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache,
         except Exception as exc:  # a worker's failure, whatever its type; reported below
             errors.append(f"{type(exc).__name__}: {exc} (batch starting {batch[0][1].text[:40]!r})")
             continue
-        seconds = 0.0
-        for (key, sentence), data in zip(batch, result.flac):
-            cache.put(key, data, sentence, {"fingerprint": result.fingerprint, "worker": result.worker})
-        for data in result.flac:
-            seconds += _flac_seconds(data)
+        seconds = sum(cache.put(key, data, sentence, {"fingerprint": result.fingerprint, "worker": result.worker})
+                      for (key, sentence), data in zip(batch, result.flac))
         audio_s += seconds
         on_batch(len(batch), seconds)
     if errors:
         raise SynthesisError(f"{len(errors)} of {len(futures)} batches failed: {errors[0]}")
     return ChapterClips(tuple(keys), len(missing), len(lines) - len(missing), audio_s)
-
-
-def _flac_seconds(data: bytes) -> float:
-    import io
-
-    import soundfile as sf
-
-    return float(sf.info(io.BytesIO(data)).duration)
 
 
 def load_clips(cache: ClipCache, keys: tuple[str, ...]) -> list[Clip]:

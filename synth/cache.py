@@ -96,8 +96,9 @@ class ClipCache:
         entry = self._verified(key)
         return None if entry is None else decode_clip(entry[0], entry[1].get("text", ""))
 
-    def put(self, key: str, data: bytes, sentence: Sentence, extra: dict | None = None) -> None:
-        """Store encoded FLAC `data` for `key` (audio first, sidecar last: the sidecar marks it done)."""
+    def put(self, key: str, data: bytes, sentence: Sentence, extra: dict | None = None) -> float:
+        """Store encoded FLAC `data` for `key` (audio first, sidecar last: the sidecar marks it done);
+        returns the clip's duration in seconds."""
         flac, meta_path = self._paths(key)
         info = sf.info(io.BytesIO(data))
         meta = {"key": key, "text": sentence.text, "runs": [[r.lang, r.text] for r in sentence.runs],
@@ -109,6 +110,7 @@ class ClipCache:
             _write_atomic(meta_path, json.dumps(meta, ensure_ascii=False).encode())
         except OSError as exc:
             raise OutputError(f"cannot write the clip cache ({exc.strerror or exc})", flac) from exc
+        return float(info.duration)
 
     def remove(self, key: str) -> None:
         for path in self._paths(key):

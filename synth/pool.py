@@ -167,7 +167,10 @@ class ProcessPool:
         return self._submit(run_batch, spec, tuple(keys), tuple(sentences), seed)
 
     def fingerprint(self, spec: EngineSpec) -> str:
-        return self._submit(engine_fingerprint, spec).result()
+        """The engine's fingerprint; asked of every worker at once, so all of them start and load
+        the voice in parallel now rather than one by one during the first batches."""
+        answers = [self._submit(engine_fingerprint, spec) for _ in range(self.workers)]
+        return [a.result() for a in answers][0]
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
