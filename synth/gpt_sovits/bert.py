@@ -8,7 +8,6 @@ model is read from a LOCAL Hugging Face folder only; nothing is ever downloaded.
 """
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ import torch
 from safetensors import SafetensorError
 
 from ingest.errors import SynthesisError, VoiceError
+from synth.gpt_sovits.hf_folder import read_config
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +36,7 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 def inspect_bert_folder(folder: Path) -> dict:
     """Check a local chinese-roberta-wwm-ext-large folder without loading weights; returns its
     config. Raises VoiceError naming the folder and the missing or wrong piece."""
-    if not folder.is_dir():
-        raise VoiceError(
-            "BERT folder not found (expected chinese-roberta-wwm-ext-large in Hugging Face layout)", folder
-        )
-    cfg_path = folder / "config.json"
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise VoiceError("BERT folder has no config.json", folder) from exc
-    except (OSError, ValueError) as exc:
-        raise VoiceError(f"unreadable BERT config ({exc})", cfg_path) from exc
-    if cfg.get("hidden_size") != BERT_DIM:
-        raise VoiceError(
-            f"BERT hidden size is {cfg.get('hidden_size')}, GPT-SoVITS v2 needs {BERT_DIM} "
-            "(chinese-roberta-wwm-ext-large)", cfg_path
-        )
+    cfg, cfg_path = read_config(folder, "BERT", "chinese-roberta-wwm-ext-large", BERT_DIM)
     if cfg.get("num_hidden_layers", 0) < 2:
         raise VoiceError("BERT needs at least 2 layers (features come from hidden layer -3)", cfg_path)
     if not any((folder / n).is_file() for n in _WEIGHT_FILES):

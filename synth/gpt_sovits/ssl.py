@@ -26,6 +26,7 @@ import torch
 from safetensors import SafetensorError
 
 from ingest.errors import VoiceError
+from synth.gpt_sovits.hf_folder import read_config
 
 log = logging.getLogger(__name__)
 
@@ -111,20 +112,7 @@ def inspect_hubert_folder(folder: Path) -> dict:
 
     Raises VoiceError naming the folder and the missing or wrong piece.
     """
-    if not folder.is_dir():
-        raise VoiceError("HuBERT folder not found (expected chinese-hubert-base in Hugging Face layout)", folder)
-    cfg_path = folder / "config.json"
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise VoiceError("HuBERT folder has no config.json", folder) from exc
-    except (OSError, ValueError) as exc:
-        raise VoiceError(f"unreadable HuBERT config ({exc})", cfg_path) from exc
-    if cfg.get("hidden_size") != HUBERT_DIM:
-        raise VoiceError(
-            f"HuBERT hidden size is {cfg.get('hidden_size')}, GPT-SoVITS v2 needs {HUBERT_DIM} "
-            "(chinese-hubert-base)", cfg_path
-        )
+    cfg, cfg_path = read_config(folder, "HuBERT", "chinese-hubert-base", HUBERT_DIM)
     if not any((folder / n).is_file() for n in ("model.safetensors", "pytorch_model.bin")):
         raise VoiceError("HuBERT folder has no model.safetensors or pytorch_model.bin", folder)
     pre = folder / "preprocessor_config.json"
