@@ -254,9 +254,9 @@ def produce_podcast(project: str, script: str | None = None, force: bool = False
     preset = get_preset(proj.preset, proj.preset_overrides)
     out = output_dir(proj, settings, out_dir)
     scripts = [ep.read_episode(settings.resolve_script(script), settings)] if script else ep.scan_episodes(settings)
-    pool = make_pool(PoolConfig(workers, (), dask_address))
+    spec = engine_spec(proj)
+    pool = make_pool(PoolConfig(workers, (), dask_address), use_gpus=spec.uses_gpu)
     try:
-        spec = engine_spec(proj)
         synth = ep.Synthesis(pool, spec, pool.fingerprint(spec), ClipCache((proj.work_dir or out / ".work") / "clips"))
         state = load_state(out)
         pending = [s for s in scripts if force or not is_current(

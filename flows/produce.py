@@ -80,7 +80,7 @@ def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], place
     scripts = book_scripts(proj, book, mastering, wanted)
     report(Event("plan", sentences=sum(len(s) for s in scripts.values()), detail={"chapters": wanted}))
 
-    pool = make_pool(placement)
+    pool = make_pool(placement, use_gpus=spec.uses_gpu)
     logger.info("synthesis on %s", pool.description)
     try:
         fingerprint = pool.fingerprint(spec)

@@ -30,6 +30,11 @@ class EngineSpec:
     lexicon: str | None = None  # a project's pronunciation lexicon (GPT-SoVITS G2P)
 
     @property
+    def uses_gpu(self) -> bool:
+        """Whether workers should be placed one per GPU (espeak runs on CPU cores only)."""
+        return self.kind != "espeak"
+
+    @property
     def stochastic(self) -> bool:
         """Whether a new seed gives a new take (espeak is deterministic: re-takes would not help)."""
         return self.kind != "espeak"

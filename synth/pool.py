@@ -49,10 +49,11 @@ def detect_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
-def make_pool(config: PoolConfig) -> Pool:
+def make_pool(config: PoolConfig, use_gpus: bool = True) -> Pool:
+    """The pool `config` asks for; `use_gpus=False` (a CPU engine such as espeak) ignores GPUs."""
     if config.dask_address:
         return DaskPool(config.dask_address)
-    gpus = list(config.devices) or ([] if config.workers == 0 else detect_gpus())
+    gpus = [] if not use_gpus else list(config.devices) or ([] if config.workers == 0 else detect_gpus())
     if config.workers == 0:
         return InlinePool()
     if gpus:
