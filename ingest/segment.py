@@ -7,8 +7,15 @@ part of an English word, the 3.5 is counted in Chinese). Each run's text is then
 language, so a run's text is exactly what an engine speaks.
 
 Sentences are also the unit of synthesis, so they are cut to an engine's budget (clause stops,
-then commas, then word boundaries) and very short ones are merged with a neighbour; see
-`ingest.frontend.FrontendConfig`.
+then commas, then word boundaries, and as a last resort anywhere: a 50,000-digit number or a long
+token with no spaces comes out in budget-sized slices) and very short ones are merged with a
+neighbour; see `ingest.frontend.FrontendConfig`. Every step is linear in the text, so hostile input
+(long digit runs, text without any punctuation) costs no more than a book of the same length.
+
+Japanese and Korean are not supported, and only their own scripts are detected: kana and hangul
+are skipped with a warning. Kanji cannot be told from Chinese by script, so the kanji of a Japanese
+text are read as Chinese (and the kana between them dropped); such a book needs a Japanese voice
+and front end, not this one.
 """
 from __future__ import annotations
 
@@ -53,7 +60,7 @@ class Sentence:
 
 _HAN = "\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\u3007"
 _CLOSERS = "”’」』）)\\]》】\"'"
-_TERM = re.compile(r"(?:[。！？]+[!?！？]*|[!?]+|……|…+|\.{3,}|；|\.)[" + _CLOSERS + "]*")
+_TERM = re.compile(r"(?:[。！？]++[!?！？]*+|[!?]++|……|…++|\.{3,}+|；|\.)[" + _CLOSERS + "]*+")
 _NEVER_SPLIT_AFTER = frozenset("""mr mrs ms dr prof st vs e.g i.e mt ave gov gen capt lt sgt col rev hon
 approx cf u.s u.k u.n ph.d""".split())
 _SPLIT_UNLESS_NUMBER = frozenset("no nos fig figs vol ch pp p jan feb mar apr jun jul aug sep sept oct nov dec".split())
@@ -84,7 +91,7 @@ def split_sentences(paragraph: str) -> list[str]:
 
 def _is_boundary(text: str, m: re.Match) -> bool:
     stop = m.group(0).rstrip(_CLOSERS)
-    rest = text[m.end():]
+    rest = text[m.end():m.end() + 8]  # enough to see past one space; never a copy of the whole rest
     nxt = rest.lstrip()[:1]
     if not nxt:
         return True
@@ -118,30 +125,50 @@ def _is_han(ch: str) -> bool:
 
 # ---------------------------------------------------------------- length budget
 
-_UNIT_TOKEN = re.compile(r"[" + _HAN + r"\u3040-\u30ff\uac00-\ud7af]|[A-Za-z\u00C0-\u024F]+|\d")
+_UNIT_TOKEN = re.compile(r"[" + _HAN + r"\u3040-\u30ff\uac00-\ud7af]|[A-Za-z\u00C0-\u024F]++|\d")
+# No word is longer than this; a longer run of letters ('aaaa…', a pasted hash) is no word an
+# engine can say in one breath, so it counts one unit per letter, like digits.
+_LONGEST_WORD = 20
+# Characters per unit a piece may reach before it is cut regardless of its units: text made of
+# symbols alone ('%%%%…', '----…') counts no units but still costs time and may still be read.
+_CHARS_PER_UNIT = 12
 
 
 def units(text: str) -> float:
-    """Rough spoken length: a Chinese character 1, an English word 2, a digit 1."""
+    """Rough spoken length: a Chinese character 1, an English word 2, a digit 1, and a run of
+    more than 20 letters 1 per letter."""
     n = 0.0
     for tok in _UNIT_TOKEN.findall(text):
-        n += 2 if tok[0].isascii() and tok[0].isalpha() or len(tok) > 1 else 1
+        if len(tok) > 1:
+            n += 2 if len(tok) <= _LONGEST_WORD else len(tok)
+        else:
+            n += 2 if tok.isascii() and tok.isalpha() else 1
     return n
 
 
 _CLAUSE = re.compile(r"(?<!\d)[；;：:](?!\d)|——|—|–(?= )|……|…")
 _COMMA = re.compile(r"(?<!\d)[，,](?!\d)|[、，]")
+_LAST_LEVEL = 5
 
 
 def cut_long(sentence: str, max_units: float) -> list[str]:
     """Cut a sentence longer than `max_units` at clause stops, then commas, then word
-    boundaries, then characters; pieces are packed back up to the budget, evenly."""
-    return [p for p in (s.strip() for s in _cut(sentence, max_units, 1)) if p]
+    boundaries, then between characters, and at last anywhere; pieces are packed back up to the
+    budget, evenly. Every piece is within `max_units` and within 12 characters per unit (a budget
+    under 2 units, one letter's worth, is taken as 2)."""
+    budget = max(float(max_units), 2.0)
+    return [p for p in (s.strip() for s in _cut(sentence, budget, 1)) if p]
+
+
+def _too_long(text: str, max_units: float) -> bool:
+    return len(text) > _CHARS_PER_UNIT * max_units or units(text) > max_units
 
 
 def _cut(text: str, max_units: float, level: int) -> list[str]:
-    if level > 4 or units(text) <= max_units:
+    if not _too_long(text, max_units):
         return [text]
+    if level == _LAST_LEVEL:
+        return _hard_cut(text, max_units)
     cuts = _candidates(text, level)
     if not cuts:
         return _cut(text, max_units, level + 1)
@@ -149,7 +176,22 @@ def _cut(text: str, max_units: float, level: int) -> list[str]:
     parts = [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
     out: list[str] = []
     for chunk in _pack(parts, max_units):
-        out.extend(_cut(chunk, max_units, level + 1) if units(chunk) > max_units else [chunk])
+        out.extend(_cut(chunk, max_units, level + 1))
+    return out
+
+
+def _hard_cut(text: str, max_units: float) -> list[str]:
+    """The last resort, for a stretch with no boundary left (a 50,000-digit number, a long token
+    with no spaces): equal slices by characters, each halved again while still too long. A slice
+    of one character is never cut further."""
+    if len(text) <= 1:
+        return [text]
+    n = max(2, math.ceil(units(text) / max_units), math.ceil(len(text) / (_CHARS_PER_UNIT * max_units)))
+    size = math.ceil(len(text) / n)
+    out: list[str] = []
+    for i in range(0, len(text), size):
+        piece = text[i:i + size]
+        out.extend(_hard_cut(piece, max_units) if _too_long(piece, max_units) else [piece])
     return out
 
 
@@ -187,14 +229,20 @@ def _pack(parts: list[str], max_units: float) -> list[str]:
 
 
 def merge_short(pieces: list[str], min_units: float, max_units: float) -> list[str]:
-    """Merge pieces shorter than `min_units` into a neighbour while the result fits the budget."""
+    """Merge pieces shorter than `min_units` into a neighbour while the result fits the budget
+    (in units, and in characters: thousands of '.' count no units but must not merge into one)."""
     out: list[str] = []
+    sizes: list[float] = []  # units of out[i], kept rather than recounted as out[-1] grows
+    max_chars = _CHARS_PER_UNIT * max_units
     for piece in pieces:
-        if out and (units(piece) < min_units or units(out[-1]) < min_units) \
-                and units(out[-1]) + units(piece) <= max_units:
+        u = units(piece)
+        if out and (u < min_units or sizes[-1] < min_units) and sizes[-1] + u <= max_units \
+                and len(out[-1]) + len(piece) < max_chars:
             out[-1] = _join_all([out[-1], piece])
+            sizes[-1] += u
         else:
             out.append(piece)
+            sizes.append(u)
     return out
 
 

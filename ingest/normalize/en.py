@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ingest.normalize.numbers import en_digits, en_number, en_ordinal, en_year, roman_to_int
+from ingest.normalize.numbers import (ANY_NUM, MAX_WHOLE_DIGITS, NUM, en_digits, en_number, en_ordinal, en_year,
+                                      roman_to_int)
 
-_NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
 _MONTH_ABBR = {m[:3]: m for m in _MONTHS} | {"Sept": "September"}
@@ -50,15 +50,16 @@ _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "US$": ("dollar", "dol
              "£": ("pound", "pounds", "penny", "pence"), "€": ("euro", "euros", "cent", "cents"),
              "¥": ("yuan", "yuan", "fen", "fen")}
 
-_MONEY = re.compile(r"(US\$|\$|£|€|¥)\s?(\d+(?:,\d{3})*)(?:\.(\d+))?(?!\d)"
+# Patterns are linear in the text (see numbers.NUM): possessive digit runs, guarded starts.
+_MONEY = re.compile(r"(US\$|\$|£|€|¥)\s?(\d++(?:,\d{3})*)(?:\.(\d++))?(?!\d)"
                     r"(?:\s?(thousand|million|billion|trillion|[kKmMbB]n?)\b)?")
-_PERCENT = re.compile(r"(?<![\d.])(-?" + _NUM + r")\s?%")
-_PERCENT_RANGE = re.compile(r"(" + _NUM + r")\s?%?\s?[-–~]\s?(" + _NUM + r")\s?%")
+_PERCENT = re.compile(r"(?<![\d.])(-?" + NUM + r")\s?%")
+_PERCENT_RANGE = re.compile(r"(" + NUM + r")\s?%?\s?[-–~]\s?(" + NUM + r")\s?%")
 _US_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
-_MIXED_FRACTION = re.compile(r"\b(\d+)\s(\d)/(\d{1,2})\b")
+_MIXED_FRACTION = re.compile(r"\b(\d++)\s(\d)/(\d{1,2})\b")
 _INITIALISM = re.compile(r"\b((?:[A-Z]\.){2,})")
 _TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?:\s?(am|pm|AM|PM|A M|P M)\b)?")
-_RATIO = re.compile(r"(?<![\d:])(\d+):(\d+)(?![\d:])")
+_RATIO = re.compile(r"(?<![\d:])(\d++):(\d++)(?![\d:])")
 _REGNAL = re.compile(r"\b(King|Queen|Pope|Emperor|Tsar|Henry|Louis|Elizabeth|George|Edward|Charles|William"
                      r"|Richard|James|Mary|John|Paul|Pius|Leo|Philip|Frederick|Alexander|Peter|Catherine"
                      r"|Napoleon|Ramesses|Ptolemy|Benedict|Gregory|Innocent|Clement|Ivan)\s([IVX]{1,6})\b")
@@ -66,15 +67,15 @@ _WORLD_WAR = re.compile(r"\b(World War)\s(I{1,2})\b")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTH_DAY = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s(\d{1,2})(?:st|nd|rd|th)?\b(,?\s(\d{4})\b)?")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s(" + "|".join(_MONTHS) + r")\b")
-_ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
+_ORDINAL = re.compile(r"\b(\d{1,%d})(st|nd|rd|th)\b" % MAX_WHOLE_DIGITS)
 _PHONE = re.compile(r"(?<![\d.])(\+\d{1,3}[\s-]?)?\(?(\d{3})\)?[\s.-](\d{3})[\s.-](\d{4})(?![\d.])")
 _YEARS_PLURAL = re.compile(r"\b(1[1-9]\d0|20[0-9]0)s\b")
 _YEAR = re.compile(r"(?<![\d.,$£€¥-])(1[1-9]\d\d|20\d\d)(?!\d|[.,]\d|\s?%|\s?(?:" + _UNIT_RE + r")\b)")
-_UNIT = re.compile(r"((?<![\d.])-?" + _NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
+_UNIT = re.compile(r"((?<![\d.])-?" + NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
 _FRACTION = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")
-_RANGE = re.compile(r"(?<![\d.])(" + _NUM + r")\s?[-–—~]\s?(" + _NUM + r")(?![\d.])")
+_RANGE = re.compile(r"(?<![\d.])(" + NUM + r")\s?[-–—~]\s?(" + NUM + r")(?![\d.])")
 _NEG = re.compile(r"(?<![\w])-(?=\d)")
-_NUMBER = re.compile(_NUM)
+_NUMBER = re.compile(ANY_NUM)
 _LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])(?!(?:st|nd|rd|th|s)\b)"
                            r"(?!(?:km|cm|mm|nm|kg|mg|ml|mL|kW|kWh|mph|lbs?|oz|ft|GB|MB|KB|TB|GHz|MHz|Hz|[mgLkKMB])\b)")
 _INITIAL = re.compile(r"\b([A-Z])\.(?=\s[A-Z])")
@@ -83,10 +84,10 @@ _HYPHEN_WORDS = re.compile(r"(?<=[A-Za-z])[-/](?=[A-Za-z])")
 _SYMBOLS = {"&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number ",
             "×": " times ", "÷": " divided by ", "<": " less than ", ">": " greater than "}
 _DROP = str.maketrans("", "", "“”\"‘«»「」『』《》*_`^|\\")
-_TO_COMMA = re.compile(r"\s*[()\[\]{}（）【】—–]+\s*")
+_TO_COMMA = re.compile(r"(?:(?<!\s)\s++)?[()\[\]{}（）【】—–]+\s*+")
 _ZH_PUNCT = str.maketrans({"，": ",", "。": ".", "！": "!", "？": "?", "；": ";", "：": ":", "、": ",", "’": "'"})
 _PUNCT_RUN_EN = re.compile(r"[,.!?;:](?:\s*[,.!?;:])+")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;:])")
+_SPACE_BEFORE_PUNCT = re.compile(r"(?<!\s)\s++([,.!?;:])")
 
 # Acronyms said as words, not letters.
 WORD_ACRONYMS = frozenset("""NASA NATO UNESCO UNICEF COVID AIDS OPEC FIFA LASER RADAR SCUBA GIF JPEG
@@ -104,8 +105,7 @@ def _money(m: re.Match) -> str:
         return f"{amount} {scale_word} {many}"
     if cents and len(cents) != 2:
         return f"{en_number(whole + '.' + cents)} {many}"
-    n = int(whole.replace(",", ""))
-    out = f"{en_number(whole)} {one if n == 1 else many}"
+    out = f"{en_number(whole)} {one if whole.replace(',', '').lstrip('0') == '1' else many}"
     if cents and int(cents):
         c = int(cents)
         out += f" and {en_number(str(c))} {cent1 if c == 1 else cents_n}"

@@ -8,6 +8,19 @@ from functools import lru_cache
 import cn2an
 from num2words import num2words
 
+# A written number ('7', '1,234', '3.14') inside a pattern that looks for numbers in context ('5%',
+# '3-5 km'). Such a pattern is tried at every position of the text, so over a long digit string a
+# plain \d+ would rescan the rest of the run from each digit: quadratic, seconds for 10,000 digits.
+# Here a number starts only at the start of a digit run, its digits are possessive (nothing that
+# follows a number starts with a digit) and it has at most six thousands groups (10^21), so every
+# start costs a bounded look past its own run and a scan stays linear in the text.
+NUM = r"(?<!\d)\d++(?:,\d{3}){0,6}(?:\.\d++)?"
+# The last rule, 'read whatever digits are left': starts at any digit, so none is left unread.
+ANY_NUM = r"\d++(?:,\d{3})*+(?:\.\d++)?"
+# Longer runs than this are read digit by digit: nobody says a 20-digit number as one
+# (and num2words / cn2an get slow or refuse on huge ones).
+MAX_WHOLE_DIGITS = 15
+
 _ZH_DIGITS = "零一二三四五六七八九"
 _EN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -27,7 +40,7 @@ def zh_number(text: str) -> str:
     whole, _, frac = text.partition(".")
     if not whole:
         whole = "0"
-    if len(whole) > 16 or (len(whole) > 1 and whole.startswith("0")):
+    if len(whole) > MAX_WHOLE_DIGITS or (len(whole) > 1 and whole.startswith("0")):
         out = zh_digits(whole)
     else:
         out = cn2an.an2cn(whole)
@@ -51,9 +64,7 @@ def en_number(text: str) -> str:
     if not text or text == ".":
         return ""
     whole, _, frac = text.partition(".")
-    if len(whole) > 1 and whole.startswith("0"):
-        out = en_digits(whole)
-    elif len(whole) > 15:
+    if len(whole) > MAX_WHOLE_DIGITS or (len(whole) > 1 and whole.startswith("0")):
         out = en_digits(whole)
     else:
         out = num2words(int(whole or "0"))

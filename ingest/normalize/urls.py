@@ -10,7 +10,9 @@ import re
 from ingest.normalize.numbers import en_digits
 
 URL = re.compile(r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#@!$&*+,;=%]*[A-Za-z0-9\-_~/#=%]")
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Possessive parts and a start only at the beginning of a name: '%%%…' or 'a@a@…' tried at every
+# position would otherwise rescan the rest each time (quadratic; `segment` tries it everywhere).
+EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*\.[A-Za-z]{2,}")
 
 _SAY = {".": " dot ", "/": " slash ", "-": " dash ", "_": " underscore ", "@": " at ", ":": " colon ",
         "~": " tilde ", "+": " plus ", "=": " equals ", "&": " and "}

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 
-from ingest.normalize.numbers import zh_digits, zh_number
+from ingest.normalize.numbers import ANY_NUM, NUM, zh_digits, zh_number
 
-_NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
+_NUM = NUM  # linear over long digit strings; see numbers.NUM
 # Measure words after which 2 is read 两 (两个, 两本) rather than 二.
 _LIANG_BEFORE = set("个位只本条张件次天年岁种台辆把块名头匹双对家层门部份架艘座项场篇首封杯瓶碗口棵株根支枝"
                     "点小周月分秒倍斤吨米克升")
@@ -27,7 +27,7 @@ _YEAR_MONTH = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月")
 _YEAR = re.compile(r"(?<!\d)(\d{4}|\d{2})(?=\s*(?:年代|年|届))")
 _YEAR_RANGE = re.compile(r"(?<!\d)(\d{4})\s*[-~～—–至到]\s*(\d{4})(?=\s*年)")
 _TIME = re.compile(r"(?<!\d)([01]?\d|2[0-4])[:：]([0-5]\d)(?:[:：]([0-5]\d))?(?!\d)")
-_RATIO = re.compile(r"(?<![\d:])(\d+)[:：](\d+)(?![\d:])")
+_RATIO = re.compile(r"(?<![\d:])(\d++)[:：](\d++)(?![\d:])")
 _MOBILE = re.compile(r"(?<![\d.])(?:\+86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?![\d.])")
 _LANDLINE = re.compile(r"(?<![\d.])(0\d{2,3}|400|800)-(\d{3,4})-?(\d{3,4})(?![\d.])")
 _MONEY_PRE = re.compile(r"(US\$|\$|¥|€|£|HK\$)\s?(" + _NUM + r")\s*(万亿|亿|万|千)?")
@@ -37,11 +37,11 @@ _PERCENT_RANGE = re.compile(r"(" + _NUM + r")\s?%?\s?[-~～—–至到]\s?(" + 
 _PERMILLE = re.compile(r"([-+]?" + _NUM + r")\s?‰")
 _TEMP = re.compile(r"(-?" + _NUM + r")\s?(℃|°C|°F)")
 _UNIT = re.compile(r"(" + _NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
-_FRACTION = re.compile(r"(?<![\d/])(\d+)/(\d+)(?![\d/])")
+_FRACTION = re.compile(r"(?<![\d/])(\d++)/(\d++)(?![\d/])")
 _RANGE = re.compile(r"(" + _NUM + r")\s?[-~～—–]\s?(" + _NUM + r")")
 _NEG = re.compile(r"(?<![\dA-Za-z])-(?=\d)")
-_NUMBER = re.compile(_NUM)
-_DIGIT_STRING = re.compile(r"(?<![\d.,])0\d+(?![\d.,])|(?<![\d.,])\d{12,}(?![\d.,])")
+_NUMBER = re.compile(ANY_NUM)
+_DIGIT_STRING = re.compile(r"(?<![\d.,])0\d++(?![\d.,])|(?<![\d.,])\d{12,}+(?![\d.,])")
 
 _SYMBOLS = {"+": "加", "=": "等于", "×": "乘", "÷": "除以", "<": "小于", ">": "大于",
             "≤": "小于等于", "≥": "大于等于", "&": "和", "@": "艾特", "#": "井号", "/": "，"}
