@@ -354,13 +354,45 @@ def romans_in_heading(text: str) -> str:
     return _HEADING_ZH.sub(lambda m: arabic(m, 1, "第{}{}"), text)
 
 
+# Numbers and symbols are spoken longer than their units say ('&&&&' counts nothing, '7777' is
+# 'seven seven seven seven'); a piece whose spoken form overshoots the budget by more than this
+# factor is cut again. Ordinary sentences with a few numbers stay under it (about 1.4 at worst).
+_SPOKEN_SLACK = 1.5
+
+
+def _speakable(piece: str, budget: float, default: Lang, config: FrontendConfig,
+               skipped: dict[str, str]) -> list[Sentence]:
+    """The piece as a Sentence, or as several when what is spoken is far over the budget: cut the
+    source again with a budget shrunk in proportion (at least halved, never below 2)."""
+    runs: list[Run] = []
+    for lang, raw in language_runs(piece, default, config):
+        if lang not in SUPPORTED:
+            skipped.setdefault(lang, raw)
+            continue
+        spoken = normalize_run(raw, lang, spell_acronyms=config.spell_acronyms, keep=config.keep_words)
+        if not any(c.isalpha() for c in spoken):
+            continue
+        if runs and runs[-1].lang == lang:
+            runs[-1] = Run(_join_all([runs[-1].text, spoken]), lang)  # type: ignore[arg-type]
+        else:
+            runs.append(Run(spoken, lang))  # type: ignore[arg-type]
+    if not runs:
+        return []
+    said = sum(units(r.text) for r in runs)
+    if said <= _SPOKEN_SLACK * config.max_units or budget <= 2:
+        return [Sentence(piece, tuple(runs))]
+    budget = max(2.0, min(budget / 2, budget * config.max_units / said))
+    return [s for sub in cut_long(piece, budget) for s in _speakable(sub, budget, default, config, skipped)]
+
+
 def segment(paragraph: str, default: Lang = "en", where: str = "", heading: bool = False,
             config: FrontendConfig = DEFAULT) -> list[Sentence]:
     """Split a paragraph into synthesis-sized sentences of normalised language runs.
 
     `where` names the place (chapter) for warnings: Japanese kana and Korean hangul are not
     supported; they are skipped with one warning per paragraph and never raise. Never raises
-    on any text input.
+    on any text input. Every sentence is within `config.max_units` as written, and what it says
+    within 1.5 times that (numbers and symbols read longer than they are written).
     """
     text = clean_text(paragraph)
     if heading:
@@ -373,20 +405,7 @@ def segment(paragraph: str, default: Lang = "en", where: str = "", heading: bool
     out: list[Sentence] = []
     skipped: dict[str, str] = {}
     for piece in pieces:
-        runs: list[Run] = []
-        for lang, raw in language_runs(piece, default, config):
-            if lang not in SUPPORTED:
-                skipped.setdefault(lang, raw)
-                continue
-            spoken = normalize_run(raw, lang, spell_acronyms=config.spell_acronyms, keep=config.keep_words)
-            if not any(c.isalpha() for c in spoken):
-                continue
-            if runs and runs[-1].lang == lang:
-                runs[-1] = Run(_join_all([runs[-1].text, spoken]), lang)  # type: ignore[arg-type]
-            else:
-                runs.append(Run(spoken, lang))  # type: ignore[arg-type]
-        if runs:
-            out.append(Sentence(piece, tuple(runs)))
+        out.extend(_speakable(piece, float(config.max_units), default, config, skipped))
     for lang, sample in skipped.items():
         log.warning("%s: %s text is not supported and was skipped: %r", where or "text",
                     _LANG_NAMES.get(lang, lang), sample[:40])

@@ -99,6 +99,15 @@ def test_symbols_alone_are_cut_by_characters():
     assert "".join(pieces) == "%" * 5_000 and max(map(len, pieces)) <= 600
 
 
+def test_spoken_form_far_over_budget_is_cut_again():
+    """'&' counts no units but is read 'and': 600 of them were one 1,200-unit sentence."""
+    out = segment("&" * 3_000, "en", config=GPT_SOVITS)
+    assert max(units(s.spoken) for s in out) <= 1.5 * GPT_SOVITS.max_units
+    assert "".join(s.text for s in out) == "&" * 3_000
+    (s,) = segment("In 1998, 2004 and 2012 the 3 teams won 12, 15 and 21 games.", "en", config=GPT_SOVITS)
+    assert s.spoken.startswith("In nineteen ninety eight,")  # ordinary numbers leave a sentence whole
+
+
 def test_merge_short_respects_characters_for_pieces_without_units():
     merged = merge_short(["."] * 5_000, 4, 50)
     assert max(map(len, merged)) <= 600 and "".join(merged).replace(" ", "") == "." * 5_000
@@ -158,6 +167,7 @@ def test_segment_hostile_50k_fast_and_within_budget(warm, name, config):
     assert out
     assert max(units(s.text) for s in out) <= config.max_units
     assert max(len(s.text) for s in out) <= 12 * config.max_units
+    assert max(units(s.spoken) for s in out) <= 1.5 * config.max_units  # '7777' says 'seven seven …'
     assert not any(c.isdigit() for s in out for r in s.runs for c in r.text)
     if name != "mixed":  # nothing lost or reordered
         assert "".join(s.text for s in out) == text

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import re
 
-from ingest.normalize.numbers import (ANY_NUM, MAX_WHOLE_DIGITS, NUM, en_digits, en_number, en_ordinal, en_year,
-                                      roman_to_int)
+from ingest.normalize.numbers import (
+    ANY_NUM,
+    MAX_WHOLE_DIGITS,
+    NUM,
+    en_digits,
+    en_number,
+    en_ordinal,
+    en_year,
+    roman_to_int,
+)
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
@@ -67,7 +75,7 @@ _WORLD_WAR = re.compile(r"\b(World War)\s(I{1,2})\b")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTH_DAY = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s(\d{1,2})(?:st|nd|rd|th)?\b(,?\s(\d{4})\b)?")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s(" + "|".join(_MONTHS) + r")\b")
-_ORDINAL = re.compile(r"\b(\d{1,%d})(st|nd|rd|th)\b" % MAX_WHOLE_DIGITS)
+_ORDINAL = re.compile(rf"\b(\d{{1,{MAX_WHOLE_DIGITS}}})(st|nd|rd|th)\b")
 _PHONE = re.compile(r"(?<![\d.])(\+\d{1,3}[\s-]?)?\(?(\d{3})\)?[\s.-](\d{3})[\s.-](\d{4})(?![\d.])")
 _YEARS_PLURAL = re.compile(r"\b(1[1-9]\d0|20[0-9]0)s\b")
 _YEAR = re.compile(r"(?<![\d.,$£€¥-])(1[1-9]\d\d|20\d\d)(?!\d|[.,]\d|\s?%|\s?(?:" + _UNIT_RE + r")\b)")
