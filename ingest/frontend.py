@@ -17,7 +17,10 @@ class FrontendConfig:
     """How text is cut and normalised.
 
     Lengths are in *units*: one Chinese character is one unit and one English word two, so
-    `max_units=50` is about 50 Chinese characters or 25 English words.
+    `max_units=50` is about 50 Chinese characters or 25 English words (a digit is one unit, and a
+    run of more than 20 letters one per letter). Every sentence `segment` returns is within
+    `max_units` as written and within 12 characters per unit; what it says (numbers read out)
+    within 1.5 times `max_units`.
     """
 
     max_units: int = 50
