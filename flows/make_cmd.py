@@ -57,7 +57,7 @@ def run_make(project: str, out: str | None, chapters: list[int] | None,
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from flows.produce import produce_book
+    from flows.produce import dask_flow, produce_book
 
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -80,8 +80,11 @@ def run_make(project: str, out: str | None, chapters: list[int] | None,
     stop = listen(on_event)
     try:
         with progress:
-            manifest = produce_book(
-                project, out, chapters, preset=getattr(options, "preset", None),
+            address = getattr(options, "dask_address", None)
+            tasks_on_dask = bool(address) and api_server_configured()
+            flow_fn = dask_flow(address) if tasks_on_dask else produce_book
+            manifest = flow_fn(
+                project, out, chapters, preset=getattr(options, "preset", None), dask_tasks=tasks_on_dask,
                 workers=getattr(options, "workers", None),
                 devices=(options.devices.split(",") if getattr(options, "devices", None) else None),
                 dask_address=getattr(options, "dask_address", None), force_export=force,
@@ -97,6 +100,13 @@ def run_make(project: str, out: str | None, chapters: list[int] | None,
               f"`bookcast make {project} --chapters {','.join(str(c['index']) for c in failed)}`", file=sys.stderr)
         return 2
     return 0
+
+
+def api_server_configured() -> bool:
+    """True when Prefect talks to a real API server (PREFECT_API_URL), which Dask workers can reach."""
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
 
 
 def print_summary(manifest: dict) -> None:

@@ -44,11 +44,13 @@ def engine_spec(proj: Project) -> EngineSpec:
 def produce_book(project: str, out_dir: str | None = None, chapters: list[int] | None = None,
                  preset: str | None = None, workers: int | None = None, devices: list[str] | None = None,
                  dask_address: str | None = None, force_export: bool = False,
-                 book_files: list[str] | None = None) -> dict:
+                 book_files: list[str] | None = None, dask_tasks: bool = False) -> dict:
     """Produce (or re-produce `chapters` of) the audiobook for `project` — a project folder or an
     .epub/.md file — and return the manifest. Reuses every cached sentence, and every chapter file
     whose inputs are unchanged unless `force_export`. `book_files` ("m4b", "mp3") adds whole-book
-    files built from the chapter files (default: the project's [output] book_files)."""
+    files built from the chapter files (default: the project's [output] book_files). `dask_tasks`:
+    this flow runs with prefect-dask's task runner on the cluster at `dask_address`, so each task
+    synthesizes in-process on its Dask worker (see `dask_flow`)."""
     proj = load_project(project)
     book = ingest_book(proj.source)
     mastering = get_preset(preset or proj.preset, None if preset else proj.preset_overrides)
@@ -58,11 +60,22 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
     bad = [i for i in wanted if not 1 <= i <= total]
     if bad:
         raise BookcastError(f"chapter {bad[0]} does not exist (the book has {total})", proj.source)
-    placement = PoolConfig(workers, tuple(devices or ()), dask_address)
+    placement = PoolConfig(0 if dask_tasks else workers, tuple(devices or ()), None if dask_tasks else dask_address)
     whole = tuple(book_files if book_files is not None else proj.book_files)
     with exclusive(out / ".work"):
         remove_leftovers(out)
         return _produce(proj, book, mastering, out, wanted, placement, force_export, whole)
+
+
+def dask_flow(address: str):
+    """`produce_book` with prefect-dask's DaskTaskRunner on the cluster at `address`: chapter tasks
+    run on the Dask workers (which keep each voice loaded between tasks) and report to the Prefect
+    API themselves. Needs a real Prefect server (PREFECT_API_URL) reachable from the workers — an
+    ephemeral server lives inside one process — and a filesystem shared with the workers for the
+    output and cache folders. Call with `dask_tasks=True`."""
+    from prefect_dask import DaskTaskRunner
+
+    return produce_book.with_options(task_runner=DaskTaskRunner(address=address))
 
 
 def remove_leftovers(out: Path) -> None:

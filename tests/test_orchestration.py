@@ -101,18 +101,34 @@ def test_failed_chapter_is_isolated_then_rerun(prefect_harness, project: Path, c
     assert sorted(p.name[:2] for p in out.glob("*.mp3")) == ["01", "02", "03"]
 
 
-def test_two_local_workers_and_a_dask_cluster_give_identical_files(prefect_harness, tmp_path: Path) -> None:
-    from distributed import LocalCluster
+def test_two_local_workers_and_a_dask_cluster_give_identical_files(prefect_harness, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """Three placements of the same book give byte-identical chapter files: local worker processes;
+    synthesis batches on a Dask cluster (ephemeral-server mode); and the whole flow's tasks on the
+    cluster through prefect-dask's task runner (real API server: the test harness)."""
+    import os
 
-    local_out, dask_out = tmp_path / "local", tmp_path / "dask"
+    from distributed import Client, LocalCluster
+    from prefect.settings import PREFECT_API_URL
+
+    import flows.make_cmd as make_cmd
+
+    local_out, batches_out, tasks_out = tmp_path / "local", tmp_path / "batches", tmp_path / "tasks"
     assert main(["make", str(SAMPLE), "--out", str(local_out), "--workers", "2"]) == 0
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())  # the workers report to the harness
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        assert main(["make", str(SAMPLE), "--out", str(dask_out), "--dask", cluster.scheduler_address]) == 0
+        with monkeypatch.context() as m:
+            m.setattr(make_cmd, "api_server_configured", lambda: False)  # as with an ephemeral server
+            assert main(["make", str(SAMPLE), "--out", str(batches_out), "--dask", cluster.scheduler_address]) == 0
+        assert main(["make", str(SAMPLE), "--out", str(tasks_out), "--dask", cluster.scheduler_address]) == 0
+        with Client(cluster) as client:
+            worker_pids = set(client.run(os.getpid).values())
     local = {p.name: p.read_bytes() for p in local_out.glob("*.mp3")}
-    remote = {p.name: p.read_bytes() for p in dask_out.glob("*.mp3")}
-    assert len(local) == 3 and local == remote
-    workers = {json.loads(p.read_text())["worker"] for p in (dask_out / ".work" / "clips").glob("??/*.json")}
-    assert workers and all(":" in w for w in workers)
+    assert len(local) == 3
+    for out in (batches_out, tasks_out):
+        assert {p.name: p.read_bytes() for p in out.glob("*.mp3")} == local
+        pids = {int(json.loads(p.read_text())["worker"].split(":")[1]) for p in (out / ".work" / "clips").glob("??/*.json")}
+        assert pids and pids <= worker_pids and os.getpid() not in pids  # synthesized on the cluster
 
 
 def test_cache_stats_and_prune(prefect_harness, project: Path, capsys) -> None:
