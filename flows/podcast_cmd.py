@@ -140,6 +140,8 @@ def ensure_api(port: int) -> subprocess.Popen | None:
 
 
 def _healthy(api_url: str) -> bool:
+    """Probe the Prefect API bookcast uses (its own server on 127.0.0.1 unless the user set
+    PREFECT_API_URL); a health check, nothing is downloaded."""
     try:
         with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
             return response.status == 200
