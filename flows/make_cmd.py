@@ -83,14 +83,17 @@ def run_make(project: str, out: str | None, chapters: list[int] | None,
             address = getattr(options, "dask_address", None)
             tasks_on_dask = bool(address) and api_server_configured()
             flow_fn = dask_flow(address) if tasks_on_dask else produce_book
-            manifest = flow_fn(
+            state = flow_fn(
                 project, out, chapters, preset=getattr(options, "preset", None), dask_tasks=tasks_on_dask,
                 workers=getattr(options, "workers", None),
                 devices=(options.devices.split(",") if getattr(options, "devices", None) else None),
                 dask_address=getattr(options, "dask_address", None), force_export=force,
-                book_files=getattr(options, "book_files", None))
+                book_files=getattr(options, "book_files", None), return_state=True)
     finally:
         stop()
+    manifest = state.result(raise_on_failure=False)
+    if isinstance(manifest, BaseException):  # the flow itself failed (bad input, no voice, ...)
+        raise manifest
     print_summary(manifest)
     failed = [c for c in manifest["chapters"] if c["status"] != "ok"]
     if failed:

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import chapter as steps
@@ -44,9 +45,10 @@ def engine_spec(proj: Project) -> EngineSpec:
 def produce_book(project: str, out_dir: str | None = None, chapters: list[int] | None = None,
                  preset: str | None = None, workers: int | None = None, devices: list[str] | None = None,
                  dask_address: str | None = None, force_export: bool = False,
-                 book_files: list[str] | None = None, dask_tasks: bool = False) -> dict:
+                 book_files: list[str] | None = None, dask_tasks: bool = False) -> dict | Failed:
     """Produce (or re-produce `chapters` of) the audiobook for `project` — a project folder or an
-    .epub/.md file — and return the manifest. Reuses every cached sentence, and every chapter file
+    .epub/.md file — and return the manifest (inside a Failed state when some chapters failed, so the
+    flow run ends Failed; call with `return_state=True` to read it). Reuses every cached sentence, and every chapter file
     whose inputs are unchanged unless `force_export`. `book_files` ("m4b", "mp3") adds whole-book
     files built from the chapter files (default: the project's [output] book_files). `dask_tasks`:
     this flow runs with prefect-dask's task runner on the cluster at `dask_address`, so each task
@@ -113,6 +115,10 @@ def _produce(proj: Project, book, mastering, out: Path, wanted: list[int], place
                                         "chapters": [{"index": c["index"], "file": c["file"], **(c.get("qc") or {})}
                                                      for c in manifest["chapters"] if c["status"] == "ok"]})
     _publish(manifest, book.slug)
+    failed = manifest["this_run"]["failed"]
+    if failed:  # the flow run ends Failed (visible in the UI), still carrying the manifest
+        return Failed(message=f"chapter(s) {', '.join(map(str, failed))} failed; the others were delivered",
+                      data=manifest)
     return manifest
 
 

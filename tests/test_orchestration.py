@@ -186,3 +186,19 @@ def _hold_lock(folder: str, ready, release) -> None:
     with exclusive(Path(folder)):
         ready.set()
         release.wait(60)
+
+
+def test_flow_run_ends_failed_but_carries_the_manifest(prefect_harness, project: Path) -> None:
+    from flows.produce import produce_book
+
+    registry.register_engine("flaky", lambda voice: FlakyEngine())
+    toml = project / "project.toml"
+    toml.write_text(toml.read_text().replace('engine = "espeak"', 'engine = "flaky"'))
+    FlakyEngine.broken = True
+    try:
+        state = produce_book(str(project), str(project / "out"), workers=0, return_state=True)
+    finally:
+        FlakyEngine.broken = False
+    assert state.is_failed() and "chapter(s) 2 failed" in state.message
+    m = state.result(raise_on_failure=False)
+    assert [c["status"] for c in m["chapters"]] == ["ok", "failed", "ok"]
