@@ -7,6 +7,8 @@ process pinned to one GPU, or on a Dask worker on another machine. A worker buil
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -56,7 +58,8 @@ class BatchResult:
 
 
 _engines: dict[EngineSpec, Engine] = {}
-_engines_lock = threading.Lock()
+_engines_lock = threading.Lock()  # guards building/looking up engines
+_synth_lock = threading.Lock()  # one synthesis at a time per process
 
 
 def engine_for(spec: EngineSpec) -> Engine:
@@ -82,26 +85,15 @@ def engine_fingerprint(spec: EngineSpec) -> str:
 
 def run_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int) -> BatchResult:
     """Synthesize `sentences` (one batch) and return their clips encoded for the cache."""
-    import os
-    import socket
-
     engine = engine_for(spec)
     started = time.perf_counter()
-    with _engines_lock if not getattr(engine, "thread_safe", False) else _Null():
+    with _synth_lock:  # engines keep per-process state (espeak's library, a model's buffers)
         clips = engine.synthesize(list(sentences), seed=seed)
     seconds = time.perf_counter() - started
     if len(clips) != len(sentences):
         raise RuntimeError(f"{spec.kind} returned {len(clips)} clips for {len(sentences)} sentences")
     return BatchResult(tuple(keys), tuple(encode_clip(c) for c in clips), engine.fingerprint(), seconds,
                        f"{socket.gethostname()}:{os.getpid()}")
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def bucket_batches(items: Sequence[tuple[str, Sentence]], batch_size: int) -> list[list[tuple[str, Sentence]]]:
