@@ -37,7 +37,7 @@ from mastering.ffmpeg import ffmpeg_exe  # noqa: E402
 from mastering.master import master  # noqa: E402
 from mastering.presets import get_preset  # noqa: E402
 from mastering.qc import QCReport, qc_file  # noqa: E402
-from mastering.stitch import room_tone  # noqa: E402
+from mastering.roomtone import room_tone  # noqa: E402
 from mastering.synthetic import speech_like  # noqa: E402
 from mastering.tags import Tags  # noqa: E402
 
@@ -48,7 +48,7 @@ def make_wav(path: Path, minutes: float, sample_rate: int = 44100) -> None:
     speech = speech_like(minutes * 60.0 - 3.05, sample_rate, seed=1) * 0.5  # starts after 0.2 s
     x = np.concatenate([np.zeros(int(0.55 * sample_rate), np.float32), speech,
                         np.zeros(int(2.5 * sample_rate), np.float32)])
-    x += room_tone(len(x), sample_rate, -75.0, seed=2)
+    x += room_tone(0, len(x), sample_rate, -75.0, seed=2)
     sf.write(path, x, sample_rate, subtype="PCM_16")
 
 

@@ -60,7 +60,7 @@ def plain_run(book_path: Path, out: Path, workers: int) -> dict:
 
     def export(i: int):
         lines = scripts[i - 1]
-        return steps.export(book, i, len(book.chapters), lines, steps.load_clips(cache, clips[i - 1].keys), preset, out)
+        return steps.export(book, i, len(book.chapters), lines, cache, clips[i - 1].keys, preset, out)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(os.cpu_count() or 2) as ex:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-from flows.chapter import delivered_files
+from flows.chapter import delivered_files, file_sha256
 from ingest.model import Book
 from mastering.book import deliver_m4b, write_book_mp3
 from mastering.presets import Preset
@@ -44,12 +44,11 @@ def book_file(book: Book, chapters: list[dict], out: Path, preset: Preset, kind:
                                      hashlib.sha256(book.meta.cover or b"").hexdigest(), repr(preset)],
                                     ensure_ascii=False).encode()).hexdigest()
     path = out / f"{book.slug}.{kind}"
-    if previous and previous.get("key") == key and path.is_file() and \
-            hashlib.sha256(path.read_bytes()).hexdigest() == previous.get("sha256"):
+    if previous and previous.get("key") == key and path.is_file() and file_sha256(path) == previous.get("sha256"):
         log.info("%s unchanged", path.name)
         return previous
     writer = deliver_m4b if kind == "m4b" else write_book_mp3
     marks = writer(path, files, titles, tags, preset)
-    return {"file": path.name, "key": key, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    return {"file": path.name, "key": key, "sha256": file_sha256(path),
             "chapters": [{"title": m.title, "start_s": round(m.start_s, 3), "end_s": round(m.end_s, 3)}
                          for m in marks]}

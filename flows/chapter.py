@@ -11,7 +11,7 @@ import logging
 from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from ingest.frontend import config_for
 from ingest.model import Book, Chapter, slugify
 from ingest.script import Line, chapter_script
 from ingest.segment import segment
+from mastering.clipqc import clip_stats
 from mastering.credits import closing_credits, opening_credits
 from mastering.export import deliver_mp3
 from mastering.loudness import Measures
@@ -30,7 +31,6 @@ from mastering.stitch import Assembly, assemble
 from mastering.tags import Tags
 from mastering.transcripts import cues, write_srt, write_vtt
 from synth.cache import ClipCache, clip_key
-from synth.engine import Clip
 from synth.jobs import EngineSpec, bucket_batches
 from synth.pool import Pool
 
@@ -122,7 +122,7 @@ def synthesize(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache,
     futures = {}
     for batch in bucket_batches(list(missing.items()), spec.batch_size):
         batch_keys = [k for k, _ in batch]
-        futures[pool.submit(spec, batch_keys, [s for _, s in batch], seed)] = batch
+        futures[pool.submit(spec, batch_keys, [s for _, s in batch], seed, clip_stats)] = batch
     audio_s = 0.0
     errors = []
     for future in as_completed(futures):
@@ -132,8 +132,11 @@ def synthesize(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache,
         except Exception as exc:  # a worker's failure, whatever its type; reported below
             errors.append(f"{type(exc).__name__}: {exc} (batch starting {batch[0][1].text[:40]!r})")
             continue
-        seconds = sum(cache.put(key, data, sentence, {"fingerprint": result.fingerprint, "worker": result.worker})
-                      for (key, sentence), data in zip(batch, result.flac))
+        if result.fingerprint != fingerprint:  # a worker with another voice must not fill this cache
+            errors.append(f"worker {result.worker} synthesizes with {result.fingerprint[:16]}…, "
+                          f"not the run's voice {fingerprint[:16]}…")
+            continue
+        seconds = sum(store(cache, key, sentence, result, i) for i, (key, sentence) in enumerate(batch))
         audio_s += seconds
         on_batch(len(batch), seconds)
     if errors:
@@ -141,24 +144,39 @@ def synthesize(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache,
     return ChapterClips(tuple(keys), len(missing), len(lines) - len(missing), audio_s)
 
 
-def load_clips(cache: ClipCache, keys: tuple[str, ...]) -> list[Clip]:
-    clips = []
+def store(cache: ClipCache, key: str, sentence, result, i: int, **extra: object) -> float:
+    """Put clip `i` of a batch result into the cache with its QC stats; returns its duration."""
+    meta = {"fingerprint": result.fingerprint, "worker": result.worker, **extra}
+    if result.stats:
+        meta["stats"] = result.stats[i]
+    return cache.put(key, result.flac[i], sentence, meta)
+
+
+def iter_clips(cache: ClipCache, keys: Sequence[str]) -> Iterator[np.ndarray]:
+    """Each clip's audio in order, read (and checksum-verified) one at a time as stitching asks.
+    Raises SynthesisError when one has vanished or is corrupt (the next run synthesizes it)."""
     for key in keys:
         clip = cache.get(key)
         if clip is None:
             raise SynthesisError(f"clip {key[:12]} vanished from the cache (corrupt?); run again")
-        clips.append(clip)
-    return clips
+        yield clip.audio
+
+
+def clip_rate(cache: ClipCache, keys: Sequence[str], preset: Preset) -> int:
+    """The engine's sample rate, from the first clip's sidecar (all clips of a run share it)."""
+    meta = cache.meta(keys[0]) if keys else None
+    return int(meta["sample_rate"]) if meta else preset.sample_rate
 
 
 def pauses_after(lines: list[Line], preset: Preset) -> list[float]:
     return [line.pause_s if line.pause_s is not None else preset.pause_for(line.boundary) for line in lines]
 
 
-def stitch(lines: list[Line], clips: list[Clip], preset: Preset) -> Assembly:
-    """The clips in script order with the preset's pauses and room tone (one engine, one rate)."""
-    audio = [np.asarray(c.audio, np.float32) for c in clips]
-    return assemble(audio, clips[0].sample_rate if clips else preset.sample_rate, pauses_after(lines, preset), preset)
+def stitch(lines: list[Line], cache: ClipCache, keys: Sequence[str], preset: Preset,
+           work: Path | None = None) -> Assembly:
+    """The clips in script order with the preset's pauses, stitched into a spill under `work`
+    (one engine, one rate; each clip read once). Close the result when delivered."""
+    return assemble(iter_clips(cache, keys), clip_rate(cache, keys, preset), pauses_after(lines, preset), preset, work)
 
 
 def chapter_file_name(index: int, title: str, total: int) -> str:
@@ -197,8 +215,7 @@ def reusable(previous: dict | None, key: str, out_dir: Path) -> bool:
     if not previous or previous.get("status") != "ok" or previous.get("export_key") != key:
         return False
     try:
-        return all((out_dir / f["file"]).is_file()
-                   and hashlib.sha256((out_dir / f["file"]).read_bytes()).hexdigest() == f["sha256"]
+        return all((out_dir / f["file"]).is_file() and file_sha256(out_dir / f["file"]) == f["sha256"]
                    for f in delivered_files(previous))
     except OSError:
         return False
@@ -215,31 +232,37 @@ def part_ranges(assembly: Assembly, lines: list[Line], preset: Preset) -> list[t
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def export(book: Book, index: int, total: int, lines: list[Line], clips: list[Clip], preset: Preset,
-           out_dir: Path, key: str = "") -> ChapterResult:
+def export(book: Book, index: int, total: int, lines: list[Line], cache: ClipCache, keys: Sequence[str],
+           preset: Preset, out_dir: Path, key: str = "", work: Path | None = None) -> ChapterResult:
     """Stitch, master and write one chapter's MP3 (or its parts) with transcripts; returns its
-    measured summary."""
+    measured summary. Streams: each clip is read once, the chapter spills to `work` (default
+    `<out_dir>/.work/tmp`) and is mastered and encoded block by block."""
     chapter = book.chapters[index - 1]
     texts = [line.sentence.text for line in lines]
-    whole = stitch(lines, clips, preset)
-    ranges = part_ranges(whole, lines, preset)
-    name = chapter_file_name(index, chapter.title, total)
-    parts = []
-    for k, (a, b) in enumerate(ranges, start=1):
-        single = len(ranges) == 1
-        assembly = whole if single else stitch(lines[a:b], clips[a:b], preset)
-        path = out_dir / (name if single else name.replace(".mp3", f"-part{k}.mp3"))
-        tags = chapter_tags(book, index, total)
-        if not single:
-            tags = replace(tags, title=f"{chapter.title} ({k}/{len(ranges)})")
-        _, measures = deliver_mp3(path, assembly.audio, assembly.sample_rate, preset, tags)
-        items = cues(assembly.spans, texts[a:b])
-        write_srt(path.with_suffix(".srt"), items)
-        write_vtt(path.with_suffix(".vtt"), items)
-        parts.append({"file": path.name, "title": tags.title, "duration_s": round(measures.duration_s, 3),
-                      "measures": measures.to_dict(), "qc": delivery_qc(path, measures, assembly, preset).to_dict(),
-                      "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                      "spans": [(round(s, 3), round(e, 3), t) for (s, e), t in zip(assembly.spans, texts[a:b])]})
+    work = work or out_dir / ".work" / "tmp"
+    whole = stitch(lines, cache, keys, preset, work)
+    try:
+        ranges = part_ranges(whole, lines, preset)
+        name = chapter_file_name(index, chapter.title, total)
+        parts = []
+        for k, (a, b) in enumerate(ranges, start=1):
+            single = len(ranges) == 1
+            assembly = whole if single else whole.part(a, b)
+            path = out_dir / (name if single else name.replace(".mp3", f"-part{k}.mp3"))
+            tags = chapter_tags(book, index, total)
+            if not single:
+                tags = replace(tags, title=f"{chapter.title} ({k}/{len(ranges)})")
+            _, measures = deliver_mp3(path, assembly.signal, assembly.sample_rate, preset, tags,
+                                      room_tone=True, work=work)
+            items = cues(assembly.spans, texts[a:b])
+            write_srt(path.with_suffix(".srt"), items)
+            write_vtt(path.with_suffix(".vtt"), items)
+            parts.append({"file": path.name, "title": tags.title, "duration_s": round(measures.duration_s, 3),
+                          "measures": measures.to_dict(), "qc": delivery_qc(path, measures, assembly, preset).to_dict(),
+                          "sha256": file_sha256(path),
+                          "spans": [(round(s, 3), round(e, 3), t) for (s, e), t in zip(assembly.spans, texts[a:b])]})
+    finally:
+        whole.close()
     first = parts[0]
     qc = first["qc"] if len(parts) == 1 else {
         "passed": all(p["qc"]["passed"] for p in parts),
@@ -250,6 +273,12 @@ def export(book: Book, index: int, total: int, lines: list[Line], clips: list[Cl
         measures=first["measures"], qc=qc, export_key=key, spans=first["spans"] if len(parts) == 1 else [],
         parts=parts if len(parts) > 1 else [],
     )
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in chunks (a whole-book file can be gigabytes)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def delivery_qc(path: Path, measures: Measures, assembly: Assembly, preset: Preset) -> QCReport:

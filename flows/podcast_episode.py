@@ -276,11 +276,15 @@ def render(settings: PodcastSettings, script: EpisodeScript, synth: Synthesis, p
     if not lines:
         raise InputError("contains no readable text", script.path)
     made = steps.synthesize(synth.pool, synth.spec, synth.fingerprint, synth.cache, lines, seed)
-    assembly = steps.stitch(lines, steps.load_clips(synth.cache, made.keys), preset)
+    work = out / ".work" / "tmp"
+    assembly = steps.stitch(lines, synth.cache, made.keys, preset, work)
     marks = _chapter_marks(starts, assembly.spans, assembly.duration)
     file = f"{script.key}.mp3"
-    _, measures = deliver_mp3(out / file, assembly.audio, assembly.sample_rate, preset,
-                              episode_tags(settings, script), marks)
+    try:
+        _, measures = deliver_mp3(out / file, assembly.signal, assembly.sample_rate, preset,
+                                  episode_tags(settings, script), marks, room_tone=True, work=work)
+    finally:
+        assembly.close()
     timed = cues(assembly.spans, [line.sentence.text for line in lines])
     transcripts = []
     for suffix, writer in ((".vtt", write_vtt), (".srt", write_srt)):

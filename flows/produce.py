@@ -82,7 +82,8 @@ def dask_flow(address: str):
 
 def remove_leftovers(out: Path) -> None:
     """Temporary files a killed run left behind (never under a final name); safe under the lock."""
-    for stray in [*out.glob(".*.part"), *out.glob(".*.tmp"), *(out / ".work" / "clips").glob("??/.*.tmp")]:
+    for stray in [*out.glob(".*.part"), *out.glob(".*.tmp"), *(out / ".work" / "clips").glob("??/.*.tmp"),
+                  *(out / ".work" / "tmp").glob(".spill-*")]:
         stray.unlink(missing_ok=True)
 
 

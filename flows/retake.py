@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
+from ingest.errors import SynthesisError
 from ingest.script import Line
-from mastering.clipqc import clip_flags, retake_flagged
+from mastering.clipqc import ClipStats, clip_stats, flags_from_stats, retake_flagged
 from synth.cache import ClipCache, clip_key
 from synth.jobs import EngineSpec
 from synth.pool import Pool
+
+from flows.chapter import store
 
 RETAKE_SEED_STEP = 7919  # a prime: re-take seeds never collide with neighbouring base seeds
 MAX_RETAKES = 2  # new takes tried per flagged clip
@@ -34,35 +35,32 @@ def retake_seed(seed: int, attempt: int) -> int:
 
 def review(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache, lines: list[Line],
            keys: tuple[str, ...], seed: int, max_attempts: int = MAX_RETAKES) -> RetakeOutcome:
-    """Flag this chapter's clips and re-take flagged ones (deterministic engines are only flagged)."""
-    from flows.chapter import load_clips
+    """Flag this chapter's clips and re-take flagged ones (deterministic engines are only flagged).
 
+    Judged on the stats in the clip cache's sidecars: no clip's audio is read here. Speaking rate
+    is judged on the spoken form ("1906" is read as four words, not four characters).
+    """
     if not lines:
         return RetakeOutcome(keys, 0, ())
-    clips = load_clips(cache, keys)
-    rate = clips[0].sample_rate
-    texts = [line.sentence.text for line in lines]
-    original = [c.audio for c in clips]
-    if not spec.stochastic:
-        return RetakeOutcome(keys, 0, tuple(asdict(f) for f in clip_flags(original, rate, texts)))
-    takes: dict[int, tuple[str, np.ndarray]] = {}  # id(audio) → (key, audio): keeps arrays alive
+    texts = [line.sentence.spoken for line in lines]
 
-    def resynthesize(index: int, attempt: int) -> np.ndarray:
+    def measure(key: str) -> ClipStats:
+        stats = cache.clip_stats(key, clip_stats)
+        if stats is None:
+            raise SynthesisError(f"clip {key[:12]} vanished from the cache (corrupt?); run again")
+        return ClipStats.from_dict(stats)
+
+    if not spec.stochastic:
+        return RetakeOutcome(keys, 0, tuple(asdict(f) for f in flags_from_stats([measure(k) for k in keys], texts)))
+
+    def resynthesize(index: int, attempt: int) -> str:
         sentence, take_seed = lines[index].sentence, retake_seed(seed, attempt)
         key = clip_key(sentence, fingerprint, take_seed)
         if not cache.has(key):
-            result = pool.submit(spec, [key], [sentence], take_seed).result()
-            cache.put(key, result.flac[0], sentence, {"fingerprint": result.fingerprint, "worker": result.worker,
-                                                      "retake_of": keys[index]})
-        clip = cache.get(key)
-        assert clip is not None
-        takes[id(clip.audio)] = (key, clip.audio)
-        return clip.audio
+            result = pool.submit(spec, [key], [sentence], take_seed, clip_stats).result()
+            store(cache, key, sentence, result, 0, retake_of=keys[index])
+        return key
 
-    chosen, unresolved = retake_flagged(original, rate, texts, resynthesize, max_attempts)
-    new_keys = list(keys)
-    for i, audio in enumerate(chosen):
-        if audio is not original[i]:
-            new_keys[i] = takes[id(audio)][0]
-    retakes = sum(a != b for a, b in zip(new_keys, keys))
-    return RetakeOutcome(tuple(new_keys), retakes, tuple(asdict(f) for f in unresolved))
+    chosen, unresolved = retake_flagged(list(keys), measure, texts, resynthesize, max_attempts)
+    retakes = sum(a != b for a, b in zip(chosen, keys))
+    return RetakeOutcome(tuple(chosen), retakes, tuple(asdict(f) for f in unresolved))

@@ -60,7 +60,7 @@ def export_chapter(book: Book, index: int, total: int, lines: list[Line], clips:
         result = steps.ChapterResult(**previous)  # type: ignore[arg-type]
         get_run_logger().info("chapter %d: unchanged, %s kept", index, result.file)
     else:
-        result = steps.export(book, index, total, lines, steps.load_clips(cache, clips.keys), preset, out_dir, key)
+        result = steps.export(book, index, total, lines, cache, clips.keys, preset, out_dir, key)
     result.synthesized, result.reused = clips.synthesized, clips.reused
     result.retakes, result.clip_flags = clips.retakes, list(clips.flags)
     m = result.measures

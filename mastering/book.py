@@ -12,21 +12,20 @@ read. ffmpeg's AAC edit list hides the encoder priming, so times match the manif
 from __future__ import annotations
 
 import logging
+import math
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import lameenc
 import numpy as np
 
 from ingest.errors import MasteringError
 
-from .export import to_pcm16
-from .ffmpeg import decode_with_ffmpeg, ffmpeg_exe
+from .ffmpeg import ffmpeg_blocks, ffmpeg_exe
 from .files import atomic_path
-from .gapless import count_frames_in_file, info_frame
-from .loudness import sample_peak_db, true_peak_db
+from .mp3 import Mp3Writer
+from .truepeak import PeakTracker
 from .presets import Preset
 from .sources import AudioSource, count_samples, iter_blocks
 from .tags import ChapterMark, Tags, iso639_2, sniff_image_mime, write_id3
@@ -139,8 +138,7 @@ def deliver_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequen
         marks = write_m4b(path, sources, titles, tags, preset, source_rate, limit)
         if ceiling is None:
             return marks
-        audio, rate = decode_with_ffmpeg(path)
-        peak = true_peak_db(audio, rate) if preset.true_peak_ceiling_db is not None else sample_peak_db(audio)
+        peak = decoded_peak_db(path, preset)
         if peak <= ceiling:
             return marks
         limit = (ceiling if limit is None else limit) - (peak - ceiling) - 0.3
@@ -148,6 +146,19 @@ def deliver_m4b(path: str | Path, sources: Sequence[AudioSource], titles: Sequen
                  peak - ceiling, ceiling, limit)
     log.warning("%s: peak still above the %s ceiling after %d attempts", path, preset.name, attempts)
     return marks
+
+
+def decoded_peak_db(path: str | Path, preset: Preset) -> float:
+    """The peak a store's checker sees in a delivered file: its true peak when the preset sets a
+    true-peak ceiling, else its sample peak (dB); decoded by ffmpeg block by block."""
+    rate, channels, stream = ffmpeg_blocks(path)
+    tracker = PeakTracker(rate, channels)
+    for block in stream:
+        tracker.update(block)
+    true_peak = tracker.finish()
+    if preset.true_peak_ceiling_db is not None:
+        return true_peak
+    return 20.0 * math.log10(tracker.sample_peak) if tracker.sample_peak > 0 else -math.inf
 
 
 def _marks(titles: Sequence[str], counts: Sequence[int], sample_rate: int) -> list[ChapterMark]:
@@ -163,43 +174,25 @@ def write_book_mp3(path: str | Path, sources: Sequence[AudioSource], titles: Seq
                    seed: int = 0) -> list[ChapterMark]:
     """Write the whole book as one CBR MP3 with ID3 CHAP/CTOC chapter frames; atomic.
 
-    Encodes block by block into the file after a placeholder Info frame of fixed size, then
-    rewrites that frame once the sample count is known. Returns the chapter marks.
-    Raises MasteringError or OutputError / InputError.
+    Encodes block by block into the file (`mp3.Mp3Writer`: the Info frame is filled in once the
+    sample count is known). Returns the chapter marks. Raises MasteringError or OutputError /
+    InputError.
     """
     _check(sources, titles)
     sr, ch = preset.sample_rate, preset.channels
-    enc = lameenc.Encoder()
-    enc.set_bit_rate(preset.mp3_bitrate_kbps)
-    enc.set_in_sample_rate(sr)
-    enc.set_out_sample_rate(sr)
-    enc.set_channels(ch)
-    enc.set_quality(preset.mp3_quality)
     counts: list[int] = []
     with atomic_path(path) as out:
-        with open(out, "wb") as fh:
-            frame_len = 144000 * preset.mp3_bitrate_kbps // sr
-            fh.write(bytes(frame_len))  # placeholder for the Info frame
-            first = b""
-            for i, source in enumerate(sources):
+        with open(out, "w+b") as fh:  # read back to count frames
+            writer = Mp3Writer(fh, preset, seed)
+            for source in sources:
                 n = 0
-                for j, block in enumerate(iter_blocks(source, sr, ch, source_rate)):
-                    data = bytes(enc.encode(to_pcm16(block, seed + 7919 * i + j).tobytes()))
-                    first = first or data[:4]
-                    fh.write(data)
+                for block in iter_blocks(source, sr, ch, source_rate):
+                    writer.write(block)
                     n += len(block)
                 counts.append(n)
-            tail = bytes(enc.flush())
-            fh.write(tail)
-            first = first or tail[:4]
-            if not first:
+            if not sum(counts):
                 raise MasteringError("the book has no audio", path)
-            size = fh.tell() - frame_len
-        frames = count_frames_in_file(out, frame_len, size)
-        frame = info_frame(first, sum(counts), sr, ch, preset.mp3_bitrate_kbps, frames=frames,
-                           body_size=size)
-        with open(out, "rb+") as fh:
-            fh.write(frame)
+            writer.finish()
         marks = _marks(titles, counts, sr)
         write_id3(out, tags, marks)
     return marks

@@ -7,20 +7,22 @@ is compared with the chapter's own distribution (median and MAD on a log scale) 
 fixed rate. Characters are weighted by how long they take to say: a Han character is about a
 syllable, a Latin letter about a third of one.
 
-Pure functions: the synthesis task re-takes flagged clips with a new seed and reports the rest.
+Pure functions: `clip_stats` measures a take once (in the synthesis worker); the flags are judged
+on those numbers, and the synthesis task re-takes flagged clips with a new seed and reports the rest.
 """
 from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from dataclasses import asdict, dataclass
+from typing import Callable, Literal, Sequence, TypeVar
 
 import numpy as np
 
 from .stitch import trim_bounds
 
 FlagReason = Literal["too_fast", "too_slow", "clipped", "silent"]
+T = TypeVar("T")
 
 _LATIN_WEIGHT = 0.3  # a letter or digit ≈ 0.3 of a Han character's speaking time
 _MIN_UNITS = 4.0  # shorter texts vary too much to judge their rate
@@ -47,6 +49,30 @@ def text_units(text: str) -> float:
         elif unicodedata.category(ch)[0] in "LN":
             units += _LATIN_WEIGHT
     return units
+
+
+@dataclass(frozen=True)
+class ClipStats:
+    """What clip QC needs of one take, measured once where the audio is at hand (the synthesis
+    worker) and kept in the clip cache's sidecar, so judging a chapter never reloads its audio."""
+
+    speech_s: float  # duration without leading/trailing silence (the trim stitching applies)
+    silent: bool  # loudest 10 ms frame under −50 dBFS
+    clipped_runs: int  # runs of ≥ 3 samples at full scale
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClipStats":
+        return cls(float(data["speech_s"]), bool(data["silent"]), int(data["clipped_runs"]))
+
+
+def clip_stats(audio: np.ndarray, sample_rate: int) -> ClipStats:
+    """Measure one take (mono float audio at its own rate)."""
+    x = np.asarray(audio, dtype=np.float32)
+    silent = is_silent(x, sample_rate)
+    return ClipStats(0.0 if silent else speech_seconds(x, sample_rate), silent, 0 if silent else clipped(x))
 
 
 def speech_seconds(clip: np.ndarray, sample_rate: int) -> float:
@@ -104,49 +130,57 @@ def rate_outliers(durations_s: Sequence[float], texts: Sequence[str]) -> list[Cl
     return flags
 
 
-def clip_flags(clips: Sequence[np.ndarray], sample_rate: int,
-               texts: Sequence[str]) -> list[ClipFlag]:
-    """All flags for a chapter's clips (same order as `texts`), sorted by clip index.
+def flags_from_stats(stats: Sequence[ClipStats], texts: Sequence[str]) -> list[ClipFlag]:
+    """All flags for a chapter's takes (same order as `texts`, which should be the spoken form:
+    "1906" takes as long as "nineteen oh six"), sorted by clip index.
 
     A silent clip is flagged only as silent; rate outliers are judged among the audible clips.
-    Raises ValueError when clips and texts differ in number (a programming error).
+    Raises ValueError when stats and texts differ in number (a programming error).
     """
-    if len(clips) != len(texts):
-        raise ValueError(f"{len(clips)} clips but {len(texts)} texts")
+    if len(stats) != len(texts):
+        raise ValueError(f"{len(stats)} clips but {len(texts)} texts")
     flags: list[ClipFlag] = []
     durations = []
-    for i, clip in enumerate(clips):
-        if is_silent(clip, sample_rate):
+    for i, st in enumerate(stats):
+        if st.silent:
             flags.append(ClipFlag(i, "silent", "no sound above −50 dBFS"))
             durations.append(0.0)
             continue
-        runs = clipped(clip)
-        if runs:
-            flags.append(ClipFlag(i, "clipped", f"{runs} clipped run(s) at full scale"))
-        durations.append(speech_seconds(clip, sample_rate))
+        if st.clipped_runs:
+            flags.append(ClipFlag(i, "clipped", f"{st.clipped_runs} clipped run(s) at full scale"))
+        durations.append(st.speech_s)
     flags += rate_outliers(durations, texts)
     return sorted(flags, key=lambda f: f.index)
 
 
-def retake_flagged(clips: Sequence[np.ndarray], sample_rate: int, texts: Sequence[str],
-                   resynthesize: Callable[[int, int], np.ndarray], max_attempts: int = 2
-                   ) -> tuple[list[np.ndarray], list[ClipFlag]]:
+def clip_flags(clips: Sequence[np.ndarray], sample_rate: int, texts: Sequence[str]) -> list[ClipFlag]:
+    """`flags_from_stats` on arrays (measured here)."""
+    if len(clips) != len(texts):
+        raise ValueError(f"{len(clips)} clips but {len(texts)} texts")
+    return flags_from_stats([clip_stats(c, sample_rate) for c in clips], texts)
+
+
+def retake_flagged(takes: Sequence[T], measure: Callable[[T], ClipStats], texts: Sequence[str],
+                   resynthesize: Callable[[int, int], T], max_attempts: int = 2
+                   ) -> tuple[list[T], list[ClipFlag]]:
     """Re-take flagged clips until they pass or `max_attempts` runs out.
 
-    `resynthesize(index, attempt)` returns a new take of clip `index` (the caller derives a new
-    seed from `attempt`, 1-based, and must return audio at `sample_rate`). A re-take is kept only
-    if it is no longer flagged; flags are judged against the whole chapter each round, because
-    the median moves as takes improve. Returns (clips, flags still present).
+    `takes` are anything `measure` turns into ClipStats (arrays, or cache keys whose stats are in
+    the sidecar); `resynthesize(index, attempt)` returns a new take of clip `index` (the caller
+    derives a new seed from `attempt`, 1-based). A re-take is kept only if it is no longer
+    flagged; flags are judged against the whole chapter each round, because the median moves as
+    takes improve. Returns (takes, flags still present).
     """
-    current = list(clips)
-    flags = clip_flags(current, sample_rate, texts)
+    current = list(takes)
+    stats = [measure(t) for t in current]
+    flags = flags_from_stats(stats, texts)
     for attempt in range(1, max_attempts + 1):
         if not flags:
             break
         for index in sorted({f.index for f in flags}):
             candidate = resynthesize(index, attempt)
-            trial = current[:index] + [candidate] + current[index + 1:]
-            if not any(f.index == index for f in clip_flags(trial, sample_rate, texts)):
-                current[index] = candidate
-        flags = clip_flags(current, sample_rate, texts)
+            trial = stats[:index] + [measure(candidate)] + stats[index + 1:]
+            if not any(f.index == index for f in flags_from_stats(trial, texts)):
+                current[index], stats = candidate, trial
+        flags = flags_from_stats(stats, texts)
     return current, flags

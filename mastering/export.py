@@ -1,27 +1,31 @@
-"""MP3 encoding and delivery: float audio → 16-bit PCM → LAME CBR → ID3 tag → atomic file.
+"""MP3 delivery: master, encode, decode the MP3 again, re-measure, and correct the gain or the peak
+target if the encoder moved the levels out of the preset (MP3's band-limiting and quantisation
+raise true peaks by a few tenths of a dB and lower the loudness a little).
 
-`write_mp3` encodes what it is given. `deliver_mp3` is the whole contract: master, encode, decode
-the MP3 again, re-measure, and correct the gain or the peak target if the encoder moved the levels
-out of the preset (MP3's band-limiting and quantisation raise true peaks by a few tenths of a dB).
+Everything streams: the mastered audio goes block by block into the encoder and straight into a
+temporary file beside the destination, which is then decoded block by block into a `Meter`. A
+three-hour chapter costs the same memory as a three-minute one.
 """
 from __future__ import annotations
 
+import io
 import logging
 import math
 from pathlib import Path
 from typing import Sequence
 
-import lameenc
 import numpy as np
 import soundfile as sf
 
 from ingest.errors import InputError, MasteringError
 
 from .files import atomic_path
-from .gapless import info_frame
-from .loudness import Measures, as_2d, integrated_lufs, measure
+from .loudness import Measures, integrated_lufs
 from .master import Mastering, conform
+from .meter import Meter
+from .mp3 import Mp3Writer, encode_mp3, to_pcm16  # noqa: F401  (encode_mp3, to_pcm16 re-exported)
 from .presets import Preset
+from .signal import BLOCK, ArraySignal, Signal, as_2d
 from .tags import ChapterMark, Tags, write_id3
 
 log = logging.getLogger(__name__)
@@ -29,49 +33,12 @@ log = logging.getLogger(__name__)
 _MAX_ATTEMPTS = 4
 
 
-def to_pcm16(audio: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Float [-1, 1] → int16 with seeded TPDF dither (±1 LSB), same shape.
-
-    Dither keeps the room tone a noise rather than a quantisation pattern; the seed keeps
-    re-renders bit-identical.
-    """
-    x = np.asarray(audio, dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    # Two uniform 16-bit draws per sample from one 32-bit draw (4x cheaper than two float draws);
-    # their difference is triangular on (−1, 1) LSB.
-    pairs = rng.integers(0, 2**32, size=x.size, dtype=np.uint32).view(np.uint16).reshape(-1, 2)
-    tpdf = pairs[:, 0].astype(np.float32)
-    tpdf -= pairs[:, 1]
-    tpdf *= np.float32(1.0 / 65536.0)
-    y = x.reshape(-1) * np.float32(32767.0)
-    y += tpdf
-    np.rint(y, out=y)
-    np.clip(y, -32768, 32767, out=y)
-    return y.astype(np.int16).reshape(x.shape)
-
-
-def encode_mp3(audio: np.ndarray, sample_rate: int, preset: Preset, seed: int = 0) -> bytes:
-    """CBR MP3 bytes at the preset's bitrate, rate and channel count, with a gapless Info frame
-    (encoder delay and padding) first so decoders drop LAME's priming samples.
-
-    Audio at another rate or channel count is converted first. Raises MasteringError.
-    """
-    x = conform(audio, sample_rate, preset)
-    if x.size == 0:
-        raise MasteringError("cannot encode empty audio")
-    pcm = to_pcm16(x, seed)
-    enc = lameenc.Encoder()
-    try:
-        enc.set_bit_rate(preset.mp3_bitrate_kbps)
-        enc.set_in_sample_rate(preset.sample_rate)
-        enc.set_out_sample_rate(preset.sample_rate)
-        enc.set_channels(preset.channels)
-        enc.set_quality(preset.mp3_quality)
-        body = bytes(enc.encode(pcm.tobytes())) + bytes(enc.flush())
-    except RuntimeError as exc:
-        raise MasteringError(f"MP3 encoder failed ({exc})") from exc
-    return info_frame(body, num_samples=len(pcm), sample_rate=preset.sample_rate,
-                      channels=preset.channels, bitrate_kbps=preset.mp3_bitrate_kbps) + body
+def as_signal(audio: np.ndarray | Signal, sample_rate: int, preset: Preset) -> Signal:
+    """A Signal at the preset's rate: arrays are conformed (resampled, mixed) first; a Signal
+    must already be at the preset's rate (chapters are stitched at it)."""
+    if hasattr(audio, "read"):
+        return audio  # type: ignore[return-value]
+    return ArraySignal(conform(audio, sample_rate, preset), preset.sample_rate)  # type: ignore[arg-type]
 
 
 def write_mp3(path: str | Path, audio: np.ndarray, sample_rate: int, preset: Preset, tags: Tags,
@@ -90,10 +57,8 @@ def write_mp3(path: str | Path, audio: np.ndarray, sample_rate: int, preset: Pre
 
 
 def decode(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode any audio file libsndfile reads (WAV, FLAC, MP3, Ogg) to float32 (N,) or (N, C).
-
-    Raises InputError naming the file when it is missing or not decodable.
-    """
+    """Decode a whole (short) file libsndfile reads (WAV, FLAC, MP3, Ogg) to float32 (N,) or
+    (N, C); long files go through `decode_blocks`. Raises InputError naming the file."""
     try:
         audio, sr = sf.read(str(path), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
@@ -102,14 +67,25 @@ def decode(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def decode_mp3_bytes(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode MP3 bytes in memory (for the re-measure loop). Raises MasteringError."""
-    import io
-
+    """Decode MP3 bytes in memory (short excerpts). Raises MasteringError."""
     try:
         audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise MasteringError(f"cannot decode the MP3 just encoded ({exc})") from exc
     return audio, int(sr)
+
+
+def measure_file(path: str | Path, edges: bool = False) -> Meter:
+    """A Meter fed with the decoded file, block by block (bounded memory for any length).
+    Raises InputError when libsndfile cannot decode it."""
+    try:
+        with sf.SoundFile(str(path)) as f:
+            meter = Meter(f.samplerate, f.channels, edges)
+            for block in f.blocks(BLOCK, dtype="float32", always_2d=True):
+                meter.update(block)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise InputError(f"cannot decode audio ({exc})", path) from exc
+    return meter
 
 
 def drift(m: Measures, preset: Preset) -> tuple[float, float]:
@@ -137,7 +113,7 @@ def drift(m: Measures, preset: Preset) -> tuple[float, float]:
 
 
 def encoder_level_loss_db(audio: np.ndarray, sample_rate: int, preset: Preset,
-                         excerpt_s: float = 20.0, seed: int = 0) -> float:
+                          excerpt_s: float = 20.0, seed: int = 0) -> float:
     """How much quieter (LUFS) the preset's MP3 encoding makes this audio: measured on an
     excerpt from the middle, so the first full encode can already be aimed right.
 
@@ -162,40 +138,43 @@ def encoder_level_loss_db(audio: np.ndarray, sample_rate: int, preset: Preset,
     return before - after
 
 
-def deliver_mp3(path: str | Path, audio: np.ndarray, sample_rate: int, preset: Preset,
-                tags: Tags, chapters: Sequence[ChapterMark] = (), seed: int = 0
-                ) -> tuple[Path, Measures]:
-    """Master `audio` (raw, unmastered) to `preset`, encode, decode the MP3 and re-measure;
-    correct and re-encode while the decoded file drifted out of the preset (a few attempts).
+def deliver_mp3(path: str | Path, audio: np.ndarray | Signal, sample_rate: int, preset: Preset,
+                tags: Tags, chapters: Sequence[ChapterMark] = (), seed: int = 0, *,
+                room_tone: bool = False, work: str | Path | None = None) -> tuple[Path, Measures]:
+    """Master `audio` (raw, unmastered: an array at `sample_rate`, or a Signal at the preset's
+    rate) to `preset`, encode, decode the MP3 and re-measure; correct and re-encode while the
+    decoded file drifted out of the preset (a few attempts). `room_tone` lays the preset's room
+    tone under the mastered audio (stitched narration); `work` is where long audio spills
+    (None: in memory).
 
     Returns the path and the measures of the decoded MP3 — what a store's checker will see.
     Raises MasteringError (silent audio, encoder failure) or OutputError (cannot write).
     """
     ceiling = preset.peak_ceiling_db
     peak_target = None if ceiling is None else ceiling - preset.limiter_margin_db
-    session = Mastering(audio, sample_rate, preset)
-    # Aim the first encode at target + the encoder's loss, measured on an excerpt.
-    gain_offset = encoder_level_loss_db(session.x, preset.sample_rate, preset, seed=seed)
-    data = b""
-    decoded_m: Measures | None = None
-    for attempt in range(1, _MAX_ATTEMPTS + 1):
-        mastered, _ = session.render_audio(gain_offset, peak_target, verify=False)
-        data = encode_mp3(mastered, preset.sample_rate, preset, seed)
-        decoded, dsr = decode_mp3_bytes(data)
-        decoded_m = measure(decoded, dsr)
-        gain, excess = drift(decoded_m, preset)
-        log.debug("attempt %d: decoded %s (gain %+.2f, peak excess %+.2f)", attempt, decoded_m,
-                  gain, excess)
-        if abs(gain) < 1e-9 and excess <= 0.0:
-            break
-        gain_offset += gain
-        if peak_target is not None and excess > -0.05:
-            peak_target -= max(excess, 0.0) + 0.1
-    else:
-        log.warning("%s: decoded MP3 still off the %s preset after %d attempts: %s", path,
-                    preset.name, _MAX_ATTEMPTS, decoded_m)
-    assert decoded_m is not None
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    bed = preset.room_tone_db if room_tone else None
+    with Mastering(as_signal(audio, sample_rate, preset), preset, work) as session, atomic_path(path) as tmp:
+        # Aim the first encode at target + the encoder's loss, measured on an excerpt.
+        gain_offset = encoder_level_loss_db(session.excerpt(20.0), preset.sample_rate, preset, seed=seed)
+        decoded: Measures | None = None
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            plan = session.plan(gain_offset, peak_target)
+            with open(tmp, "w+b") as fh:  # read back to count frames
+                writer = Mp3Writer(fh, preset, seed)
+                for block in session.render(plan, bed, seed):
+                    writer.write(block)
+                writer.finish()
+            decoded = measure_file(tmp).measures()
+            gain, excess = drift(decoded, preset)
+            log.debug("attempt %d: decoded %s (gain %+.2f, peak excess %+.2f)", attempt, decoded, gain, excess)
+            if abs(gain) < 1e-9 and excess <= 0.0:
+                break
+            gain_offset += gain
+            if peak_target is not None and excess > -0.05:
+                peak_target -= max(excess, 0.0) + 0.1
+        else:
+            log.warning("%s: decoded MP3 still off the %s preset after %d attempts: %s", path,
+                        preset.name, _MAX_ATTEMPTS, decoded)
+        assert decoded is not None
         write_id3(tmp, tags, chapters)
-    return Path(path), decoded_m
+    return Path(path), decoded

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -111,21 +112,45 @@ def probe(path: str | Path) -> Probe:
 
 
 def decode_with_ffmpeg(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode any file ffmpeg reads (M4B/AAC included) to float32 (N,) or (N, C) at its own rate.
+    """Decode a whole (short) file ffmpeg reads (M4B/AAC included) to float32 (N,) or (N, C) at
+    its own rate; long files go through `ffmpeg_blocks`. Raises InputError for unreadable files."""
+    rate, channels, stream = ffmpeg_blocks(path)
+    parts = list(stream)
+    audio = np.concatenate(parts) if parts else np.zeros((0, channels), np.float32)
+    return (audio[:, 0] if channels == 1 else audio), rate
 
-    Raises InputError for unreadable files.
-    """
+
+def ffmpeg_blocks(path: str | Path, frames: int = 1 << 18) -> tuple[int, int, Iterator[np.ndarray]]:
+    """(rate, channels, blocks): the file decoded by ffmpeg as float32 (n, channels) blocks,
+    streamed through a pipe, so a 20-hour M4B is checked in the memory of one block. The ffmpeg
+    process ends with the iterator (closing it early kills ffmpeg). Raises InputError."""
     info = probe(path)
     if info.sample_rate is None or info.channels is None:
         raise InputError("no audio stream ffmpeg can decode", path)
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0",
-             "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-            stdout=subprocess.PIPE, stderr=err, check=False)
-        if proc.returncode != 0:
-            raise InputError("ffmpeg could not decode the audio", path)
-    audio = np.frombuffer(proc.stdout, dtype=np.float32)
-    if info.channels > 1:
-        audio = audio.reshape(-1, info.channels)  # (N, C)
-    return audio, info.sample_rate
+    channels = info.channels
+
+    def blocks() -> Iterator[np.ndarray]:
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0",
+                 "-f", "f32le", "-acodec", "pcm_f32le", "-"], stdout=subprocess.PIPE, stderr=err)
+            assert proc.stdout is not None
+            try:
+                width = 4 * channels
+                while True:
+                    data = proc.stdout.read(frames * width)
+                    if not data:
+                        break
+                    usable = len(data) // width * width
+                    if usable < len(data):  # a partial frame at the very end: ffmpeg never writes one
+                        data = data[:usable]
+                    yield np.frombuffer(data, np.float32).reshape(-1, channels)
+            finally:
+                proc.stdout.close()
+                if proc.poll() is None:
+                    proc.kill()
+                code = proc.wait()
+            if code != 0:
+                raise InputError("ffmpeg could not decode the audio", path)
+
+    return info.sample_rate, channels, blocks()

@@ -18,7 +18,6 @@ Decoders (mpg123 in libsndfile, ffmpeg, Apple, foobar2000) skip this frame, then
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 from ingest.errors import MasteringError
 
@@ -59,23 +58,6 @@ def count_frames(body: bytes) -> int:
         frames += 1
     if pos != len(body):
         raise MasteringError("encoder output ends with a partial MP3 frame")
-    return frames
-
-
-def count_frames_in_file(path: str | Path, offset: int, size: int) -> int:
-    """Number of MP3 frames in `size` bytes of the file at `offset`, reading 4 MiB at a time."""
-    frames, pos = 0, 0
-    buf, buf_at = b"", 0
-    with open(path, "rb") as fh:
-        while pos + 4 <= size:
-            if pos + 4 > buf_at + len(buf):
-                fh.seek(offset + pos)
-                buf, buf_at = fh.read(min(1 << 22, size - pos)), pos
-            _, _, length, _ = _parse_header(buf[pos - buf_at:pos - buf_at + 4])
-            pos += length
-            frames += 1
-    if pos != size:
-        raise MasteringError("encoder output ends with a partial MP3 frame", path)
     return frames
 
 

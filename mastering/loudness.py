@@ -1,10 +1,11 @@
-"""Level measurements: integrated loudness, unweighted RMS, sample peak, true peak, noise floor.
+"""Level measurements on arrays: integrated loudness, unweighted RMS, sample peak, noise floor
+(true peak lives in `truepeak`, streaming measurement of long audio in `meter`).
 
 Pure, vectorised numpy on `(samples,)` or `(samples, channels)` float arrays in [-1, 1]. The
 integrated loudness follows ITU-R BS.1770-4 §2 exactly like pyloudnorm (the test oracle) but with
 the gating blocks summed from 100 ms hops instead of a Python loop over blocks, which is ~10× faster
-on a chapter. True peak follows BS.1770-4 Annex 2 (pyloudnorm has none): 4× oversampling with a
-polyphase interpolation filter, then the absolute maximum.
+on a chapter. These functions take whole arrays: use them on clips and excerpts, and `meter.Meter`
+on a chapter or a file of unbounded length.
 """
 from __future__ import annotations
 
@@ -14,26 +15,14 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.signal as ss
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
-from ingest.errors import MasteringError
+from .signal import as_2d
+from .truepeak import true_peak_db, true_peak_envelope  # noqa: F401  (re-exported)
 
 _ABS_GATE_LUFS = -70.0  # BS.1770-4 §2.7, Γa
 _REL_GATE_LU = -10.0  # BS.1770-4 §2.7, Γr relative to the absolute-gated loudness
 _BLOCK_S = 0.4  # gating block Tg
 _STEP = 0.25  # 75 % overlap between blocks
-_TAPS_PER_PHASE = 12  # Annex 2's example filter: 48 taps, 4 phases; ours has one more (odd length)
-_CHUNK = 1 << 18  # samples per true-peak chunk; bounds memory at ~4 MB per chunk
-
-
-def as_2d(audio: np.ndarray) -> np.ndarray:
-    """View `audio` as (samples, channels). Raises MasteringError for other shapes."""
-    a = np.asarray(audio)
-    if a.ndim == 1:
-        return a[:, None]  # (N, 1)
-    if a.ndim == 2 and a.shape[1] in (1, 2):
-        return a  # (N, C)
-    raise MasteringError(f"audio must be (samples,) or (samples, 1|2), got shape {a.shape}")
 
 
 def _db(power_or_amp: float, power: bool) -> float:
@@ -106,6 +95,19 @@ def block_loudness(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return block_loudness_from_power(weighted_power(audio, sample_rate), sample_rate)
 
 
+def lufs_from_hops(hops: np.ndarray, hop: int, frames: int, total: float) -> float:
+    """Integrated loudness from K-weighted power summed over 100 ms hops of `hop` frames (the
+    partial last hop left out) and the total over all `frames`: gating blocks are four hops.
+    Audio shorter than one block is measured as one block of its own length."""
+    if frames == 0:
+        return -math.inf
+    if frames < 4 * hop:
+        return gated_lufs(np.array([-0.691 + 10.0 * math.log10(max(total / frames, 1e-300))]))
+    z = np.lib.stride_tricks.sliding_window_view(hops, 4).sum(axis=1) / (4 * hop)  # eq. 1
+    with np.errstate(divide="ignore"):
+        return gated_lufs(-0.691 + 10.0 * np.log10(z))  # eq. 4
+
+
 def gated_lufs(blocks: np.ndarray) -> float:
     """Integrated loudness from block loudnesses: absolute then relative gate (§2.7, eq. 5–7)."""
     lk = blocks[blocks >= _ABS_GATE_LUFS]
@@ -134,102 +136,6 @@ def sample_peak_db(audio: np.ndarray) -> float:
     """Largest absolute sample value in dBFS."""
     x = as_2d(audio)
     return -math.inf if x.size == 0 else _db(float(np.max(np.abs(x))), power=False)
-
-
-@lru_cache(maxsize=4)
-def _interpolator(factor: int) -> np.ndarray:
-    """Kaiser-windowed sinc interpolation filter for `factor`× oversampling (Annex 2, §2).
-
-    Odd length, so its group delay is a whole number of original samples; cutoff at the original
-    Nyquist frequency, so phase 0 passes the original samples unchanged (a Nyquist filter).
-    """
-    taps = factor * _TAPS_PER_PHASE + 1
-    h = ss.firwin(taps, 1.0 / factor, window=("kaiser", 8.0)) * factor
-    return h.astype(np.float32)
-
-
-def oversampling_factor(sample_rate: int) -> int:
-    """Annex 2 oversamples to at least 192 kHz: 4× at 44.1/48 kHz, 2× at 88.2/96, 1× above."""
-    return 4 if sample_rate < 88200 else 2 if sample_rate < 176400 else 1
-
-
-@lru_cache(maxsize=4)
-def _overshoot_bound(factor: int) -> float:
-    """The most any interpolated value can exceed the largest nearby sample: the largest L1 norm
-    of the filter's phases (|Σ h·x| ≤ Σ|h| · max|x|). About 1.76 (+4.9 dB) for ours."""
-    h = _interpolator(factor).astype(np.float64)
-    return float(max(np.abs(h[p::factor]).sum() for p in range(factor)))
-
-
-_SCREEN = 1024  # screening block for `true_peak_envelope(floor=...)`
-
-
-def true_peak_envelope(audio: np.ndarray, sample_rate: int, floor: float = 0.0) -> np.ndarray:
-    """Per-sample true peak (linear), shape (samples,): the largest absolute value of the
-    oversampled signal, over all channels, in the interval (n−1, n+1) around each sample.
-
-    The limiter uses this to find every sample whose neighbourhood would break a true-peak
-    ceiling; its maximum is the true peak of the whole signal. Only stretches that could reach
-    `floor` are oversampled (a stretch whose samples stay under floor / overshoot bound cannot);
-    elsewhere the envelope is the plain sample magnitude, which is then known to be under `floor`.
-    Speech crosses a ceiling rarely, so this skips most of a chapter.
-    """
-    x = as_2d(audio).astype(np.float32, copy=False)
-    n = x.shape[0]
-    factor = oversampling_factor(sample_rate)
-    env = np.abs(x[:, 0])  # (N,) phase 0 == original samples
-    if x.shape[1] == 2:
-        env = np.maximum(env, np.abs(x[:, 1]))
-    if n == 0 or factor == 1:
-        return np.maximum(env, np.concatenate((env[1:], [0.0]), dtype=np.float32))
-    h = _interpolator(factor)
-    delay = (len(h) - 1) // (2 * factor)  # in original samples
-    half = _TAPS_PER_PHASE  # context needed either side of a stretch
-    # Screening: which _SCREEN-sample blocks (with their neighbours, for the filter's reach)
-    # could hold an interpolated value at or above floor?
-    blocks = -(-n // _SCREEN)
-    block_max = np.zeros(blocks * _SCREEN, np.float32)
-    block_max[:n] = env
-    block_max = block_max.reshape(blocks, _SCREEN).max(axis=1)  # (B,)
-    reach = np.maximum(block_max, np.maximum(np.concatenate(([0.0], block_max[:-1])),
-                                             np.concatenate((block_max[1:], [0.0]))))
-    hot = reach * _overshoot_bound(factor) >= floor  # (B,)
-    if not hot.any():
-        return env
-    # Bridge gaps of up to 4 blocks: fewer, longer filter calls are cheaper than many short ones.
-    grown = maximum_filter1d(hot.astype(np.int8), size=5, mode="constant", cval=0)
-    hot = hot | minimum_filter1d(grown, size=5, mode="constant", cval=1).astype(bool)
-    edges = np.diff(np.concatenate(([0], hot.astype(np.int8), [0])))
-    runs = zip(np.flatnonzero(edges == 1) * _SCREEN, np.flatnonzero(edges == -1) * _SCREEN)
-    padded = np.concatenate((np.zeros((half, x.shape[1]), np.float32), x,
-                             np.zeros((half, x.shape[1]), np.float32)))  # (N + 2·half, C)
-    for run_start, run_stop in runs:
-        for start in range(int(run_start), min(int(run_stop), n), _CHUNK):
-            stop = min(start + _CHUNK, int(run_stop), n)
-            out = env[start:stop]
-            for c in range(x.shape[1]):
-                seg = padded[start:stop + 2 * half, c]  # samples start−half .. stop+half
-                up = ss.upfirdn(h, seg, up=factor)
-                # Sample i of seg sits at up[factor · (i + delay)].
-                first = factor * (half + delay)
-                rows = np.abs(up[first:first + factor * (stop - start)]).reshape(-1, factor)
-                # (n, F): row k covers [start+k, start+k+1), the interval after sample start+k.
-                # Column-wise maxima: numpy's max over a short last axis is ~7x slower.
-                for p in range(1, factor):
-                    np.maximum(out, rows[:, p], out=out)
-    # Include the interval before each sample as well: (n−1, n].
-    env[1:] = np.maximum(env[1:], env[:-1])
-    return env
-
-
-def true_peak_db(audio: np.ndarray, sample_rate: int) -> float:
-    """True peak in dBTP (BS.1770-4 Annex 2): 4× oversampled absolute maximum."""
-    x = as_2d(audio)
-    if x.size == 0:
-        return -math.inf
-    # The true peak is at least the sample peak, so only stretches that could beat it matter.
-    peak = float(np.max(np.abs(x)))
-    return _db(float(true_peak_envelope(x, sample_rate, floor=peak).max()), power=False)
 
 
 def noise_floor_db(audio: np.ndarray, sample_rate: int, window_s: float = 0.5,
@@ -275,21 +181,3 @@ class Measures:
         """JSON-ready: values rounded to 0.01, -inf (silence) as None."""
         return {k: (None if not math.isfinite(v) else round(v, 2 if k != "duration_s" else 3))
                 for k, v in asdict(self).items()}
-
-
-def measure(audio: np.ndarray, sample_rate: int, *, known_true_peak_db: float | None = None
-            ) -> Measures:
-    """Measure everything at once. `known_true_peak_db` skips re-measuring a true peak the caller
-    has just measured on this very audio. Raises MasteringError for a bad shape or sample rate."""
-    if sample_rate <= 0:
-        raise MasteringError(f"sample rate must be positive, got {sample_rate}")
-    x = as_2d(audio)
-    return Measures(
-        duration_s=x.shape[0] / sample_rate,
-        lufs=integrated_lufs(x, sample_rate),
-        rms_db=rms_db(x),
-        sample_peak_db=sample_peak_db(x),
-        true_peak_db=(true_peak_db(x, sample_rate) if known_true_peak_db is None
-                      else known_true_peak_db),
-        noise_floor_db=noise_floor_db(x, sample_rate),
-    )

@@ -1,102 +1,45 @@
 """Measure → decide → apply: one gain to the preset's loudness target, then a look-ahead limiter
-wherever that gain would break the (true-)peak ceiling.
+(`limiter`) wherever that gain would break the (true-)peak ceiling.
 
 The gain is a single number for the whole file, so sentences keep their natural level relations
-(no per-sentence normalisation). The limiter touches only the few peaks above the ceiling and is
-computed without a per-sample Python loop:
+(no per-sentence normalisation). Limiting lowers the loudness a little, so the gain is re-decided
+on an estimate (the K-weighted power of the input times the limiter's gain curve, per 100 ms hop)
+until it settles.
 
-1. the true-peak envelope (BS.1770-4 Annex 2, 4× oversampled) gives the reduction each sample
-   needs, in dB;
-2. a forward running maximum over the look-ahead window starts every reduction early;
-3. a linear-in-dB release is an exact running maximum of (reduction + rate·n) − rate·n;
-4. a causal moving average over the look-ahead window turns steps into ramps; since every
-   averaged value already covers the current sample, the ramp never under-reduces.
-All of it runs only on the stretches around samples over the ceiling (a few percent of speech),
-glued end to end: each stretch carries enough margin for its reduction to return to zero.
-
-Limiting lowers the loudness a little, so the gain is re-decided on an estimate (the K-weighted
-power of the input times the limiter's gain curve, per 100 ms hop) until it settles; the result is
-then verified exactly, and the ceiling tightened by any excess the gain modulation caused.
+`Mastering` works on a `Signal` of any length in bounded memory: one pass measures it (loudness,
+RMS, per-block peaks); the true-peak envelope is computed once, only on blocks that could reach
+the ceiling, into a sparse store (spilled to the work folder when large); each gain tried re-reads
+only the windows the limiter touches; rendering streams the result block by block. Memory is a
+few blocks plus per-hop and per-block tables (~1 MB per hour of audio).
 """
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import scipy.signal as ss
 import soxr
-from scipy.ndimage import maximum_filter1d
 
 from ingest.errors import MasteringError
 
-from .loudness import (Measures, as_2d, block_loudness_from_power, gated_lufs, measure,
-                       true_peak_db, true_peak_envelope, weighted_power)
+from .limiter import WINDOW, windowed_gains
+from .loudness import Measures, gated_lufs, k_weighting_sos, lufs_from_hops
+from .meter import HopSums, Meter
 from .presets import Preset
+from .roomtone import room_tone
+from .signal import ArraySignal, Signal, Sparse, as_2d, blocks, conformed
+from .truepeak import SCREEN, envelope, overshoot_bound, oversampling_factor
 
 log = logging.getLogger(__name__)
 
 _MAX_PASSES = 6
-_HOP_S = 0.1  # gating blocks are 4 hops of 100 ms (400 ms at 75 % overlap)
 _GAIN_TOL_DB = 0.05  # the gain search stops this close to the target (tolerances are ±1 LU)
-_AIM_BELOW_DB = 0.05  # the limiter aims this far under its target (see `render_audio`)
-
-
-def limiter_gain(env: np.ndarray, sample_rate: int, ceiling_db: float, lookahead_ms: float = 5.0,
-                 release_db_per_s: float = 40.0) -> tuple[np.ndarray, np.ndarray]:
-    """The limiter's gain curve where it is not 1: (sample indices (M,) int64, gains (M,) float32).
-
-    `env` is the per-sample true-peak envelope (linear, `true_peak_envelope`). Guarantees
-    env[n] · gain[n] ≤ ceiling for every sample; see the module docstring for how.
-    """
-    n = len(env)
-    hot = np.flatnonzero(env > 10.0 ** (ceiling_db / 20.0))
-    if hot.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    need_hot = 20.0 * np.log10(env[hot].astype(np.float64)) - ceiling_db  # (H,) dB, > 0
-    look = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
-    rate = release_db_per_s / sample_rate  # dB per sample
-    # Stretches around the hot samples: `look` before (the attack), and after, that sample's
-    # release back to zero plus two look-ahead windows, so the next stretch's moving average
-    # starts from zero. Overlapping stretches merge (a running maximum of their ends).
-    starts = np.maximum(hot - look, 0)
-    ends = np.minimum(hot + 2 * look + np.ceil(need_hot / rate).astype(np.int64) + 1, n)
-    reach = np.maximum.accumulate(ends)  # (H,) exclusive end of the stretch so far
-    first = np.concatenate(([True], starts[1:] > reach[:-1]))
-    run_starts = starts[first]
-    run_ends = np.concatenate((reach[np.flatnonzero(first)[1:] - 1], reach[-1:]))
-    lengths = run_ends - run_starts
-    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    idx = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(run_starts - offsets, lengths)
-    need = np.zeros(len(idx))  # (M,) dB of reduction each sample needs
-    need[np.searchsorted(idx, hot)] = need_hot
-    # Forward window [k, k + look − 1]: scipy's window shifted fully ahead of the sample.
-    ahead = maximum_filter1d(need, size=look, mode="constant", cval=0.0, origin=-(look // 2))
-    # Release: r[k] = max over j ≤ k of (ahead[j] − rate·(n_k − n_j)), on the original timeline.
-    ramp = idx * rate  # (M,) float64
-    ahead += ramp
-    released = np.maximum.accumulate(ahead, out=ahead)
-    released -= ramp
-    # Causal moving average over `look` samples (fewer at the start of the file). Samples before
-    # the first stretch have no reduction, so they count as zeros.
-    csum = np.concatenate(([0.0], np.cumsum(released)))
-    smooth = np.empty(len(idx), dtype=np.float32)
-    head = min(look, len(idx))
-    smooth[:head] = csum[1:head + 1] / np.minimum(look, idx[:head] + 1)
-    smooth[head:] = (csum[head + 1:] - csum[1:len(idx) - head + 1]) / look
-    return idx, np.exp(smooth * np.float32(-math.log(10.0) / 20.0))
-
-
-def limit(audio: np.ndarray, sample_rate: int, ceiling_db: float, lookahead_ms: float = 5.0,
-          release_db_per_s: float = 40.0) -> np.ndarray:
-    """Look-ahead true-peak limiter; returns float32 of audio's shape (a copy)."""
-    x = np.array(audio, dtype=np.float32)
-    env = true_peak_envelope(x, sample_rate, floor=10.0 ** (ceiling_db / 20.0))
-    idx, gain = limiter_gain(env, sample_rate, ceiling_db, lookahead_ms, release_db_per_s)
-    if x.ndim == 1:
-        x[idx] *= gain
-    else:
-        x[idx] *= gain[:, None]
-    return x
+_AIM_BELOW_DB = 0.05  # the limiter aims this far under its target (its own effect on peaks)
+_FLOOR_MARGIN_DB = 1.5  # envelope exact down to this far under the ceiling at the first gain
 
 
 def gain_for(lufs: float, rms: float, preset: Preset) -> float:
@@ -118,13 +61,8 @@ def gain_for(lufs: float, rms: float, preset: Preset) -> float:
     return gain
 
 
-def decide_gain_db(m: Measures, preset: Preset) -> float:
-    """`gain_for` on a full set of measures. Raises MasteringError for silent audio."""
-    return gain_for(m.lufs, m.rms_db, preset)
-
-
 def conform(audio: np.ndarray, sample_rate: int, preset: Preset) -> np.ndarray:
-    """Resample to the preset's rate and mix to its channel count; float32, (N,) or (N, 2).
+    """Resample an array to the preset's rate and mix to its channel count; float32, (N,) or (N, 2).
 
     Mono to stereo duplicates the channel; stereo to mono averages the two.
     Raises MasteringError for a bad shape or sample rate.
@@ -139,104 +77,138 @@ def conform(audio: np.ndarray, sample_rate: int, preset: Preset) -> np.ndarray:
     return np.ascontiguousarray(x[:, 0]) if preset.channels == 1 else x
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A decided rendering: the gain, and the limiter's ceiling (None: no limiting)."""
+
+    gain_db: float
+    ceiling_db: float | None
+
+
 class Mastering:
-    """One piece of audio analysed once (K-weighted power, true-peak envelope) and rendered at
-    any gain and peak target — the decode-and-correct loop re-renders without re-analysing."""
+    """One signal analysed once and rendered at any gain and peak target (the decode-and-correct
+    loop re-plans and re-renders without re-analysing). Use as a context manager: the spills in
+    `work` (None: kept in memory, for short audio) are removed on exit."""
 
-    def __init__(self, audio: np.ndarray, sample_rate: int, preset: Preset) -> None:
-        self.preset = preset
-        self.sr = preset.sample_rate
-        self.x = conform(audio, sample_rate, preset)  # (N,) or (N, 2)
-        x2 = as_2d(self.x)
-        self.n = x2.shape[0]
-        self.kpow = weighted_power(x2, self.sr)  # (N,) float32
-        # Per-sample power summed over channels; for mono that is x² itself, computed on demand.
-        self._sqsum = None if x2.shape[1] == 1 else np.square(x2, dtype=np.float32).sum(axis=1)
-        hop = max(1, int(round(_HOP_S * self.sr)))
-        self._hop = hop
-        edges = np.arange(0, self.n, hop)
-        self._hop_k = np.add.reduceat(self.kpow, edges, dtype=np.float64) if self.n else np.zeros(0)
-        squares = np.square(x2[:, 0]) if self._sqsum is None else self._sqsum
-        self._sq_total = float(squares.sum(dtype=np.float64))
-        channels = 1 if self.x.ndim == 1 else self.x.shape[1]
-        self.input_lufs = gated_lufs(block_loudness_from_power(self.kpow, self.sr))
-        self.input_rms_db = (10.0 * math.log10(self._sq_total / (self.n * channels))
-                             if self._sq_total > 0 else -math.inf)
-        self._env: np.ndarray | None = None
-        self._env_floor_db = math.inf
+    def __init__(self, signal: Signal, preset: Preset, work: str | Path | None = None) -> None:
+        if signal.sample_rate != preset.sample_rate:
+            raise MasteringError(f"audio at {signal.sample_rate} Hz given to a {preset.sample_rate} Hz preset")
+        self.preset, self.sr = preset, preset.sample_rate
+        self.signal = conformed(signal, preset.channels)
+        self.n, self.channels = self.signal.frames, self.signal.channels
+        self._analyse()
+        self._floor_db = math.inf
+        self._env = Sparse(self.n, work)  # the true-peak envelope, where it could reach the floor
+        self._exact_to = np.full(len(self._block_max), np.inf)  # per block: floor its envelope is exact to
+        self._env_max = np.zeros(len(self._block_max), np.float32)  # the envelope's maximum per block
 
-    def _envelope(self, floor_db: float) -> np.ndarray:
-        """The input's true-peak envelope, exact wherever it could exceed `floor_db`."""
-        if self._env is None or floor_db < self._env_floor_db:
-            floor_db -= 3.0  # room for the gain to grow a little without recomputing
-            self._env = true_peak_envelope(self.x, self.sr, floor=10.0 ** (floor_db / 20.0))
-            self._env_floor_db = floor_db
-        return self._env
+    def _analyse(self) -> None:
+        """One pass: K-weighted power summed per hop, energy, per-block peaks, and the K-filter's
+        state at every block's start (so `estimate` can recompute the power of any stretch
+        exactly, from the block it starts in, without keeping it)."""
+        sos = k_weighting_sos(self.sr).astype(np.float32)
+        zi = np.zeros((sos.shape[0], 2, self.channels), np.float32)
+        hops = HopSums(int(0.4 * self.sr) // 4)
+        k_total, sq_total, maxima, states = 0.0, 0.0, [], []
+        for _, x in blocks(self.signal, size=WINDOW):
+            kpow, block_states, zi = _k_power_with_states(sos, x, zi)
+            states.append(block_states)
+            hops.add(kpow)
+            k_total += float(kpow.sum(dtype=np.float64))
+            sq_total += float(np.square(x, dtype=np.float32).sum(dtype=np.float64))
+            mags = np.abs(x).max(axis=1)
+            pad = (-len(mags)) % SCREEN
+            maxima.append(np.pad(mags, (0, pad)).reshape(-1, SCREEN).max(axis=1))
+        self._sos = sos
+        self._states = np.concatenate(states) if states else np.zeros((0, *zi.shape), np.float32)
+        self._hop = hops.size
+        self.hop_k = hops.sums()
+        self._block_max = np.concatenate(maxima) if maxima else np.zeros(0, np.float32)
+        self.sq_total = sq_total
+        self.input_lufs = lufs_from_hops(self.hop_k, self._hop, self.n, k_total)
+        self.input_rms_db = (10.0 * math.log10(sq_total / (self.n * self.channels))
+                             if sq_total > 0 else -math.inf)
 
-    def _estimate(self, gain_db: float, idx: np.ndarray, gain: np.ndarray) -> tuple[float, float]:
-        """(LUFS, RMS dB) of the rendered audio, from the input's per-hop K-weighted power."""
-        g2 = 10.0 ** (gain_db / 10.0)
-        delta = np.square(gain, dtype=np.float64) - 1.0
-        hop_k = self._hop_k
-        sq = self._sq_total
-        if len(idx):
-            hop_k = hop_k + np.bincount(idx // self._hop, weights=self.kpow[idx] * delta,
-                                        minlength=len(hop_k))
-            sq_idx = (np.square(self.x[idx], dtype=np.float64) if self._sqsum is None
-                      else self._sqsum[idx].astype(np.float64))
-            sq += float(np.dot(sq_idx, delta))
-        block = 4 * self._hop
+    # ---- the true-peak envelope, exact where it could reach a floor --------------------------
+
+    def _ensure_floor(self, floor_db: float) -> None:
+        """Envelope every block that could reach `floor_db` (a lower floor later recomputes the
+        blocks that were only exact down to the higher one)."""
+        if floor_db >= self._floor_db:
+            return
+        floor_db -= _FLOOR_MARGIN_DB  # room for the gain to grow without another pass
+        floor = 10.0 ** (floor_db / 20.0)
+        bm = self._block_max
+        reach = bm.copy()
+        if len(bm) > 1:  # a block's envelope reads a few frames of its neighbours
+            np.maximum(reach[1:], bm[:-1], out=reach[1:])
+            np.maximum(reach[:-1], bm[1:], out=reach[:-1])
+        wanted = (reach * overshoot_bound(oversampling_factor(self.sr)) >= floor) & (self._exact_to > floor)
+        edges = np.diff(np.concatenate(([0], wanted.astype(np.int8), [0])))
+        step = WINDOW // SCREEN
+        for b0, b1 in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            for c0 in range(int(b0), int(b1), step):  # bounded memory per call
+                c1 = min(c0 + step, int(b1))
+                lo, hi = c0 * SCREEN, min(c1 * SCREEN, self.n)
+                env = envelope(self.signal, lo, hi, floor)
+                peaks = np.pad(env, (0, (c1 - c0) * SCREEN - len(env))).reshape(-1, SCREEN).max(axis=1)
+                self._env_max[c0:c1] = peaks
+                # Only blocks that reach the floor are kept: elsewhere the envelope reads as zero,
+                # which is as good as its true value for every gain up to the floor's.
+                for k0, k1 in _runs(np.flatnonzero(peaks >= floor)):
+                    self._env.write(lo + k0 * SCREEN, env[k0 * SCREEN:k1 * SCREEN])
+        self._exact_to[wanted] = floor
+        self._floor_db = floor_db
+
+    def _gains(self, plan: Plan) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if plan.ceiling_db is None:
+            return iter(())
+        self._ensure_floor(plan.ceiling_db - plan.gain_db)
+        p = self.preset
+        return windowed_gains(self._env.read, self.n, self._env_max, 10.0 ** (plan.gain_db / 20.0), self.sr,
+                              plan.ceiling_db, p.limiter_lookahead_ms, p.limiter_release_db_per_s)
+
+    # ---- deciding the gain -------------------------------------------------------------------
+
+    def estimate(self, plan: Plan) -> tuple[float, float]:
+        """(LUFS, RMS dB) of the rendered audio, from the per-hop K-weighted power and the energy,
+        corrected by the limiter's gain curve where it acts (the K-weighted power of those
+        windows recomputed from the filter state saved at their start)."""
+        hop_k, sq, hop = self.hop_k.copy(), self.sq_total, self._hop
+        for idx, gain in self._gains(plan):
+            delta = np.square(gain, dtype=np.float64) - 1.0
+            lo = int(idx[0]) // SCREEN * SCREEN
+            x = self.signal.read(lo, int(idx[-1]) + 1)  # (n, C) from the first limited block
+            at = idx - lo
+            kpow = np.zeros(len(x))
+            # Each run of limited frames, filtered from the start of the block it begins in (runs
+            # closer than a few blocks are filtered as one: fewer, longer calls are cheaper).
+            for r0, r1 in _runs(idx, bridge=4 * SCREEN):
+                b0 = r0 // SCREEN * SCREEN
+                kpow[b0 - lo:r1 - lo] = _k_power(self._sos, x[b0 - lo:r1 - lo], self._states[b0 // SCREEN])[0]
+            whole = idx < len(hop_k) * hop
+            hop_k += np.bincount(idx[whole] // hop, weights=kpow[at[whole]] * delta[whole], minlength=len(hop_k))
+            sq += float(np.dot(np.square(x[at], dtype=np.float64).sum(axis=1), delta))
+        g2 = 10.0 ** (plan.gain_db / 10.0)
         if len(hop_k) < 4:
-            return self.input_lufs + gain_db, self.input_rms_db + gain_db
-        z = np.lib.stride_tricks.sliding_window_view(hop_k, 4).sum(axis=1) / block * g2
+            return self.input_lufs + plan.gain_db, self.input_rms_db + plan.gain_db
+        z = np.lib.stride_tricks.sliding_window_view(hop_k, 4).sum(axis=1) / (4 * hop) * g2
         with np.errstate(divide="ignore"):
             lufs = gated_lufs(-0.691 + 10.0 * np.log10(z))
-        channels = 1 if self.x.ndim == 1 else self.x.shape[1]
-        rms = 10.0 * math.log10(max(sq * g2 / (self.n * channels), 1e-300))
+        rms = 10.0 * math.log10(max(sq * g2 / (self.n * self.channels), 1e-300))
         return lufs, rms
 
-    def _apply(self, gain_db: float, idx: np.ndarray, gain: np.ndarray) -> np.ndarray:
-        y = self.x * np.float32(10.0 ** (gain_db / 20.0))
-        if y.ndim == 1:
-            y[idx] *= gain
-        else:
-            y[idx] *= gain[:, None]
-        return y
-
-    def render(self, gain_offset_db: float = 0.0, peak_target_db: float | None = None
-               ) -> tuple[np.ndarray, Measures]:
-        """Audio at the preset's target (+ `gain_offset_db`), true peak ≤ `peak_target_db`;
-        returns it with its exact measures. Raises MasteringError for silent audio."""
-        y, tp = self.render_audio(gain_offset_db, peak_target_db)
-        out = measure(y, self.sr, known_true_peak_db=tp)
-        log.debug("mastered %s -> %s", self.preset.name, out)
-        return y, out
-
-    def render_audio(self, gain_offset_db: float = 0.0, peak_target_db: float | None = None,
-                     verify: bool = True) -> tuple[np.ndarray, float | None]:
-        """`render` without the final measurement: (audio, its true peak in dBTP when known).
-
-        The limiter aims a hair (0.05 dB) under the target so the gain curve's own effect on
-        inter-sample peaks rarely needs a second pass. `verify=False` skips measuring the result's
-        true peak (and tightening if it is over by those hundredths of a dB) for callers that
-        measure the encoded file anyway. Raises MasteringError for silent audio.
-        """
+    def plan(self, gain_offset_db: float = 0.0, peak_target_db: float | None = None) -> Plan:
+        """The gain that lands the preset's target (+ `gain_offset_db`) after limiting the true
+        peak to `peak_target_db` (None: no limiter). Secant search on the estimate: limiting makes
+        the loudness grow slower than the gain. Raises MasteringError for silent audio."""
         p = self.preset
-        empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
-        idx, curve = empty
+        ceiling = None if peak_target_db is None else peak_target_db - _AIM_BELOW_DB
 
         def miss(gain_db: float) -> float:
-            """dB still missing to the target at this gain, after limiting (estimated)."""
-            nonlocal idx, curve
-            if peak_target_db is not None:
-                env = self._envelope(peak_target_db - gain_db)
-                idx, curve = limiter_gain(env * np.float32(10.0 ** (gain_db / 20.0)), self.sr,
-                                          peak_target_db - _AIM_BELOW_DB, p.limiter_lookahead_ms,
-                                          p.limiter_release_db_per_s)
-            lufs, rms = self._estimate(gain_db, idx, curve)
+            lufs, rms = self.estimate(Plan(gain_db, ceiling))
             return gain_for(lufs, rms, p) + gain_offset_db
 
-        # Secant search on miss(gain) = 0: limiting makes the loudness grow slower than the gain.
         g0 = gain_for(self.input_lufs, self.input_rms_db, p) + gain_offset_db
         m0 = miss(g0)
         gain_db = g0
@@ -250,37 +222,117 @@ class Mastering:
                 slope = (m1 - m0) / (g1 - g0) if g1 != g0 else 0.0
                 step = -m1 / slope if slope < -0.05 else m1  # fall back to a plain step
                 g0, m0, g1 = g1, m1, g1 + max(-6.0, min(6.0, step))
-        y = self._apply(gain_db, idx, curve)
-        tp = None
-        if peak_target_db is not None and verify:  # the gain curve moves inter-sample peaks
-            aim = peak_target_db - _AIM_BELOW_DB
-            for _ in range(3):
-                tp = true_peak_db(y, self.sr)
-                if tp <= peak_target_db:
-                    break
-                aim -= tp - peak_target_db + 0.02
-                env = self._envelope(aim - gain_db)
-                idx, curve = limiter_gain(env * np.float32(10.0 ** (gain_db / 20.0)), self.sr,
-                                          aim, p.limiter_lookahead_ms, p.limiter_release_db_per_s)
-                y = self._apply(gain_db, idx, curve)
-                tp = None
-            if tp is None:
-                tp = true_peak_db(y, self.sr)
-            if tp > peak_target_db:  # pathological material: a plain gain is exact
-                y *= np.float32(10.0 ** (-(tp - peak_target_db + 0.01) / 20.0))
-                tp = None
-        log.debug("rendered %s: gain %+.2f dB, %d limited samples", p.name, gain_db, len(idx))
-        return y, tp
+        log.debug("planned %s: gain %+.2f dB, ceiling %s", p.name, gain_db, ceiling)
+        return Plan(gain_db, ceiling)
+
+    # ---- rendering ----------------------------------------------------------------------------
+
+    def render(self, plan: Plan, room_tone_db: float | None = None, seed: int = 0
+               ) -> Iterator[np.ndarray]:
+        """The mastered audio, block by block: (n, channels) float32 at the preset's rate, the
+        room-tone bed (when `room_tone_db` is given) laid under it at exactly that level."""
+        scale = np.float32(10.0 ** (plan.gain_db / 20.0))
+        gains = self._gains(plan)
+        pending = next(gains, None)
+        for pos, x in blocks(self.signal, size=WINDOW):
+            y = x * scale
+            while pending is not None and pending[0][0] < pos + len(y):
+                idx, gain = pending
+                y[idx - pos] *= gain[:, None]
+                pending = next(gains, None)
+            if room_tone_db is not None:
+                y += room_tone(pos, len(y), self.sr, room_tone_db, seed)[:, None]
+            yield y
+
+    def excerpt(self, seconds: float) -> np.ndarray:
+        """Up to `seconds` of the input from its middle, (n, channels)."""
+        span = min(self.n, int(seconds * self.sr))
+        start = (self.n - span) // 2
+        return self.signal.read(start, start + span)
+
+    def close(self) -> None:
+        self._env.close()
+
+    def __enter__(self) -> "Mastering":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _k_power(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """K-weighted power per frame summed over channels (BS.1770 §2.1–2.3), and the filter state."""
+    weighted, zi = ss.sosfilt(sos, x, axis=0, zi=zi)  # (n, C)
+    return (np.square(weighted[:, 0]) if x.shape[1] == 1 else np.square(weighted).sum(axis=1)), zi
+
+
+def _k_power_with_states(sos: np.ndarray, x: np.ndarray, zi: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_k_power`, plus the filter state at the start of every SCREEN block of `x` (which starts
+    on a block boundary): (power (n,), states (blocks, sections, 2, C), final state).
+
+    scipy filters each section in transposed direct form II, whose state after frame m is a
+    function of the section's last two inputs and outputs: z1 = b2·x[m] − a2·y[m] and
+    z0 = b1·x[m] − a1·y[m] + b2·x[m−1] − a2·y[m−1]. Filtering section by section exposes those.
+    """
+    starts = np.arange(0, len(x), SCREEN)
+    states = np.empty((len(starts), sos.shape[0], 2, x.shape[1]), np.float32)
+    states[0] = zi
+    m = starts[1:]  # block starts after the first: the state after frame m − 1
+    y = x
+    final = np.empty_like(zi)
+    for k, section in enumerate(sos):
+        inp = y
+        y, zk = ss.sosfilt(section[None], inp, axis=0, zi=zi[k][None])
+        final[k] = zk[0]
+        b1, b2, a1, a2 = section[1], section[2], section[4], section[5]
+        if len(m):
+            prev_x = np.where((m - 2)[:, None] >= 0, inp[np.maximum(m - 2, 0)], 0.0)
+            prev_y = np.where((m - 2)[:, None] >= 0, y[np.maximum(m - 2, 0)], 0.0)
+            z1 = b2 * inp[m - 1] - a2 * y[m - 1]
+            z0 = b1 * inp[m - 1] - a1 * y[m - 1] + b2 * prev_x - a2 * prev_y
+            states[1:, k, 0], states[1:, k, 1] = z0, z1
+    power = np.square(y[:, 0]) if x.shape[1] == 1 else np.square(y).sum(axis=1)
+    return power, states, final
+
+
+def _runs(idx: np.ndarray, bridge: int = 1) -> list[tuple[int, int]]:
+    """[start, stop) of each run of consecutive values in sorted `idx` (values closer than
+    `bridge` joined into one run)."""
+    if not len(idx):
+        return []
+    cut = np.flatnonzero(np.diff(idx) > bridge) + 1
+    starts = np.concatenate(([0], cut))
+    stops = np.concatenate((cut, [len(idx)]))
+    return [(int(idx[a]), int(idx[b - 1]) + 1) for a, b in zip(starts, stops)]
+
+
+def _flat(audio: np.ndarray, channels: int) -> np.ndarray:
+    return np.ascontiguousarray(audio[:, 0]) if channels == 1 else audio
 
 
 def master(audio: np.ndarray, sample_rate: int, preset: Preset) -> tuple[np.ndarray, Measures]:
-    """Master `audio` to `preset`: returns (float32 audio at preset.sample_rate with
+    """Master an array to `preset`: returns (float32 audio at preset.sample_rate with
     preset.channels — (N,) for mono, (N, 2) for stereo — and the measures of that result).
 
     The peak target sits `preset.limiter_margin_db` under the preset ceiling to leave room for the
-    MP3 encoder's overshoot; `export.deliver_mp3` re-measures the decoded file and corrects.
+    MP3 encoder's overshoot (`export.deliver_mp3` re-measures the decoded file and corrects); the
+    limited result is verified and the ceiling tightened by any excess the gain curve caused.
     Raises MasteringError for silent or malformed audio.
     """
     ceiling = preset.peak_ceiling_db
     target = None if ceiling is None else ceiling - preset.limiter_margin_db
-    return Mastering(audio, sample_rate, preset).render(0.0, target)
+    with Mastering(ArraySignal(conform(audio, sample_rate, preset), preset.sample_rate), preset) as m:
+        plan = m.plan(0.0, target)
+        y = np.concatenate(list(m.render(plan)))
+        if target is not None:  # the gain curve moves inter-sample peaks a little
+            for _ in range(3):
+                over = Meter(m.sr, m.channels).feed([y]).measures().true_peak_db - target
+                if over <= 0:
+                    break
+                plan = Plan(plan.gain_db, plan.ceiling_db - over - 0.02)
+                y = np.concatenate(list(m.render(plan)))
+            over = Meter(m.sr, m.channels).feed([y]).measures().true_peak_db - target
+            if over > 0:  # pathological material: a plain gain is exact
+                y *= np.float32(10.0 ** (-(over + 0.01) / 20.0))
+    return _flat(y, preset.channels), Meter(preset.sample_rate, preset.channels).feed([y]).measures()

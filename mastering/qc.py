@@ -18,17 +18,17 @@ import numpy as np
 
 from ingest.errors import InputError
 
-from .export import decode
-from .ffmpeg import decode_with_ffmpeg
-from .loudness import Measures, as_2d, measure
+from .export import measure_file
+from .ffmpeg import ffmpeg_blocks
+from .loudness import Measures
+from .meter import Meter
 from .presets import Preset
-from .stitch import trim_bounds
+from .signal import BLOCK, as_2d
 
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".mp3", ".m4b", ".m4a", ".wav", ".flac", ".ogg", ".opus", ".aac")
 _DIGITAL_SILENCE_DB = -90.0  # 16-bit dither alone reads about −98 dBFS
-_EDGE_THRESHOLD_DB = 40.0  # head/tail room tone ends where sound is within 40 dB of the loudest
 _EDGE_SLACK_S = 0.03  # the edge detector works in 10 ms frames and MP3 smears edges slightly
 
 
@@ -71,11 +71,8 @@ class QCReport:
 
 def edge_silence(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
     """Seconds of room tone (or silence) before the first and after the last sound."""
-    mono = as_2d(audio).mean(axis=1)
-    start, stop = trim_bounds(mono, sample_rate, _EDGE_THRESHOLD_DB, keep_s=0.0)
-    if stop <= start:
-        return len(mono) / sample_rate, len(mono) / sample_rate
-    return start / sample_rate, (len(mono) - stop) / sample_rate
+    x = as_2d(audio)
+    return Meter(sample_rate, x.shape[1], edges=True).feed([x]).edges()
 
 
 def _r(rule: str, value: float | None, limit: str, ok: bool) -> RuleResult:
@@ -142,13 +139,19 @@ def check_mp3_format(path: Path, preset: Preset) -> list[RuleResult]:
 
 def qc_audio(audio: np.ndarray, sample_rate: int, preset: Preset, path: str = "") -> QCReport:
     """Check a decoded buffer against every level and timing rule of `preset`."""
-    m = measure(audio, sample_rate)
-    head, tail = edge_silence(audio, sample_rate)
+    x = as_2d(audio)
+    return _report(Meter(sample_rate, x.shape[1], edges=True).feed([x]), preset, path)
+
+
+def _report(meter: Meter, preset: Preset, path: str) -> QCReport:
+    m = meter.measures()
+    head, tail = meter.edges()
     return QCReport(path, preset.name, m, head, tail, tuple(check_rules(m, preset, head, tail)))
 
 
 def qc_file(path: str | Path, preset: Preset) -> QCReport:
-    """Decode `path` (MP3/WAV/FLAC via libsndfile, M4B/AAC via ffmpeg) and check it.
+    """Decode `path` (MP3/WAV/FLAC via libsndfile, M4B/AAC via ffmpeg) block by block and check
+    it: memory stays bounded (a few MB per hour for the per-frame tables) whatever its length.
 
     Raises InputError when the file is missing or cannot be decoded.
     """
@@ -156,10 +159,11 @@ def qc_file(path: str | Path, preset: Preset) -> QCReport:
     if not p.is_file():
         raise InputError("no such file", p)
     if p.suffix.lower() in (".m4b", ".m4a", ".aac", ".mp4"):
-        audio, sr = decode_with_ffmpeg(p)
+        rate, channels, stream = ffmpeg_blocks(p, BLOCK)
+        meter = Meter(rate, channels, edges=True).feed(stream)
     else:
-        audio, sr = decode(p)
-    report = qc_audio(audio, sr, preset, str(p))
+        meter = measure_file(p, edges=True)
+    report = _report(meter, preset, str(p))
     if p.suffix.lower() == ".mp3":
         report = QCReport(report.path, report.preset, report.measures, report.head_s,
                           report.tail_s, report.rules + tuple(check_mp3_format(p, preset)))

@@ -15,20 +15,12 @@ import soxr
 
 from ingest.errors import InputError
 
-from .ffmpeg import decode_with_ffmpeg
-from .loudness import as_2d
+from .ffmpeg import ffmpeg_blocks
+from .signal import as_2d, mix as _mix
 
 AudioSource = Union[str, Path, np.ndarray]
 
 _BLOCK = 1 << 18
-
-
-def _mix(block: np.ndarray, channels: int) -> np.ndarray:
-    if block.shape[1] == channels:
-        return block
-    if channels == 2:
-        return np.repeat(block[:, :1], 2, axis=1)  # (n, 2)
-    return block.mean(axis=1, keepdims=True)  # (n, 1)
 
 
 def _array_blocks(audio: np.ndarray, source_rate: int, sample_rate: int,
@@ -74,25 +66,38 @@ def iter_blocks(source: AudioSource, sample_rate: int, channels: int,
     except (sf.LibsndfileError, RuntimeError):
         if not path.is_file():
             raise InputError("no such file", path) from None
-        audio, rate = decode_with_ffmpeg(path)
-        yield from _array_blocks(audio, rate, sample_rate, channels)
+        rate, _, stream = ffmpeg_blocks(path, _BLOCK)
+        yield from _resampled(stream, rate, sample_rate, channels)
         return
     except OSError as exc:
         raise InputError(f"cannot open audio ({exc})", path) from exc
     with f:
-        resampler = (None if f.samplerate == sample_rate else
-                     soxr.ResampleStream(f.samplerate, sample_rate, channels, dtype="float32",
-                                         quality="HQ"))
-        while True:
-            try:
-                block = f.read(_BLOCK, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                raise InputError(f"cannot decode audio ({exc})", path) from exc
-            last = len(block) < _BLOCK
-            block = _mix(block, channels)
-            if resampler is not None:
-                block = resampler.resample_chunk(block, last=last).reshape(-1, channels)
-            if len(block):
+        def read() -> Iterator[np.ndarray]:
+            while True:
+                try:
+                    block = f.read(_BLOCK, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as exc:
+                    raise InputError(f"cannot decode audio ({exc})", path) from exc
+                if not len(block):
+                    return
                 yield block
-            if last:
-                return
+
+        yield from _resampled(read(), f.samplerate, sample_rate, channels)
+
+
+def _resampled(stream: Iterator[np.ndarray], rate: int, sample_rate: int, channels: int
+               ) -> Iterator[np.ndarray]:
+    """(n, C) blocks at `rate` → (n, channels) blocks at `sample_rate`, streaming (soxr keeps
+    its filter state between blocks, so the result equals resampling the whole at once)."""
+    resampler = (None if rate == sample_rate else
+                 soxr.ResampleStream(rate, sample_rate, channels, dtype="float32", quality="HQ"))
+    for block in stream:
+        block = _mix(block, channels)
+        if resampler is not None:
+            block = resampler.resample_chunk(block, last=False).reshape(-1, channels)
+        if len(block):
+            yield block
+    if resampler is not None:
+        tail = resampler.resample_chunk(np.zeros((0, channels), np.float32), last=True).reshape(-1, channels)
+        if len(tail):
+            yield tail

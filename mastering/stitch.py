@@ -1,4 +1,4 @@
-"""Stitch sentence clips into one chapter: trim, resample, pause, lay room tone.
+"""Stitch sentence clips into one chapter: trim, resample, pause — one clip at a time, into a spill.
 
 TTS clips start and end with uneven amounts of silence, so pauses between sentences would wander
 if we kept them. Every clip is trimmed by the same rule (a threshold relative to the clip's own
@@ -6,25 +6,25 @@ loudest frame, keeping a few milliseconds), then the preset's pauses are inserte
 makes sentence, paragraph and section rhythm consistent and the clip positions known to the sample
 (the spans feed the SRT/VTT transcripts and chapter marks).
 
-Pauses are never digital zero: stores reject files whose silences drop to nothing, and listeners
-hear the floor switching off. A seeded, gently low-passed noise bed runs under the whole chapter
-at a level chosen so that, after mastering's gain, it sits at the preset's room-tone level.
+The stitched chapter holds speech and digital silence; delivery lays the room-tone bed
+(`roomtone`) under it after mastering's gain, at exactly the preset's level. Clips are consumed one
+by one (decoded, prepared, appended to a `Spill` in the work folder and dropped), so a chapter of
+any length is stitched in the memory of one clip.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Sequence
+from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
-import scipy.signal as ss
 import soxr
 
 from ingest.errors import MasteringError
 
-from .loudness import integrated_lufs
-from .master import gain_for
 from .presets import Preset
+from .signal import Padded, Signal, Spill
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +34,44 @@ _FADE_S = 0.003  # raised-cosine fade at each trimmed edge, against clicks
 
 @dataclass(frozen=True)
 class Assembly:
-    """A stitched chapter: mono float32 at `sample_rate`, and where each clip landed.
+    """A stitched chapter: mono speech at `sample_rate` with the preset's pauses (silence), and
+    where each clip landed.
 
-    `spans[i]` is (start_s, end_s) of clip i (after trimming) on the output timeline.
+    `spans[i]` is (start_s, end_s) of clip i (after trimming) on the output timeline; `frames[i]`
+    the same in samples. The audio lives in `signal` (a Spill: read it in blocks, or `.audio` for
+    short assemblies); close it with `close()` when delivered.
     """
 
-    audio: np.ndarray = field(repr=False)  # (N,) float32
+    signal: Signal = field(repr=False)
     sample_rate: int
     spans: list[tuple[float, float]]
+    frames: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    head: int = 0  # frames of silence before the first clip
+    tail: int = 0  # and after the last
 
     @property
     def duration(self) -> float:
-        return len(self.audio) / self.sample_rate
+        return self.signal.frames / self.sample_rate
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The whole assembly as one (N,) float32 array (short assemblies and tests)."""
+        return self.signal.read(0, self.signal.frames)[:, 0]
+
+    def part(self, a: int, b: int) -> "Assembly":
+        """Clips a..b−1 as their own assembly (a part of a long chapter), with the same head and
+        tail silence as the whole; no audio is copied."""
+        start, stop = self.frames[a][0], self.frames[b - 1][1]
+        shift = (start - self.head) / self.sample_rate
+        return Assembly(Padded(self.signal, start, stop, self.head, self.tail), self.sample_rate,
+                        [(s - shift, e - shift) for s, e in self.spans[a:b]],
+                        [(s - start + self.head, e - start + self.head) for s, e in self.frames[a:b]],
+                        self.head, self.tail)
+
+    def close(self) -> None:
+        close = getattr(self.signal, "close", None)
+        if close is not None:
+            close()
 
 
 def trim_bounds(clip: np.ndarray, sample_rate: int, threshold_db: float = 40.0,
@@ -84,22 +110,6 @@ def _fade_edges(clip: np.ndarray, sample_rate: int) -> np.ndarray:
     return out
 
 
-def room_tone(n: int, sample_rate: int, level_db: float, seed: int = 0) -> np.ndarray:
-    """`n` samples of seeded noise with RMS `level_db` dBFS, tilted towards low frequencies the way
-    a quiet room is (a one-pole low-pass at about 1 kHz over white noise)."""
-    if n <= 0:
-        return np.zeros(0, dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    white = rng.standard_normal(n, dtype=np.float32)
-    pole = float(np.exp(-2.0 * np.pi * 1000.0 / sample_rate))
-    # Unit-variance white noise through (1 − p) / (1 − p·z⁻¹) has variance (1 − p) / (1 + p):
-    # scale by the exact expectation instead of measuring (one pass fewer over the chapter).
-    scale = 10.0 ** (level_db / 20.0) / np.sqrt((1.0 - pole) / (1.0 + pole))
-    b = np.array([(1.0 - pole) * scale], dtype=np.float32)
-    a = np.array([1.0, -pole], dtype=np.float32)
-    return ss.lfilter(b, a, white).astype(np.float32, copy=False)
-
-
 def _prepare(clip: np.ndarray, sample_rate: int, preset: Preset, index: int) -> np.ndarray:
     a = np.asarray(clip, dtype=np.float32)
     if a.ndim == 2 and a.shape[1] in (1, 2):
@@ -118,49 +128,43 @@ def _prepare(clip: np.ndarray, sample_rate: int, preset: Preset, index: int) -> 
     return _fade_edges(a[start:stop], preset.sample_rate)
 
 
-def assemble(clips: Sequence[np.ndarray], sample_rate: int, pauses_after: Sequence[float],
-             preset: Preset, seed: int = 0) -> Assembly:
+def assemble(clips: Iterable[np.ndarray], sample_rate: int, pauses_after: Sequence[float],
+             preset: Preset, work: str | Path | None = None) -> Assembly:
     """Trim every clip, resample to the preset's rate, join them with `pauses_after[i]` seconds of
-    room tone after clip i, and put the preset's head and tail room tone around the whole.
+    silence after clip i, and put the preset's head and tail room around the whole, into a Spill
+    under `work` (None: in memory). `clips` may be a generator: each clip is dropped once laid.
 
-    The tail replaces the last clip's pause (`pauses_after[-1]` is ignored). Room tone is laid at
-    `preset.room_tone_db` minus the gain mastering is expected to apply (the same LUFS-then-RMS
-    rule as `master.gain_for`, on the clips' loudness and the chapter's length), so it lands at the
-    room-tone level after mastering.
-    Raises MasteringError for no clips, a length mismatch, a negative pause or bad audio.
+    The tail replaces the last clip's pause (`pauses_after[-1]` is ignored).
+    Raises MasteringError for no clips, a count mismatch, a negative pause or bad audio.
     """
-    if not clips:
-        raise MasteringError("nothing to assemble: no clips")
-    if len(pauses_after) != len(clips):
-        raise MasteringError(
-            f"{len(clips)} clips but {len(pauses_after)} pauses; give one pause per clip")
+    if not len(pauses_after):
+        raise MasteringError("nothing to assemble: no pauses given (one pause per clip)")
     if any(p < 0 for p in pauses_after):
         raise MasteringError("pauses must not be negative")
     if sample_rate <= 0:
         raise MasteringError(f"sample rate must be positive, got {sample_rate}")
     sr = preset.sample_rate
-    pieces = [_prepare(c, sample_rate, preset, i) for i, c in enumerate(clips)]
-
     gaps = [round(p * sr) for p in pauses_after[:-1]] + [round(preset.tail_room_tone_s * sr)]
     head = round(preset.head_room_tone_s * sr)
-    total = head + sum(len(p) for p in pieces) + sum(gaps)
+    spill = Spill(sr, 1, work)
     spans: list[tuple[float, float]] = []
-    starts = []
-    pos = head
-    for piece, gap in zip(pieces, gaps):
-        starts.append(pos)
-        spans.append((pos / sr, (pos + len(piece)) / sr))
-        pos += len(piece) + gap
-    assert pos == total
-
-    speech = np.concatenate(pieces) if any(len(p) for p in pieces) else np.zeros(0, np.float32)
-    lufs = integrated_lufs(speech, sr) if len(speech) else float("-inf")
-    # RMS of the finished chapter: the speech's energy spread over speech + pauses. ACX steers on
-    # it, and a chapter with long pauses gets more gain than its LUFS alone implies.
-    energy = float(np.sum(np.square(speech, dtype=np.float64))) if len(speech) else 0.0
-    rms = 10.0 * np.log10(energy / total) if energy > 0.0 else float("-inf")
-    expected_gain = gain_for(lufs, rms, preset) if np.isfinite(lufs) and np.isfinite(rms) else 0.0
-    out = room_tone(total, sr, preset.room_tone_db - expected_gain, seed)
-    for start, piece in zip(starts, pieces):
-        out[start:start + len(piece)] += piece
-    return Assembly(audio=out, sample_rate=sr, spans=spans)
+    frames: list[tuple[int, int]] = []
+    try:
+        spill.append_zeros(head)
+        count = 0
+        for i, clip in enumerate(clips):
+            if i >= len(gaps):
+                raise MasteringError(f"more clips than pauses ({len(gaps)}); give one pause per clip")
+            piece = _prepare(clip, sample_rate, preset, i)
+            start = spill.frames
+            spill.append(piece)
+            frames.append((start, spill.frames))
+            spans.append((start / sr, spill.frames / sr))
+            spill.append_zeros(gaps[i])
+            count += 1
+        if count != len(gaps):
+            raise MasteringError(f"{count} clips but {len(gaps)} pauses; give one pause per clip")
+    except BaseException:
+        spill.close()
+        raise
+    return Assembly(spill, sr, spans, frames, head, gaps[-1])

@@ -4,8 +4,12 @@ The key hashes everything that changes the sound — the normalised runs (langua
 fingerprint (file contents), engine settings and the seed — so a rerun re-synthesizes only what is
 missing or changed, and editing one sentence re-synthesizes one sentence. Audio is FLAC (24-bit,
 lossless for the quantised clip) beside a JSON sidecar; entries are written atomically and verified
-(sha256 of the FLAC) on read, so a crash or a corrupted file costs a re-synthesis, never bad audio.
-Only the flow process writes the cache; workers return encoded clips.
+(sha256 of the FLAC) when the audio is read, so a crash or a corrupted file costs a re-synthesis,
+never bad audio. Only the flow process writes the cache; workers return encoded clips.
+
+The sidecar also carries what clip QC needs (duration, speech length, silence, clipping), measured
+by the worker, so a run reads each clip's audio once: when its chapter is stitched. `has` only
+looks at the sidecar and the FLAC's size; `decodes` counts the audio reads.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -67,6 +71,7 @@ class ClipCache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.decodes = 0  # clips decoded through this object (each should be once per run)
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         folder = self.root / key[:2]
@@ -87,14 +92,47 @@ class ClipCache:
             return None
         return data, meta
 
+    def meta(self, key: str) -> dict | None:
+        """The sidecar of a complete entry (its FLAC present with the recorded size), or None.
+        Cheap: no audio is read; the checksum is verified when the audio is (`get`)."""
+        flac, meta_path = self._paths(key)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            size = flac.stat().st_size
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or meta.get("bytes", size) != size:
+            return None
+        return meta
+
     def has(self, key: str) -> bool:
-        """True if a complete, uncorrupted clip is stored for `key`."""
-        return self._verified(key) is not None
+        """True if a complete clip is stored for `key` (see `meta`)."""
+        return self.meta(key) is not None
 
     def get(self, key: str) -> Clip | None:
-        """The cached clip, or None if absent or corrupt."""
+        """The cached clip, or None if absent or corrupt (a corrupt entry is removed)."""
         entry = self._verified(key)
-        return None if entry is None else decode_clip(entry[0], entry[1].get("text", ""))
+        if entry is None:
+            return None
+        self.decodes += 1
+        return decode_clip(entry[0], entry[1].get("text", ""))
+
+    def clip_stats(self, key: str, measure: Callable[[np.ndarray, int], object]) -> dict | None:
+        """The clip-QC stats of `key` from its sidecar; entries written before the sidecar carried
+        them are measured once (`measure(audio, rate).to_dict()`) and the sidecar updated."""
+        meta = self.meta(key)
+        if meta is None:
+            return None
+        if "stats" not in meta:
+            clip = self.get(key)
+            if clip is None:
+                return None
+            meta["stats"] = measure(clip.audio, clip.sample_rate).to_dict()  # type: ignore[attr-defined]
+            try:
+                _write_atomic(self._paths(key)[1], json.dumps(meta, ensure_ascii=False).encode())
+            except OSError:
+                pass  # a read-only cache still answers
+        return meta["stats"]
 
     def put(self, key: str, data: bytes, sentence: Sentence, extra: dict | None = None) -> float:
         """Store encoded FLAC `data` for `key` (audio first, sidecar last: the sidecar marks it done);
@@ -103,7 +141,8 @@ class ClipCache:
         info = sf.info(io.BytesIO(data))
         meta = {"key": key, "text": sentence.text, "runs": [[r.lang, r.text] for r in sentence.runs],
                 "sample_rate": info.samplerate, "duration_s": round(info.duration, 4),
-                "sha256": hashlib.sha256(data).hexdigest(), "created": round(time.time(), 3), **(extra or {})}
+                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "created": round(time.time(), 3),
+                **(extra or {})}
         try:
             flac.parent.mkdir(parents=True, exist_ok=True)
             _write_atomic(flac, data)

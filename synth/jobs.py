@@ -13,7 +13,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+import numpy as np
 
 from ingest.segment import Sentence
 from synth.cache import encode_clip
@@ -55,6 +57,10 @@ class BatchResult:
     fingerprint: str
     seconds: float  # wall time of the synthesis itself
     worker: str
+    stats: tuple[dict, ...] = ()  # per clip, from the caller's `measure` (clip QC), if it gave one
+
+
+Measure = Callable[[np.ndarray, int], object]  # (audio, rate) → something with .to_dict()
 
 
 _engines: dict[EngineSpec, Engine] = {}
@@ -83,8 +89,11 @@ def engine_fingerprint(spec: EngineSpec) -> str:
     return fingerprint
 
 
-def run_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int) -> BatchResult:
-    """Synthesize `sentences` (one batch) and return their clips encoded for the cache."""
+def run_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int,
+              measure: Measure | None = None) -> BatchResult:
+    """Synthesize `sentences` (one batch) and return their clips encoded for the cache, with
+    `measure(audio, rate).to_dict()` of each clip when given (so clip QC never decodes them again;
+    the caller passes a picklable top-level function, keeping this module free of mastering)."""
     engine = engine_for(spec)
     started = time.perf_counter()
     with _synth_lock:  # engines keep per-process state (espeak's library, a model's buffers)
@@ -92,8 +101,9 @@ def run_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentenc
     seconds = time.perf_counter() - started
     if len(clips) != len(sentences):
         raise RuntimeError(f"{spec.kind} returned {len(clips)} clips for {len(sentences)} sentences")
+    stats = tuple(measure(c.audio, c.sample_rate).to_dict() for c in clips) if measure else ()  # type: ignore[attr-defined]
     return BatchResult(tuple(keys), tuple(encode_clip(c) for c in clips), engine.fingerprint(), seconds,
-                       f"{socket.gethostname()}:{os.getpid()}")
+                       f"{socket.gethostname()}:{os.getpid()}", stats)
 
 
 def bucket_batches(items: Sequence[tuple[str, Sentence]], batch_size: int) -> list[list[tuple[str, Sentence]]]:

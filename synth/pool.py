@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from ingest.segment import Sentence
-from synth.jobs import BatchResult, EngineSpec, engine_fingerprint, run_batch
+from synth.jobs import BatchResult, EngineSpec, Measure, engine_fingerprint, run_batch
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 class Pool(Protocol):
     description: str
 
-    def submit(self, spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int
-               ) -> "Future[BatchResult]": ...
+    def submit(self, spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int,
+               measure: Measure | None = None) -> "Future[BatchResult]": ...
 
     def fingerprint(self, spec: EngineSpec) -> str: ...
 
@@ -66,10 +66,10 @@ class InlinePool:
 
     description = "in-process"
 
-    def submit(self, spec, keys, sentences, seed) -> Future:
+    def submit(self, spec, keys, sentences, seed, measure=None) -> Future:
         future: Future = Future()
         try:
-            future.set_result(run_batch(spec, keys, sentences, seed))
+            future.set_result(run_batch(spec, keys, sentences, seed, measure))
         except Exception as exc:  # delivered through the future, like the other pools
             future.set_exception(exc)
         return future
@@ -164,8 +164,8 @@ class ProcessPool:
         attempt()
         return result
 
-    def submit(self, spec, keys, sentences, seed) -> Future:
-        return self._submit(run_batch, spec, tuple(keys), tuple(sentences), seed)
+    def submit(self, spec, keys, sentences, seed, measure=None) -> Future:
+        return self._submit(run_batch, spec, tuple(keys), tuple(sentences), seed, measure)
 
     def fingerprint(self, spec: EngineSpec) -> str:
         """The engine's fingerprint; asked of every worker at once, so all of them start and load
@@ -204,9 +204,9 @@ class DaskPool:
         self._gpu = any("GPU" in (w.get("resources") or {}) for w in workers.values())
         self.description = f"Dask {address} ({len(workers)} workers{', GPU' if self._gpu else ''})"
 
-    def submit(self, spec, keys, sentences, seed) -> Future:
+    def submit(self, spec, keys, sentences, seed, measure=None) -> Future:
         resources = {"GPU": 1} if self._gpu else None
-        remote = self._client.submit(run_batch, spec, tuple(keys), tuple(sentences), seed, pure=False,
+        remote = self._client.submit(run_batch, spec, tuple(keys), tuple(sentences), seed, measure, pure=False,
                                      resources=resources)
         return _bridge(remote)
 

@@ -1,7 +1,6 @@
 """Safe, strict checkpoint loading for GPT-SoVITS v2 (against the shared tiny fixtures)."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from ingest.errors import InputError, MasteringError
 from mastering.book import ffmetadata, write_book_mp3, write_m4b
-from mastering.clipqc import clip_flags, retake_flagged, text_units
+from mastering.clipqc import clip_flags, clip_stats, retake_flagged, text_units
 from mastering.credits import closing_credits, opening_credits
 from mastering.export import decode, deliver_mp3, write_mp3
 from mastering.ffmpeg import decode_with_ffmpeg, probe
@@ -129,7 +129,7 @@ def test_qc_file_passes_delivered_and_fails_raw(tmp_path):
     p = get_preset("acx")
     clips = [speech_like(6, SR, seed=k) for k in range(3)]
     a = assemble(clips, SR, [p.pause_paragraph_s] * 3, p)
-    path, _ = deliver_mp3(tmp_path / "good.mp3", a.audio, SR, p, Tags(title="ok"))
+    path, _ = deliver_mp3(tmp_path / "good.mp3", a.signal, SR, p, Tags(title="ok"), room_tone=True)
     good = qc_file(path, p)
     assert good.passed, good.failures
     assert {r.rule for r in good.rules} >= {"rms_db", "sample_peak_db", "noise_floor_db",
@@ -198,7 +198,7 @@ def test_retake_path_fixes_what_it_can(clip_set):
             return good[3]  # the second re-take of clip 3 comes out right
         return bad[index]  # clip 5 stays silent whatever the seed
 
-    fixed, left = retake_flagged(bad, sr, texts, resynthesize, max_attempts=3)
+    fixed, left = retake_flagged(bad, lambda a: clip_stats(a, sr), texts, resynthesize, max_attempts=3)
     assert fixed[3] is good[3]
     assert [(f.index, f.reason) for f in left] == [(5, "silent")]
     assert (3, 3) not in calls and (5, 3) in calls
