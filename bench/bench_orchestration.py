@@ -34,10 +34,10 @@ def timed(fn, *args, **kwargs):
 
 def plain_run(book_path: Path, out: Path, workers: int) -> dict:
     """The same steps as produce_book, without Prefect: returns seconds per stage."""
-    from flows import chapter as steps
+    from flows.steps import chapter as steps
     from flows.produce import engine_spec
-    from flows.project import load_project
-    from flows.retake import review
+    from flows.steps.project import load_project
+    from flows.steps.review import review
     from ingest.reader import read_book
     from mastering.presets import get_preset
     from synth.cache import ClipCache
@@ -72,9 +72,9 @@ def plain_run(book_path: Path, out: Path, workers: int) -> dict:
 
 def synth_only(book_path: Path, workers: int, work: Path) -> tuple[float, float]:
     """(seconds including worker start-up, seconds of synthesis after start-up)."""
-    from flows import chapter as steps
+    from flows.steps import chapter as steps
     from flows.produce import engine_spec
-    from flows.project import load_project
+    from flows.steps.project import load_project
     from ingest.reader import read_book
     from synth.cache import ClipCache
     from synth.pool import PoolConfig, make_pool

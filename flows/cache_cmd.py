@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def locate(project: str, out: str | None):
     """(Project, Book, output folder, ClipCache) exactly as `make` would use them."""
     from flows.produce import default_out_dir
-    from flows.project import load_project
+    from flows.steps.project import load_project
     from ingest.reader import read_book
     from synth.cache import ClipCache
 
@@ -33,7 +33,7 @@ def locate(project: str, out: str | None):
 
 def run(args: argparse.Namespace) -> int:
     from flows.produce import book_scripts
-    from flows.retake import MAX_RETAKES, retake_seed
+    from flows.steps.review import MAX_RETAKES, retake_seed
     from mastering.presets import get_preset
     from synth.cache import clip_key
 

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from flows import runtime
 
     runtime.configure(verbose=args.verbose)
+    runtime.tame_malloc()
     try:
         return int(args.func(args))
     except BookcastError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flows.progress import Event, listen
+from flows.steps.progress import Event, listen
 from ingest.errors import BookcastError
 
 

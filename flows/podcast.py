@@ -4,7 +4,7 @@ A podcast project is a folder whose project.toml has a `[podcast]` table and who
 folder holds one Markdown script per episode. Each run:
 
 1. scans the scripts and computes each one's *recipe hash* (spoken text and pauses, tags, engine
-   fingerprint, seed, resolved mastering preset; see flows/podcast_episode.py): an episode is
+   fingerprint, seed, resolved mastering preset; see flows/steps/episode.py): an episode is
    produced when its hash differs from the one recorded in `episodes.json` in the output folder,
    or when its MP3 is missing — so a run where nothing changed does nothing, and fixing a typo
    re-produces exactly that episode (reusing its unchanged sentences from the clip cache);
@@ -33,10 +33,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import podcast_episode as ep
-from flows.feed import FeedChannel, FeedEpisode, Transcript, public_url, write_feed
+from flows.steps import episode as ep
+from flows.steps.feed import FeedChannel, FeedEpisode, Transcript, public_url, write_feed
 from flows.produce import engine_spec
-from flows.project import Project, load_project
+from flows.steps.project import Project, load_project
 from ingest.errors import InputError, OutputError, SynthesisError
 from mastering.files import write_bytes_atomic
 from mastering.presets import Preset, get_preset

@@ -53,8 +53,8 @@ def podcast_deployment(project: str | Path, name: str | None = None):
     from prefect.schedules import Cron
 
     from flows.podcast import produce_podcast
-    from flows.podcast_episode import podcast_settings
-    from flows.project import load_project
+    from flows.steps.episode import podcast_settings
+    from flows.steps.project import load_project
 
     proj = load_project(project)
     settings = podcast_settings(proj)

@@ -13,8 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.preview import preview_lines
-    from flows.project import load_project
+    from flows.steps.preview import preview_lines
+    from flows.steps.project import load_project
     from ingest.frontend import config_for
     from ingest.reader import read_book
 

@@ -15,11 +15,11 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import chapter as steps
-from flows.book_files import book_file
-from flows.locking import exclusive
-from flows.progress import Event, report
-from flows.project import Project, load_project
+from flows.steps import chapter as steps
+from flows.steps.book_files import book_file
+from flows.steps.locking import exclusive
+from flows.steps.progress import Event, report
+from flows.steps.project import Project, load_project
 from flows.tasks import export_chapter, ingest_book, synthesize_chapter
 from ingest.errors import BookcastError
 from mastering.files import write_json_atomic

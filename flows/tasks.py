@@ -1,4 +1,4 @@
-"""Prefect tasks: thin wrappers that add retries, names and logs around flows/chapter.py.
+"""Prefect tasks: thin wrappers that add retries, names and logs around flows/steps.
 
 One task is a chapter-sized batch, never one sentence (per-task overhead is milliseconds). Audio never
 goes through Prefect's result pickling: synthesis stores clips in the content-addressed cache and
@@ -12,9 +12,9 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import chapter as steps
-from flows.progress import Event, report
-from flows.retake import review
+from flows.steps import chapter as steps
+from flows.steps.progress import Event, report
+from flows.steps.review import review
 from ingest.model import Book
 from ingest.reader import read_book
 from ingest.script import Line

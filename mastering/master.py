@@ -103,26 +103,29 @@ class Mastering:
         self._env_max = np.zeros(len(self._block_max), np.float32)  # the envelope's maximum per block
 
     def _analyse(self) -> None:
-        """One pass: K-weighted power summed per hop, energy, per-block peaks, and the K-filter's
-        state at every block's start (so `estimate` can recompute the power of any stretch
-        exactly, from the block it starts in, without keeping it)."""
+        """One pass: K-weighted power and plain energy summed per hop, and per-block peaks."""
         sos = k_weighting_sos(self.sr).astype(np.float32)
         zi = np.zeros((sos.shape[0], 2, self.channels), np.float32)
         hops = HopSums(int(0.4 * self.sr) // 4)
-        k_total, sq_total, maxima, states = 0.0, 0.0, [], []
+        sq_hops = HopSums(hops.size)
+        k_total, sq_total, maxima = 0.0, 0.0, []
         for _, x in blocks(self.signal, size=WINDOW):
-            kpow, block_states, zi = _k_power_with_states(sos, x, zi)
-            states.append(block_states)
+            weighted, zi = ss.sosfilt(sos, x, axis=0, zi=zi)  # (n, C) BS.1770 §2.1
+            kpow = np.square(weighted[:, 0]) if self.channels == 1 else np.square(weighted).sum(axis=1)
             hops.add(kpow)
             k_total += float(kpow.sum(dtype=np.float64))
-            sq_total += float(np.square(x, dtype=np.float32).sum(dtype=np.float64))
+            sq = np.square(x[:, 0]) if self.channels == 1 else np.square(x).sum(axis=1)
+            sq_hops.add(sq)
+            sq_total += float(sq.sum(dtype=np.float64))
             mags = np.abs(x).max(axis=1)
             pad = (-len(mags)) % SCREEN
             maxima.append(np.pad(mags, (0, pad)).reshape(-1, SCREEN).max(axis=1))
-        self._sos = sos
-        self._states = np.concatenate(states) if states else np.zeros((0, *zi.shape), np.float32)
         self._hop = hops.size
         self.hop_k = hops.sums()
+        # Per hop, K-weighted power per unit of plain energy: how the estimate weighs the energy
+        # the limiter removes (see `estimate`).
+        sq_by_hop = sq_hops.sums()
+        self._k_ratio = np.divide(self.hop_k, sq_by_hop, out=np.zeros_like(self.hop_k), where=sq_by_hop > 0)
         self._block_max = np.concatenate(maxima) if maxima else np.zeros(0, np.float32)
         self.sq_total = sq_total
         self.input_lufs = lufs_from_hops(self.hop_k, self._hop, self.n, k_total)
@@ -171,24 +174,20 @@ class Mastering:
     # ---- deciding the gain -------------------------------------------------------------------
 
     def estimate(self, plan: Plan) -> tuple[float, float]:
-        """(LUFS, RMS dB) of the rendered audio, from the per-hop K-weighted power and the energy,
-        corrected by the limiter's gain curve where it acts (the K-weighted power of those
-        windows recomputed from the filter state saved at their start)."""
+        """(LUFS, RMS dB) of the rendered audio: the per-hop sums corrected by the limiter's gain
+        curve where it acts. The energy it removes is exact (the limited frames are read back);
+        its K-weighted share is the hop's own ratio of K-weighted to plain energy — the limiter
+        acts on milliseconds, the K-filter's character changes over tenths of seconds, and the
+        estimate only steers the gain search (the delivered file is measured exactly)."""
         hop_k, sq, hop = self.hop_k.copy(), self.sq_total, self._hop
         for idx, gain in self._gains(plan):
             delta = np.square(gain, dtype=np.float64) - 1.0
-            lo = int(idx[0]) // SCREEN * SCREEN
-            x = self.signal.read(lo, int(idx[-1]) + 1)  # (n, C) from the first limited block
-            at = idx - lo
-            kpow = np.zeros(len(x))
-            # Each run of limited frames, filtered from the start of the block it begins in (runs
-            # closer than a few blocks are filtered as one: fewer, longer calls are cheaper).
-            for r0, r1 in _runs(idx, bridge=4 * SCREEN):
-                b0 = r0 // SCREEN * SCREEN
-                kpow[b0 - lo:r1 - lo] = _k_power(self._sos, x[b0 - lo:r1 - lo], self._states[b0 // SCREEN])[0]
+            lo = int(idx[0])
+            removed = np.square(self.signal.read(lo, int(idx[-1]) + 1)[idx - lo], dtype=np.float64).sum(axis=1) * delta
+            sq += float(removed.sum())
             whole = idx < len(hop_k) * hop
-            hop_k += np.bincount(idx[whole] // hop, weights=kpow[at[whole]] * delta[whole], minlength=len(hop_k))
-            sq += float(np.dot(np.square(x[at], dtype=np.float64).sum(axis=1), delta))
+            per_hop = np.bincount(idx[whole] // hop, weights=removed[whole], minlength=len(hop_k))
+            hop_k += per_hop * self._k_ratio
         g2 = 10.0 ** (plan.gain_db / 10.0)
         if len(hop_k) < 4:
             return self.input_lufs + plan.gain_db, self.input_rms_db + plan.gain_db
@@ -258,42 +257,6 @@ class Mastering:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _k_power(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """K-weighted power per frame summed over channels (BS.1770 §2.1–2.3), and the filter state."""
-    weighted, zi = ss.sosfilt(sos, x, axis=0, zi=zi)  # (n, C)
-    return (np.square(weighted[:, 0]) if x.shape[1] == 1 else np.square(weighted).sum(axis=1)), zi
-
-
-def _k_power_with_states(sos: np.ndarray, x: np.ndarray, zi: np.ndarray
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`_k_power`, plus the filter state at the start of every SCREEN block of `x` (which starts
-    on a block boundary): (power (n,), states (blocks, sections, 2, C), final state).
-
-    scipy filters each section in transposed direct form II, whose state after frame m is a
-    function of the section's last two inputs and outputs: z1 = b2·x[m] − a2·y[m] and
-    z0 = b1·x[m] − a1·y[m] + b2·x[m−1] − a2·y[m−1]. Filtering section by section exposes those.
-    """
-    starts = np.arange(0, len(x), SCREEN)
-    states = np.empty((len(starts), sos.shape[0], 2, x.shape[1]), np.float32)
-    states[0] = zi
-    m = starts[1:]  # block starts after the first: the state after frame m − 1
-    y = x
-    final = np.empty_like(zi)
-    for k, section in enumerate(sos):
-        inp = y
-        y, zk = ss.sosfilt(section[None], inp, axis=0, zi=zi[k][None])
-        final[k] = zk[0]
-        b1, b2, a1, a2 = section[1], section[2], section[4], section[5]
-        if len(m):
-            prev_x = np.where((m - 2)[:, None] >= 0, inp[np.maximum(m - 2, 0)], 0.0)
-            prev_y = np.where((m - 2)[:, None] >= 0, y[np.maximum(m - 2, 0)], 0.0)
-            z1 = b2 * inp[m - 1] - a2 * y[m - 1]
-            z0 = b1 * inp[m - 1] - a1 * y[m - 1] + b2 * prev_x - a2 * prev_y
-            states[1:, k, 0], states[1:, k, 1] = z0, z1
-    power = np.square(y[:, 0]) if x.shape[1] == 1 else np.square(y).sum(axis=1)
-    return power, states, final
 
 
 def _runs(idx: np.ndarray, bridge: int = 1) -> list[tuple[int, int]]:

@@ -102,7 +102,7 @@ def run_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentenc
     if len(clips) != len(sentences):
         raise RuntimeError(f"{spec.kind} returned {len(clips)} clips for {len(sentences)} sentences")
     stats = tuple(measure(c.audio, c.sample_rate).to_dict() for c in clips) if measure else ()  # type: ignore[attr-defined]
-    return BatchResult(tuple(keys), tuple(encode_clip(c) for c in clips), engine.fingerprint(), seconds,
+    return BatchResult(tuple(keys), tuple(encode_clip(c) for c in clips), engine_fingerprint(spec), seconds,
                        f"{socket.gethostname()}:{os.getpid()}", stats)
 
 

@@ -82,16 +82,13 @@ class InlinePool:
 
 
 def _init_worker(devices: "mp.Queue[str]", threads: int) -> None:
-    """Runs first in each worker: claim a GPU (or none) before torch can touch CUDA."""
+    """Runs first in each worker: claim a GPU (or none) before anything can touch CUDA, and size
+    the math libraries' thread pools. torch is not imported here: it reads these variables when
+    an engine that needs it first imports it, and an espeak worker never pays for it (~250 MB)."""
     device = devices.get()
     os.environ["CUDA_VISIBLE_DEVICES"] = device  # "" hides every GPU from a CPU worker
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
 
 
 class ProcessPool:

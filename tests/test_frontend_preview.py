@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from flows.preview import preview_lines
+from flows.steps.preview import preview_lines
 from ingest.errors import InputError
 from ingest.model import Block, Book, BookMeta, Chapter
 

@@ -160,7 +160,7 @@ def test_bucket_batches_groups_by_length() -> None:
 def test_second_run_on_the_same_output_refuses_clearly(prefect_harness, project: Path, capsys) -> None:
     import multiprocessing as mp
 
-    from flows.locking import exclusive
+    from flows.steps.locking import exclusive
 
     out = project / "out"
     ctx = mp.get_context("spawn")
@@ -181,7 +181,7 @@ def test_second_run_on_the_same_output_refuses_clearly(prefect_harness, project:
 
 
 def _hold_lock(folder: str, ready, release) -> None:
-    from flows.locking import exclusive
+    from flows.steps.locking import exclusive
 
     with exclusive(Path(folder)):
         ready.set()

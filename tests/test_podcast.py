@@ -17,10 +17,10 @@ import pytest
 import soundfile as sf
 from mutagen.id3 import ID3
 
-from flows.feed import ITUNES_NS, PODCAST_NS, podcast_guid
+from flows.steps.feed import ITUNES_NS, PODCAST_NS, podcast_guid
 from flows.podcast import episode_lock, load_state, produce_podcast, try_lock
-from flows.podcast_episode import podcast_settings, scan_episodes
-from flows.project import load_project
+from flows.steps.episode import podcast_settings, scan_episodes
+from flows.steps.project import load_project
 from ingest.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,7 +190,7 @@ def test_overlapping_runs_never_produce_an_episode_twice(prefect_harness, tmp_pa
     """Two runs start together; run A is held inside its first render until run B has also
     reached a render, so the runs truly overlap. Without the per-episode lock, B's first render
     would be A's episode too."""
-    import flows.podcast_episode as ep
+    import flows.steps.episode as ep
 
     project = copy_project(tmp_path / "p", with_episodes=False)
     for n in range(1, 4):

@@ -16,7 +16,7 @@ from synth.cache import ClipCache, clip_key
 from synth.jobs import EngineSpec
 from synth.pool import Pool
 
-from flows.chapter import store
+from flows.steps.chapter import store
 
 RETAKE_SEED_STEP = 7919  # a prime: re-take seeds never collide with neighbouring base seeds
 MAX_RETAKES = 2  # new takes tried per flagged clip

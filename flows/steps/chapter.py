@@ -5,10 +5,13 @@ makes every step testable on its own and reusable by the rerun and podcast flows
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-from concurrent.futures import as_completed
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -119,28 +122,31 @@ def synthesize(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache,
         if key not in missing and not cache.has(key):
             missing[key] = line.sentence
     on_batch(len(lines) - len(missing), 0.0)  # reused sentences count as done at once
-    futures = {}
+    pending = {}
     for batch in bucket_batches(list(missing.items()), spec.batch_size):
         batch_keys = [k for k, _ in batch]
-        futures[pool.submit(spec, batch_keys, [s for _, s in batch], seed, clip_stats)] = batch
+        pending[pool.submit(spec, batch_keys, [s for _, s in batch], seed, clip_stats)] = batch
+    batches = len(pending)
     audio_s = 0.0
     errors = []
-    for future in as_completed(futures):
-        batch = futures[future]
-        try:
-            result = future.result()
-        except Exception as exc:  # a worker's failure, whatever its type; reported below
-            errors.append(f"{type(exc).__name__}: {exc} (batch starting {batch[0][1].text[:40]!r})")
-            continue
-        if result.fingerprint != fingerprint:  # a worker with another voice must not fill this cache
-            errors.append(f"worker {result.worker} synthesizes with {result.fingerprint[:16]}…, "
-                          f"not the run's voice {fingerprint[:16]}…")
-            continue
-        seconds = sum(store(cache, key, sentence, result, i) for i, (key, sentence) in enumerate(batch))
-        audio_s += seconds
-        on_batch(len(batch), seconds)
+    while pending:  # each result is stored and dropped as it arrives: a chapter's audio never piles up
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            batch = pending.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # a worker's failure, whatever its type; reported below
+                errors.append(f"{type(exc).__name__}: {exc} (batch starting {batch[0][1].text[:40]!r})")
+                continue
+            if result.fingerprint != fingerprint:  # a worker with another voice must not fill this cache
+                errors.append(f"worker {result.worker} synthesizes with {result.fingerprint[:16]}…, "
+                              f"not the run's voice {fingerprint[:16]}…")
+                continue
+            seconds = sum(store(cache, key, sentence, result, i) for i, (key, sentence) in enumerate(batch))
+            audio_s += seconds
+            on_batch(len(batch), seconds)
     if errors:
-        raise SynthesisError(f"{len(errors)} of {len(futures)} batches failed: {errors[0]}")
+        raise SynthesisError(f"{len(errors)} of {batches} batches failed: {errors[0]}")
     return ChapterClips(tuple(keys), len(missing), len(lines) - len(missing), audio_s)
 
 
@@ -177,6 +183,20 @@ def stitch(lines: list[Line], cache: ClipCache, keys: Sequence[str], preset: Pre
     """The clips in script order with the preset's pauses, stitched into a spill under `work`
     (one engine, one rate; each clip read once). Close the result when delivered."""
     return assemble(iter_clips(cache, keys), clip_rate(cache, keys, preset), pauses_after(lines, preset), preset, work)
+
+
+EXPORT_MEMORY_MB = 200  # one chapter export's peak, any length (54-min chapter measured: ~170 MB)
+
+
+@functools.lru_cache(maxsize=1)
+def export_slots() -> threading.BoundedSemaphore:
+    """How many chapters this process masters at once: bounded by memory (BOOKCAST_MEMORY_MB,
+    default 512, over EXPORT_MEMORY_MB each) and by CPU cores (mastering is CPU-bound), never by
+    the task runner's thread count. Process-wide, so every flow run in it shares the budget."""
+    budget = int(os.environ.get("BOOKCAST_MEMORY_MB", "512"))
+    slots = max(1, min(os.cpu_count() or 1, budget // EXPORT_MEMORY_MB))
+    log.debug("mastering %d chapter(s) at a time", slots)
+    return threading.BoundedSemaphore(slots)
 
 
 def chapter_file_name(index: int, title: str, total: int) -> str:
@@ -237,9 +257,14 @@ def export(book: Book, index: int, total: int, lines: list[Line], cache: ClipCac
     """Stitch, master and write one chapter's MP3 (or its parts) with transcripts; returns its
     measured summary. Streams: each clip is read once, the chapter spills to `work` (default
     `<out_dir>/.work/tmp`) and is mastered and encoded block by block."""
+    with export_slots():
+        return _export(book, index, total, lines, cache, keys, preset, out_dir, key, work or out_dir / ".work" / "tmp")
+
+
+def _export(book: Book, index: int, total: int, lines: list[Line], cache: ClipCache, keys: Sequence[str],
+            preset: Preset, out_dir: Path, key: str, work: Path) -> ChapterResult:
     chapter = book.chapters[index - 1]
     texts = [line.sentence.text for line in lines]
-    work = work or out_dir / ".work" / "tmp"
     whole = stitch(lines, cache, keys, preset, work)
     try:
         ranges = part_ranges(whole, lines, preset)

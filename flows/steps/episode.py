@@ -2,7 +2,7 @@
 
 The `[podcast]` table of project.toml says what the show is and where it is published; each
 Markdown script in the episodes folder is one episode (front matter: title, date, episode,
-summary). An episode is rendered with the same steps as an audiobook chapter (flows/chapter.py:
+summary). An episode is rendered with the same steps as an audiobook chapter (flows/steps/chapter.py:
 script, synthesize, pauses) and the mastering package's stitch and deliver functions, into one MP3.
 
 The *recipe hash* names everything that changes the episode's MP3: the spoken text with its pauses,
@@ -22,9 +22,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
-from flows import chapter as steps
-from flows.feed import TRANSCRIPT_MIME, new_episode_guid, public_url
-from flows.project import Project
+from flows.steps import chapter as steps
+from flows.steps.feed import TRANSCRIPT_MIME, new_episode_guid, public_url
+from flows.steps.project import Project
 from ingest.errors import InputError
 from ingest.markdown import read_markdown, read_text_file, split_front_matter
 from ingest.model import Book, slugify

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-from flows.chapter import delivered_files, file_sha256
+from flows.steps.chapter import delivered_files, file_sha256
 from ingest.model import Book
 from mastering.book import deliver_m4b, write_book_mp3
 from mastering.presets import Preset
