@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def locate(project: str, out: str | None):
     """(Project, Book, output folder, ClipCache) exactly as `make` would use them."""
-    from flows.produce import default_out_dir
+    from flows.steps.project import default_out_dir
     from flows.steps.project import load_project
     from ingest.reader import read_book
     from synth.cache import ClipCache
@@ -32,7 +32,7 @@ def locate(project: str, out: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.produce import book_scripts
+    from flows.steps.spoken import book_scripts
     from flows.steps.review import MAX_RETAKES, retake_seed
     from mastering.presets import get_preset
     from synth.cache import clip_key
@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"bookcast: nothing to prune: no manifest.json in {out_dir} (run `bookcast make` first)")
         return 1
     fingerprint = json.loads(manifest.read_text(encoding="utf-8"))["engine"]["fingerprint"]
-    scripts = book_scripts(proj, book, get_preset(proj.preset, proj.preset_overrides),
-                           list(range(1, len(book.chapters) + 1)))
+    scripts = book_scripts(book, proj.engine, get_preset(proj.preset, proj.preset_overrides),
+                           list(range(1, len(book.chapters) + 1)), proj.lexicon)
     seeds = [proj.seed] + [retake_seed(proj.seed, attempt) for attempt in range(1, MAX_RETAKES + 1)]
     keep = {clip_key(line.sentence, fingerprint, seed)  # every take a run may have chosen
             for lines in scripts.values() for line in lines for seed in seeds}

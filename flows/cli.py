@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from ingest.errors import BookcastError
+from ingest.errors import BookcastError, Interrupted
 
 COMMAND_MODULES = ("flows.make_cmd", "flows.preview_cmd", "flows.voice_cmd", "flows.cache_cmd",
                    "flows.podcast_cmd", "flows.qc_cmd")
@@ -29,17 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.INFO if args.verbose else logging.WARNING
-    handler = logging.StreamHandler()
-    handler.setLevel(level)  # libraries' own loggers (Prefect's) log at INFO: filter at the handler
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
     from flows import runtime
 
+    runtime.console_logging(args.verbose)
     runtime.configure(verbose=args.verbose)
     runtime.tame_malloc()
     try:
         return int(args.func(args))
+    except Interrupted:  # the signal handler has said so, in one line
+        return 130
     except BookcastError as exc:
         print(f"bookcast: error: {exc}", file=sys.stderr)
         return 1

@@ -1,10 +1,20 @@
-"""`bookcast make`: run the produce_book flow with a progress bar, then print the summary."""
+"""`bookcast make` / `rerun`: check the inputs, run the produce_book flow with progress bars, print
+the summary.
+
+Order matters for a user: everything checkable without synthesis is checked first, in this process,
+before Prefect is even imported (bad input fails in moments with one line); then the local Prefect
+server starts (PREFECT_API_URL unset) and the flow runs. Ctrl-C or SIGTERM stops the run within
+moments with one line, leaving everything resumable. Exit status: 0 done, 1 bad input or setup,
+2 some chapters failed, 3 every chapter delivered but a file breaks the preset (QC), 130 stopped.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 
+from flows import runtime
 from flows.steps.progress import Event, listen
+from flows.steps.project import RunOptions
 from ingest.errors import BookcastError
 
 
@@ -14,13 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     make.add_argument("--out", help="output folder (default ./bookcast-out/<book-slug>/)")
     make.add_argument("--chapters", help="only these chapters, e.g. 3,7-9")
     add_run_options(make)
-    make.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters), a))
+    make.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters), options_from(a)))
     rerun = sub.add_parser("rerun", help="redo just the named chapters, reusing every cached sentence")
     rerun.add_argument("project", help="project folder (with project.toml) or a book file")
     rerun.add_argument("--chapter", "--chapters", dest="chapters", required=True, help="e.g. 7 or 3,7-9")
     rerun.add_argument("--out", help="output folder of the earlier run (default as for make)")
     add_run_options(rerun)
-    rerun.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters), a, force=True))
+    rerun.set_defaults(func=lambda a: run_make(a.project, a.out, parse_chapters(a.chapters),
+                                               options_from(a, force_export=True)))
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -33,6 +44,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="also write the whole book as one M4B with chapter marks and cover")
     p.add_argument("--book-mp3", action="append_const", const="mp3", dest="book_files",
                    help="also write the whole book as one MP3 with ID3 chapter frames (CHAP/CTOC)")
+
+
+def options_from(args: argparse.Namespace, force_export: bool = False) -> RunOptions:
+    return RunOptions(preset=args.preset, workers=args.workers,
+                      devices=tuple(args.devices.split(",")) if args.devices else (),
+                      dask_address=args.dask_address, force_export=force_export,
+                      book_files=tuple(args.book_files) if args.book_files else None)
 
 
 def parse_chapters(spec: str | None) -> list[int] | None:
@@ -52,70 +70,108 @@ def parse_chapters(spec: str | None) -> list[int] | None:
     return out
 
 
-def run_make(project: str, out: str | None, chapters: list[int] | None,
-             options: argparse.Namespace | None = None, force: bool = False) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+def run_make(project: str, out: str | None, chapters: list[int] | None, options: RunOptions = RunOptions()) -> int:
+    from flows.steps.preflight import check_make
 
-    from flows.produce import dask_flow, produce_book
-
-    console = Console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TextColumn("{task.fields[audio]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=console, transient=True, disable=not console.is_terminal)
-    bar = progress.add_task("starting", total=None, audio="")
-    audio = {"s": 0.0}
-
-    def on_event(event: Event) -> None:
-        if event.kind == "plan":
-            progress.update(bar, description="sentences", total=event.sentences, completed=0)
-        elif event.kind == "sentences":
-            audio["s"] += event.audio_s
-            progress.update(bar, advance=event.sentences, audio=f"{audio['s'] / 60:.1f} min audio")
-        elif event.kind == "chapter" and event.detail:
-            d = event.detail
-            mark = "ok" if d["status"] == "ok" else "FAILED"
-            progress.console.print(f"  chapter {d['index']:>2} {mark}: {d['title']}")
-
-    stop = listen(on_event)
-    try:
-        with progress:
-            address = getattr(options, "dask_address", None)
-            tasks_on_dask = bool(address) and api_server_configured()
-            flow_fn = dask_flow(address) if tasks_on_dask else produce_book
-            state = flow_fn(
-                project, out, chapters, preset=getattr(options, "preset", None), dask_tasks=tasks_on_dask,
-                workers=getattr(options, "workers", None),
-                devices=(options.devices.split(",") if getattr(options, "devices", None) else None),
-                dask_address=getattr(options, "dask_address", None), force_export=force,
-                book_files=getattr(options, "book_files", None), return_state=True)
-    finally:
-        stop()
-    manifest = state.result(raise_on_failure=False)
-    if isinstance(manifest, BaseException):  # the flow itself failed (bad input, no voice, ...)
-        raise manifest
+    plan = check_make(project, out, chapters, options)  # before Prefect: bad input ends here
+    runtime.start_reaper()
+    with runtime.stop_on_signals(), runtime.prefect_api():
+        manifest = _run_flow(project, str(plan.out), chapters, options)
     print_summary(manifest)
-    failed = [c for c in manifest["chapters"] if c["status"] != "ok"]
+    failed = [c for c in manifest["chapters"] if c["index"] in manifest["this_run"]["chapters"]
+              and c["status"] == "failed"]
     if failed:
         names = ", ".join(f"{c['index']} ({c['title']})" for c in failed)
         first = " ".join(str(failed[0]["error"]).split())  # one line, whatever the exception said
         print(f"bookcast: error: {len(failed)} chapter(s) failed: {names}; first error: {first}; fix and run "
               f"`bookcast make {project} --chapters {','.join(str(c['index']) for c in failed)}`", file=sys.stderr)
         return 2
+    broken = qc_failures(manifest)
+    if broken:
+        print(f"bookcast: error: delivered, but {len(broken)} file(s) break the {manifest['preset']} preset: "
+              f"{'; '.join(broken)}", file=sys.stderr)
+        return 3
     return 0
 
 
-def api_server_configured() -> bool:
-    """True when Prefect talks to a real API server (PREFECT_API_URL), which Dask workers can reach."""
-    from prefect.settings import PREFECT_API_URL
+def _run_flow(project: str, out: str, chapters: list[int] | None, options: RunOptions) -> dict:
+    from flows.produce import dask_flow, produce_book
 
-    return bool(PREFECT_API_URL.value())
+    stop = listen(_Bars().on_event)
+    try:
+        tasks_on_dask = bool(options.dask_address) and runtime.user_api_server()
+        flow_fn = dask_flow(options.dask_address) if tasks_on_dask else produce_book  # type: ignore[arg-type]
+        state = flow_fn(project, out, chapters, preset=options.preset, dask_tasks=tasks_on_dask,
+                        workers=options.workers, devices=list(options.devices) or None,
+                        dask_address=options.dask_address, force_export=options.force_export,
+                        book_files=None if options.book_files is None else list(options.book_files),
+                        return_state=True)
+    finally:
+        stop()
+    manifest = state.result(raise_on_failure=False)
+    if isinstance(manifest, BaseException):  # the flow itself failed (bad input, no voice, a stop ...)
+        raise manifest
+    return manifest
+
+
+class _Bars:
+    """Two honest progress bars on a terminal: sentences synthesized, and chapters mastered (with
+    minutes of audio delivered) — mastering a chapter takes longer than synthesizing it with espeak,
+    so one bar for both would reach the end long before the run does."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        console = Console(stderr=True)
+        self.progress = Progress(TextColumn("{task.description:<10}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[note]}"),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+                                 disable=not console.is_terminal)
+        self.synth = self.master = None
+        self.audio_s = 0.0
+        self.delivered_s = 0.0
+
+    def on_event(self, event: Event) -> None:
+        p = self.progress
+        if event.kind == "plan":
+            p.start()
+            chapters = len((event.detail or {}).get("chapters", []))
+            self.synth = p.add_task("synthesis", total=event.sentences, note="")
+            self.master = p.add_task("mastering", total=chapters, note="")
+        elif event.kind == "sentences" and self.synth is not None:
+            self.audio_s += event.audio_s
+            p.update(self.synth, advance=event.sentences, note=f"{self.audio_s / 60:.1f} min new audio")
+        elif event.kind == "chapter" and event.detail and self.master is not None:
+            d = event.detail
+            self.delivered_s += d.get("duration_s") or 0.0
+            p.update(self.master, advance=1, note=f"{self.delivered_s / 60:.1f} min delivered")
+            mark = "ok" if d["status"] == "ok" else "FAILED"
+            p.console.print(f"  chapter {d['index']:>2} {mark}: {d['title']}")
+            if self.master is not None and p.tasks[self.master].finished:
+                p.stop()
+
+
+def qc_failures(manifest: dict) -> list[str]:
+    """Delivered files of this run that break a preset rule, as 'file: rule value (allowed)'."""
+    out = []
+    for c in manifest["chapters"]:
+        if c["index"] in manifest["this_run"]["chapters"] and c["status"] == "ok":
+            out += [f"{c['file']}: {r['rule']} {r['value']} (allowed {r['limit']})"
+                    for r in (c.get("qc") or {}).get("rules", []) if not r["passed"]]
+    for kind, entry in (manifest.get("book_files") or {}).items():
+        if isinstance(entry, dict) and entry.get("qc") and not entry["qc"].get("passed", True):
+            out.append(f"{entry['file']}: {entry['qc'].get('detail', 'fails QC')}")
+    return out
 
 
 def print_summary(manifest: dict) -> None:
     print(f"{manifest['book']['title']} → {manifest['out_dir']}")
     print(f"{'#':>3}  {'duration':>8}  {'LUFS':>6}  {'RMS':>6}  {'peak':>6}  {'QC':<4}  file")
     for c in manifest["chapters"]:
+        if c["status"] == "pending":
+            print(f"{c['index']:>3}  {'pending':>8}  {c['title']}")
+            continue
         if c["status"] != "ok":
             print(f"{c['index']:>3}  {'FAILED':>8}  {c['error']}")
             continue
@@ -131,8 +187,15 @@ def print_summary(manifest: dict) -> None:
                 print(f"{'':>5}QC {rule['rule']}: {rule['value']} (allowed {rule['limit']})")
         for flag in c.get("clip_flags", []):
             print(f"{'':>5}clip {flag['index'] + 1}: {flag['reason']} ({flag['detail']})")
+    for kind, entry in (manifest.get("book_files") or {}).items():
+        if kind == "skipped":
+            print(f"whole-book files not written: {entry}")
+        elif isinstance(entry, dict):
+            qc = entry.get("qc") or {}
+            print(f"whole book ({kind}): {entry['file']}" + ("" if qc.get("passed", True) else f"  QC FAIL: {qc.get('detail')}"))
     t = manifest["total"]
-    print(f"total {t['chapters']} chapters, {t['duration_s'] / 60:.1f} min, {t['failed']} failed, "
+    pending = f", {t['pending']} pending" if t.get("pending") else ""
+    print(f"total {t['chapters']} chapters, {t['duration_s'] / 60:.1f} min, {t['failed']} failed{pending}, "
           f"{manifest['this_run']['synthesized']} sentences synthesized, {manifest['this_run']['reused']} reused; "
           f"manifest.json written")
 

@@ -35,8 +35,8 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.steps import episode as ep
 from flows.steps.feed import FeedChannel, FeedEpisode, Transcript, public_url, write_feed
-from flows.produce import engine_spec
 from flows.steps.project import Project, load_project
+from flows.steps.synthesis import Synthesis, engine_spec
 from ingest.errors import InputError, OutputError, SynthesisError
 from mastering.files import write_bytes_atomic
 from mastering.presets import Preset, get_preset
@@ -147,7 +147,7 @@ def is_current(record: dict | None, recipe: str, out: Path) -> bool:
 
 
 # ----------------------------------------------------------------------------------- one episode
-def produce_one(settings: ep.PodcastSettings, script: ep.EpisodeScript, synth: ep.Synthesis,
+def produce_one(settings: ep.PodcastSettings, script: ep.EpisodeScript, synth: Synthesis,
                 preset: Preset, seed: int, out: Path, force: bool = False) -> dict:
     """Produce `script` unless another run holds it or it is already current.
 
@@ -169,7 +169,7 @@ def produce_one(settings: ep.PodcastSettings, script: ep.EpisodeScript, synth: e
 
 @task(name="produce-episode", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE,
       task_run_name="episode-{script.key}")
-def produce_episode(settings: ep.PodcastSettings, script: ep.EpisodeScript, synth: ep.Synthesis,
+def produce_episode(settings: ep.PodcastSettings, script: ep.EpisodeScript, synth: Synthesis,
                     preset: Preset, seed: int, out: Path, force: bool = False) -> dict:
     result = produce_one(settings, script, synth, preset, seed, out, force)
     logger = get_run_logger()
@@ -254,10 +254,11 @@ def produce_podcast(project: str, script: str | None = None, force: bool = False
     preset = get_preset(proj.preset, proj.preset_overrides)
     out = output_dir(proj, settings, out_dir)
     scripts = [ep.read_episode(settings.resolve_script(script), settings)] if script else ep.scan_episodes(settings)
-    spec = engine_spec(proj)
+    spec = engine_spec(proj.engine, proj.voice, proj.lexicon)
     pool = make_pool(PoolConfig(workers, (), dask_address), use_gpus=spec.uses_gpu)
     try:
-        synth = ep.Synthesis(pool, spec, pool.fingerprint(spec), ClipCache((proj.work_dir or out / ".work") / "clips"))
+        synth = Synthesis(pool, spec, pool.fingerprint(spec), ClipCache((proj.work_dir or out / ".work") / "clips"),
+                          proj.seed)
         state = load_state(out)
         pending = [s for s in scripts if force or not is_current(
             state.get(s.key), ep.recipe_hash(settings, s, synth.fingerprint, preset, proj.seed), out)]

@@ -12,16 +12,16 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.steps import chapter as steps
+from flows.steps import export as ex
+from flows.steps.manifest import ChapterRecord
 from flows.steps.progress import Event, report
 from flows.steps.review import review
+from flows.steps.synthesis import ChapterClips, Synthesis, synthesize
+from ingest.errors import Interrupted
 from ingest.model import Book
 from ingest.reader import read_book
 from ingest.script import Line
 from mastering.presets import Preset
-from synth.cache import ClipCache
-from synth.jobs import EngineSpec
-from synth.pool import Pool
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
@@ -32,14 +32,13 @@ def ingest_book(source: Path) -> Book:
 
 
 @task(name="synthesize-chapter", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
-      task_run_name="synthesize-{index:02d}")
-def synthesize_chapter(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache, index: int,
-                       lines: list[Line], seed: int) -> steps.ChapterClips:
+      task_run_name="synthesize-{index:02d}", retry_condition_fn=lambda task, run, state: not _interrupted(state))
+def synthesize_chapter(synth: Synthesis, index: int, lines: list[Line]) -> ChapterClips:
     def on_batch(n: int, seconds: float) -> None:
         report(Event("sentences", chapter=index, sentences=n, audio_s=seconds))
 
-    clips = steps.synthesize(pool, spec, fingerprint, cache, lines, seed, on_batch)
-    checked = review(pool, spec, fingerprint, cache, lines, clips.keys, seed)
+    clips = synthesize(synth, lines, on_batch)
+    checked = review(synth, lines, clips.keys)
     logger = get_run_logger()
     logger.info("chapter %d: %d sentences synthesized, %d reused from the cache (%.1f s new audio), %d re-takes",
                 index, clips.synthesized, clips.reused, clips.audio_s, checked.retakes)
@@ -49,22 +48,35 @@ def synthesize_chapter(pool: Pool, spec: EngineSpec, fingerprint: str, cache: Cl
     return replace(clips, keys=checked.keys, retakes=checked.retakes, flags=checked.unresolved)
 
 
-@task(name="export-chapter", retries=1, cache_policy=NO_CACHE, task_run_name="export-{index:02d}")
-def export_chapter(book: Book, index: int, total: int, lines: list[Line], clips: steps.ChapterClips,
-                   cache: ClipCache, preset: Preset, out_dir: Path, previous: dict | None = None,
-                   force: bool = False) -> steps.ChapterResult:
-    """Master and write the chapter, unless `previous` (last run's manifest entry) delivered exactly
-    this already and `force` is off."""
-    key = steps.export_key(book, index, total, lines, clips.keys, preset)
-    if not force and steps.reusable(previous, key, out_dir):
-        result = steps.ChapterResult(**previous)  # type: ignore[arg-type]
+@task(name="export-chapter", retries=1, cache_policy=NO_CACHE, task_run_name="export-{index:02d}",
+      retry_condition_fn=lambda task, run, state: not _interrupted(state))
+def export_chapter(book: Book, index: int, lines: list[Line], clips: ChapterClips, synth: Synthesis,
+                   preset: Preset, out_dir: Path, previous: ChapterRecord | None = None,
+                   force: bool = False) -> ChapterRecord:
+    """Master and write the chapter, unless `previous` (last run's record) delivered exactly this
+    already and `force` is off."""
+    total = len(book.chapters)
+    key = ex.export_key(book, index, total, lines, clips.keys, preset)
+    if not force and ex.reusable(previous, key, out_dir):
+        assert previous is not None
+        result = replace(previous)
         get_run_logger().info("chapter %d: unchanged, %s kept", index, result.file)
     else:
-        result = steps.export(book, index, total, lines, cache, clips.keys, preset, out_dir, key)
+        result = ex.export(book, index, total, lines, synth.cache, clips.keys, preset, out_dir, key)
     result.synthesized, result.reused = clips.synthesized, clips.reused
     result.retakes, result.clip_flags = clips.retakes, list(clips.flags)
     m = result.measures
     get_run_logger().info("chapter %d -> %s (%.1f s; LUFS %s, RMS %s dB, peak %s dBFS)", index, result.file,
                           result.duration_s, m.get("lufs"), m.get("rms_db"), m.get("sample_peak_db"))
-    report(Event("chapter", chapter=index, detail=result.to_dict()))
     return result
+
+
+def _interrupted(state) -> bool:
+    """A stop request is not a failure to retry."""
+    try:
+        state.result(raise_on_failure=True)
+    except Interrupted:
+        return True
+    except Exception:  # any other failure may be transient: retry it
+        return False
+    return False

@@ -6,6 +6,7 @@ the problem on one line.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 
@@ -39,3 +40,20 @@ class MasteringError(BookcastError):
 
 class OutputError(BookcastError):
     """An output location cannot be written (permissions, disk full)."""
+
+
+class Interrupted(BookcastError):
+    """The user asked the run to stop (Ctrl-C, SIGTERM); everything finished so far is kept."""
+
+
+# A process-wide stop request. The CLI sets it on Ctrl-C / SIGTERM; long loops everywhere (block
+# passes of mastering, waiting for synthesis, stitching) call `raise_if_stopped` between steps,
+# so a run stops within moments without being torn down mid-write. It lives on this ground floor
+# because every package may import it.
+stop_requested = threading.Event()
+
+
+def raise_if_stopped() -> None:
+    """Raise Interrupted when a stop was requested."""
+    if stop_requested.is_set():
+        raise Interrupted("stopped on request; run the same command again to resume")

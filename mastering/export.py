@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
-from ingest.errors import InputError, MasteringError
+from ingest.errors import InputError, MasteringError, raise_if_stopped
 
 from .files import atomic_path
 from .loudness import Measures, integrated_lufs
@@ -82,6 +82,7 @@ def measure_file(path: str | Path, edges: bool = False) -> Meter:
         with sf.SoundFile(str(path)) as f:
             meter = Meter(f.samplerate, f.channels, edges)
             for block in f.blocks(BLOCK, dtype="float32", always_2d=True):
+                raise_if_stopped()
                 meter.update(block)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise InputError(f"cannot decode audio ({exc})", path) from exc
@@ -164,7 +165,10 @@ def deliver_mp3(path: str | Path, audio: np.ndarray | Signal, sample_rate: int, 
                 for block in session.render(plan, bed, seed):
                     writer.write(block)
                 writer.finish()
-            decoded = measure_file(tmp).measures()
+            try:
+                decoded = measure_file(tmp).measures()
+            except InputError as exc:
+                raise MasteringError(f"cannot decode the MP3 just encoded ({exc})", path) from exc
             gain, excess = drift(decoded, preset)
             log.debug("attempt %d: decoded %s (gain %+.2f, peak excess %+.2f)", attempt, decoded, gain, excess)
             if abs(gain) < 1e-9 and excess <= 0.0:

@@ -15,6 +15,12 @@ from typing import Iterator
 
 from ingest.errors import OutputError
 
+# The process's umask, read once at import (os.umask can only be read by setting it). Delivered
+# files get ordinary permissions (0666 less the umask, usually 0644) rather than mkstemp's 0600, so
+# a web server can read a published feed and its episodes.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -35,6 +41,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:  # flush to disk before the rename makes it visible
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

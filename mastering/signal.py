@@ -26,7 +26,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from ingest.errors import MasteringError, OutputError
+from ingest.errors import MasteringError, OutputError, raise_if_stopped
 
 BLOCK = 1 << 18  # frames per block of a pass: 6 s at 44.1 kHz, 1 MiB of float32 mono
 
@@ -56,6 +56,7 @@ def blocks(signal: Signal, start: int = 0, stop: int | None = None, size: int = 
     """(position, frames) for consecutive blocks of `signal` from `start` to `stop`."""
     stop = signal.frames if stop is None else stop
     for pos in range(start, stop, size):
+        raise_if_stopped()  # every pass over a chapter goes through here: a stop lands in moments
         yield pos, signal.read(pos, min(pos + size, stop))
 
 

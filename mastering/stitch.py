@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import soxr
 
-from ingest.errors import MasteringError
+from ingest.errors import MasteringError, raise_if_stopped
 
 from .presets import Preset
 from .signal import Padded, Signal, Spill
@@ -155,6 +155,7 @@ def assemble(clips: Iterable[np.ndarray], sample_rate: int, pauses_after: Sequen
         for i, clip in enumerate(clips):
             if i >= len(gaps):
                 raise MasteringError(f"more clips than pauses ({len(gaps)}); give one pause per clip")
+            raise_if_stopped()
             piece = _prepare(clip, sample_rate, preset, i)
             start = spill.frames
             spill.append(piece)

@@ -30,7 +30,9 @@ class Pool(Protocol):
 
     def fingerprint(self, spec: EngineSpec) -> str: ...
 
-    def close(self) -> None: ...
+    def close(self, now: bool = False) -> None:
+        """Release the workers; `now` stops them mid-batch (a stop request), else lets them finish."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class InlinePool:
     def fingerprint(self, spec: EngineSpec) -> str:
         return engine_fingerprint(spec)
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
         return None
 
 
@@ -170,7 +172,15 @@ class ProcessPool:
         answers = [self._submit(engine_fingerprint, spec) for _ in range(self.workers)]
         return [a.result() for a in answers][0]
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        if now:  # a stop request: workers may be mid-batch for seconds (a GPT-SoVITS batch)
+            processes = list((getattr(self._executor, "_processes", None) or {}).values())
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.kill()
+            for process in processes:
+                process.join(5)
+            return
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
@@ -210,5 +220,5 @@ class DaskPool:
     def fingerprint(self, spec: EngineSpec) -> str:
         return self._client.submit(engine_fingerprint, spec, pure=False).result()
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
         self._client.close()

@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from ingest.errors import InputError, MasteringError
-from mastering.book import ffmetadata, write_book_mp3, write_m4b
+from mastering.book import write_book_mp3
+from mastering.m4b import ffmetadata, write_m4b
 from mastering.clipqc import clip_flags, clip_stats, retake_flagged, text_units
 from mastering.credits import closing_credits, opening_credits
 from mastering.export import decode, deliver_mp3, write_mp3

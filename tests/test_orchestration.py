@@ -111,14 +111,14 @@ def test_two_local_workers_and_a_dask_cluster_give_identical_files(prefect_harne
     from distributed import Client, LocalCluster
     from prefect.settings import PREFECT_API_URL
 
-    import flows.make_cmd as make_cmd
+    from flows import runtime
 
     local_out, batches_out, tasks_out = tmp_path / "local", tmp_path / "batches", tmp_path / "tasks"
     assert main(["make", str(SAMPLE), "--out", str(local_out), "--workers", "2"]) == 0
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())  # the workers report to the harness
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with monkeypatch.context() as m:
-            m.setattr(make_cmd, "api_server_configured", lambda: False)  # as with an ephemeral server
+            m.setattr(runtime, "user_api_server", lambda: False)  # as with an ephemeral server
             assert main(["make", str(SAMPLE), "--out", str(batches_out), "--dask", cluster.scheduler_address]) == 0
         assert main(["make", str(SAMPLE), "--out", str(tasks_out), "--dask", cluster.scheduler_address]) == 0
         with Client(cluster) as client:

@@ -22,7 +22,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
-from flows.steps import chapter as steps
+from flows.steps.export import stitch
+from flows.steps.spoken import script as script_lines
+from flows.steps.synthesis import Synthesis, synthesize
 from flows.steps.feed import TRANSCRIPT_MIME, new_episode_guid, public_url
 from flows.steps.project import Project
 from ingest.errors import InputError
@@ -33,9 +35,6 @@ from mastering.export import deliver_mp3
 from mastering.presets import Preset
 from mastering.tags import ChapterMark, Tags
 from mastering.transcripts import cues, write_srt, write_vtt
-from synth.cache import ClipCache
-from synth.jobs import EngineSpec
-from synth.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +144,6 @@ def podcast_settings(proj: Project) -> PodcastSettings:
 
 
 @dataclass(frozen=True)
-class Synthesis:
-    """Where sentences are synthesized and kept: the same pool and clip cache as audiobooks, so a
-    re-produced episode re-synthesizes only the sentences that changed."""
-
-    pool: Pool
-    spec: EngineSpec
-    fingerprint: str
-    cache: ClipCache
-
-
-@dataclass(frozen=True)
 class EpisodeScript:
     """One episode's script, read and checked."""
 
@@ -255,7 +243,7 @@ def episode_lines(book: Book, language: str, engine: str = "espeak") -> tuple[li
     lines: list[Line] = []
     starts: list[tuple[int, str]] = []
     for chapter in book.chapters:
-        part = steps.script(chapter, language, engine)
+        part = script_lines(chapter, language, engine)
         if not part:
             continue
         if lines and lines[-1].pause_s is None:
@@ -275,9 +263,9 @@ def render(settings: PodcastSettings, script: EpisodeScript, synth: Synthesis, p
     lines, starts = episode_lines(script.book, script.language, synth.spec.kind)
     if not lines:
         raise InputError("contains no readable text", script.path)
-    made = steps.synthesize(synth.pool, synth.spec, synth.fingerprint, synth.cache, lines, seed)
+    made = synthesize(synth, lines)
     work = out / ".work" / "tmp"
-    assembly = steps.stitch(lines, synth.cache, made.keys, preset, work)
+    assembly = stitch(lines, synth.cache, made.keys, preset, work)
     marks = _chapter_marks(starts, assembly.spans, assembly.duration)
     file = f"{script.key}.mp3"
     try:

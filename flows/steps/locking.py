@@ -16,6 +16,14 @@ class Busy(BookcastError):
     """Another run holds the output folder."""
 
 
+def probe(folder: Path, what: str = "bookcast run") -> None:
+    """Raise Busy now if another process holds `folder`'s lock (taken and released at once: the
+    run takes it for real later). A folder that does not exist yet is free."""
+    if (folder / ".lock").exists():
+        with exclusive(folder, what):
+            pass
+
+
 @contextlib.contextmanager
 def exclusive(folder: Path, what: str = "bookcast run") -> Iterator[None]:
     """Hold `<folder>/.lock` for the duration. Raises Busy if another process holds it, OutputError if

@@ -31,6 +31,31 @@ class Project:
     extra: dict = field(default_factory=dict)  # other tables (podcast settings ...)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How one `make`/`rerun` runs, beyond what the project says (command-line choices)."""
+
+    preset: str | None = None  # overrides the project's preset (and drops its overrides)
+    workers: int | None = None  # None: one per GPU, else per CPU core; 0: in this process
+    devices: tuple[str, ...] = ()
+    dask_address: str | None = None
+    force_export: bool = False  # re-master chapters even when their inputs are unchanged
+    book_files: tuple[str, ...] | None = None  # None: the project's [output] book_files
+    dask_tasks: bool = False  # the flow's tasks run on the Dask cluster (prefect-dask)
+
+
+def default_out_dir(slug: str) -> Path:
+    return Path.cwd() / "bookcast-out" / slug
+
+
+def remove_leftovers(out: Path) -> None:
+    """Temporary files a killed run left behind (never under a final name); call under the
+    output folder's lock."""
+    for stray in [*out.glob(".*.part"), *out.glob(".*.tmp"), *(out / ".work" / "clips").glob("??/.*.tmp"),
+                  *(out / ".work" / "tmp").glob(".spill-*")]:
+        stray.unlink(missing_ok=True)
+
+
 def load_project(path: str | Path) -> Project:
     """Load a project folder or wrap a single book file. Raises InputError naming the file."""
     path = Path(path)

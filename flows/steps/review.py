@@ -12,11 +12,9 @@ from dataclasses import asdict, dataclass
 from ingest.errors import SynthesisError
 from ingest.script import Line
 from mastering.clipqc import ClipStats, clip_stats, flags_from_stats, retake_flagged
-from synth.cache import ClipCache, clip_key
-from synth.jobs import EngineSpec
-from synth.pool import Pool
+from synth.cache import clip_key
 
-from flows.steps.chapter import store
+from flows.steps.synthesis import Synthesis, store
 
 RETAKE_SEED_STEP = 7919  # a prime: re-take seeds never collide with neighbouring base seeds
 MAX_RETAKES = 2  # new takes tried per flagged clip
@@ -33,8 +31,8 @@ def retake_seed(seed: int, attempt: int) -> int:
     return seed + attempt * RETAKE_SEED_STEP
 
 
-def review(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache, lines: list[Line],
-           keys: tuple[str, ...], seed: int, max_attempts: int = MAX_RETAKES) -> RetakeOutcome:
+def review(synth: Synthesis, lines: list[Line], keys: tuple[str, ...], max_attempts: int = MAX_RETAKES
+           ) -> RetakeOutcome:
     """Flag this chapter's clips and re-take flagged ones (deterministic engines are only flagged).
 
     Judged on the stats in the clip cache's sidecars: no clip's audio is read here. Speaking rate
@@ -42,6 +40,7 @@ def review(pool: Pool, spec: EngineSpec, fingerprint: str, cache: ClipCache, lin
     """
     if not lines:
         return RetakeOutcome(keys, 0, ())
+    pool, spec, fingerprint, cache, seed = synth.pool, synth.spec, synth.fingerprint, synth.cache, synth.seed
     texts = [line.sentence.spoken for line in lines]
 
     def measure(key: str) -> ClipStats:

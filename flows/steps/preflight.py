@@ -1,0 +1,66 @@
+"""Everything about a run that can be checked without synthesis, checked before Prefect starts.
+
+Bad input (a missing or broken project file, an unreadable, DRM-locked or empty book, chapters the
+book does not have, an unknown preset, an unusable voice folder, an output folder another run
+holds) must be answered in moments with one line — not after a server has started and a task has
+failed with a traceback. The flow checks the same things again (it can be run on its own), but
+from the CLI they have already passed.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.errors import BookcastError, VoiceError
+from ingest.model import Book
+from ingest.reader import read_book
+from mastering.presets import Preset, get_preset
+
+from flows.steps.locking import probe
+from flows.steps.project import Project, RunOptions, default_out_dir, load_project
+
+
+@dataclass(frozen=True)
+class MakePlan:
+    project: Project
+    book: Book
+    preset: Preset
+    wanted: list[int]
+    out: Path
+
+
+def check_make(project: str, out: str | None, chapters: list[int] | None, options: RunOptions) -> MakePlan:
+    """Check a `make`/`rerun`; returns what was read. Raises BookcastError (InputError, VoiceError,
+    MasteringError, Busy) with one line naming the file and the problem."""
+    proj = load_project(project)
+    preset = get_preset(options.preset or proj.preset, None if options.preset else proj.preset_overrides)
+    book = read_book(proj.source)
+    total = len(book.chapters)
+    wanted = sorted(set(chapters)) if chapters else list(range(1, total + 1))
+    bad = [i for i in wanted if not 1 <= i <= total]
+    if bad:
+        raise BookcastError(f"chapter {bad[0]} does not exist (the book has {total})", proj.source)
+    check_engine(proj)
+    out_dir = Path(out) if out else (proj.out_dir or default_out_dir(book.slug))
+    probe(out_dir / ".work")
+    return MakePlan(proj, book, preset, wanted, out_dir)
+
+
+def check_engine(proj: Project) -> None:
+    """The project's engine exists and its voice folder is complete (files only: loading the
+    weights is the workers' job). Raises VoiceError."""
+    from synth.registry import known_engines
+
+    if proj.engine not in known_engines():
+        raise VoiceError(f"unknown engine {proj.engine!r}; choose one of {', '.join(known_engines())}",
+                         proj.root / "project.toml")
+    if proj.engine != "gpt-sovits":
+        return
+    if proj.voice is None:
+        raise VoiceError("the gpt-sovits engine needs a voice folder ([voice] path = ...)", proj.root / "project.toml")
+    if importlib.util.find_spec("torch") is None:
+        raise VoiceError("the gpt-sovits engine needs the extra: pip install 'bookcast[gpt-sovits]'", proj.voice)
+    from synth.voice import load_voice
+
+    load_voice(proj.voice)

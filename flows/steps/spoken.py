@@ -1,0 +1,71 @@
+"""What is spoken: a chapter (or an episode, or the credits) as the lines the engine will say.
+
+The one definition used by book runs, podcast episodes, preview and cache pruning: sentences cut
+to the engine's length budget, words of the project's lexicon kept for it, opening and closing
+credits where the preset wants them. If two places disagreed, a rerun would miss its own cache.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ingest.frontend import config_for
+from ingest.model import Book, Chapter
+from ingest.script import Line, chapter_script
+from ingest.segment import segment
+from mastering.credits import closing_credits, opening_credits
+from mastering.presets import Preset
+
+
+def script(chapter: Chapter, language: str, engine: str = "espeak", index: int | None = None,
+           keep_words: frozenset[str] = frozenset()) -> list[Line]:
+    """The chapter's lines, cut to the sentence lengths `engine` is reliable on; `keep_words` (from a
+    pronunciation lexicon) are left for the lexicon instead of being normalised or spelled."""
+    config = config_for(engine)
+    if keep_words:
+        config = replace(config, keep_words=frozenset(keep_words))
+    where = f"chapter {index} ({chapter.title})" if index else f"chapter {chapter.title!r}"
+    return chapter_script(chapter, "zh" if language.startswith("zh") else "en", config, where)
+
+
+def add_credits(lines: list[Line], book: Book, index: int, total: int, engine: str) -> list[Line]:
+    """Opening credits before chapter 1 and closing credits ("The End") after the last chapter,
+    spoken from the book's metadata, as audiobook stores require."""
+    meta = book.meta
+    language = "zh" if meta.language.startswith("zh") else "en"
+    config = config_for(engine)
+
+    def spoken(text: str, boundary: str) -> list[Line]:
+        sentences = segment(text, language, where="credits", config=config)
+        return [Line(s, "sentence" if i < len(sentences) - 1 else boundary)  # type: ignore[arg-type]
+                for i, s in enumerate(sentences)]
+
+    out = list(lines)
+    if index == 1:
+        out = spoken(opening_credits(meta.title, meta.author, meta.narrator, language), "heading") + out
+    if index == total:
+        if out:
+            out[-1] = replace(out[-1], boundary="section_break")
+        out += spoken(closing_credits(meta.title, meta.author, meta.narrator, language), "paragraph")
+    return out
+
+
+def book_scripts(book: Book, engine: str, preset: Preset, wanted: list[int], lexicon: Path | None = None
+                 ) -> dict[int, list[Line]]:
+    """Each wanted chapter's lines as the engine will speak them (credits included when the preset
+    wants them): what runs synthesize and what cache pruning keeps."""
+    keep = lexicon_words(lexicon)
+    total = len(book.chapters)
+    scripts = {i: script(book.chapters[i - 1], book.meta.language, engine, i, keep) for i in wanted}
+    if preset.credits:
+        scripts = {i: add_credits(lines, book, i, total, engine) for i, lines in scripts.items()}
+    return scripts
+
+
+def lexicon_words(lexicon: Path | None) -> frozenset[str]:
+    """Words a pronunciation lexicon defines (kept verbatim by the front end)."""
+    if lexicon is None:
+        return frozenset()
+    from synth.g2p import load_lexicon
+
+    return frozenset(load_lexicon(lexicon).keep_words())

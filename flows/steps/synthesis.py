@@ -1,0 +1,123 @@
+"""Synthesis of a chapter's lines: what the clip cache lacks goes to the pool in length-bucketed
+batches; each finished batch is stored (with its clip-QC stats) and dropped as it arrives.
+
+A `Synthesis` bundles what every synthesizing step needs — the pool, the engine spec, the voice
+fingerprint, the clip cache and the seed — so steps take one argument instead of six.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ingest.errors import SynthesisError, raise_if_stopped
+from ingest.script import Line
+from mastering.clipqc import clip_stats
+from mastering.presets import Preset
+from synth.cache import ClipCache, clip_key
+from synth.jobs import EngineSpec, bucket_batches
+from synth.pool import Pool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """Where sentences are synthesized and kept (the same for books and podcast episodes)."""
+
+    pool: Pool
+    spec: EngineSpec
+    fingerprint: str
+    cache: ClipCache
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ChapterClips:
+    """What synthesis hands to export: cache keys in script order, and what it cost."""
+
+    keys: tuple[str, ...]
+    synthesized: int
+    reused: int
+    audio_s: float
+    retakes: int = 0
+    flags: tuple[dict, ...] = ()  # clip-QC flags no re-take could fix
+
+
+def synthesize(synth: Synthesis, lines: list[Line],
+               on_batch: Callable[[int, float], None] = lambda n, s: None) -> ChapterClips:
+    """Synthesize every sentence of `lines` missing from `cache`, in length-bucketed batches.
+
+    Finished batches are stored as they arrive, so a failure or a kill loses only unfinished ones.
+    Raises SynthesisError naming the first failed batch's text.
+    """
+    pool, spec, fingerprint, cache, seed = synth.pool, synth.spec, synth.fingerprint, synth.cache, synth.seed
+    keys = [clip_key(line.sentence, fingerprint, seed) for line in lines]
+    missing: dict[str, object] = {}
+    for key, line in zip(keys, lines):
+        if key not in missing and not cache.has(key):
+            missing[key] = line.sentence
+    on_batch(len(lines) - len(missing), 0.0)  # reused sentences count as done at once
+    pending = {}
+    for batch in bucket_batches(list(missing.items()), spec.batch_size):
+        batch_keys = [k for k, _ in batch]
+        pending[pool.submit(spec, batch_keys, [s for _, s in batch], seed, clip_stats)] = batch
+    batches = len(pending)
+    audio_s = 0.0
+    errors = []
+    while pending:  # each result is stored and dropped as it arrives: a chapter's audio never piles up
+        done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        raise_if_stopped()
+        for future in done:
+            batch = pending.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # a worker's failure, whatever its type; reported below
+                errors.append(f"{type(exc).__name__}: {exc} (batch starting {batch[0][1].text[:40]!r})")
+                continue
+            if result.fingerprint != fingerprint:  # a worker with another voice must not fill this cache
+                errors.append(f"worker {result.worker} synthesizes with {result.fingerprint[:16]}…, "
+                              f"not the run's voice {fingerprint[:16]}…")
+                continue
+            seconds = sum(store(cache, key, sentence, result, i) for i, (key, sentence) in enumerate(batch))
+            audio_s += seconds
+            on_batch(len(batch), seconds)
+    if errors:
+        raise SynthesisError(f"{len(errors)} of {batches} batches failed: {errors[0]}")
+    return ChapterClips(tuple(keys), len(missing), len(lines) - len(missing), audio_s)
+
+
+def store(cache: ClipCache, key: str, sentence, result, i: int, **extra: object) -> float:
+    """Put clip `i` of a batch result into the cache with its QC stats; returns its duration."""
+    meta = {"fingerprint": result.fingerprint, "worker": result.worker, **extra}
+    if result.stats:
+        meta["stats"] = result.stats[i]
+    return cache.put(key, result.flac[i], sentence, meta)
+
+
+def iter_clips(cache: ClipCache, keys: Sequence[str]) -> Iterator[np.ndarray]:
+    """Each clip's audio in order, read (and checksum-verified) one at a time as stitching asks.
+    Raises SynthesisError when one has vanished or is corrupt (the next run synthesizes it)."""
+    for key in keys:
+        clip = cache.get(key)
+        if clip is None:
+            raise SynthesisError(f"clip {key[:12]} vanished from the cache (corrupt?); run again")
+        yield clip.audio
+
+
+def engine_spec(engine: str, voice: Path | None, lexicon: Path | None) -> EngineSpec:
+    """How workers build the project's engine."""
+    return EngineSpec(engine, str(voice) if voice else None, batch_size=16 if engine == "espeak" else 8,
+                      lexicon=str(lexicon) if lexicon else None)
+
+
+def clip_rate(cache: ClipCache, keys: Sequence[str], preset: Preset) -> int:
+    """The engine's sample rate, from the first clip's sidecar (all clips of a run share it)."""
+    meta = cache.meta(keys[0]) if keys else None
+    return int(meta["sample_rate"]) if meta else preset.sample_rate
+
+
