@@ -31,13 +31,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ingest.segment import segment
-from synth.gpt_sovits.bert import BertFeatures
-from synth.gpt_sovits.sovits import build_random_sovits
-from synth.gpt_sovits.t2s import build_random_t2s
-from synth.gpt_sovits_engine import GptSovitsEngine, default_g2p
-from synth.gpt_sovits_prompt import ReferencePrompt, reference_spec
-from synth.gpt_sovits_text import prompt_features
-from synth.voice import SamplingSettings
+from synth.engines.gpt_sovits.model.bert import BertFeatures
+from synth.engines.gpt_sovits.model.sovits import build_random_sovits
+from synth.engines.gpt_sovits.model.t2s import build_random_t2s
+from synth.engines.gpt_sovits.engine import GptSovitsEngine, default_g2p
+from synth.engines.gpt_sovits.prompt import ReferencePrompt, reference_spec
+from synth.engines.gpt_sovits.text import prompt_features
+from synth.engines.gpt_sovits.voice import SamplingSettings
 
 KEYS = REPO.parent / "shared" / "fixtures" / "gpt_sovits_v2" / "keys_full_v2.json"
 PROMPT_TEXT = "今天天气真好，我们一起出去走走吧。"

@@ -34,10 +34,11 @@ def timed(fn, *args, **kwargs):
 
 def plain_run(book_path: Path, out: Path, workers: int) -> dict:
     """The same steps as produce_book, without Prefect: returns seconds per stage."""
-    from flows.steps import chapter as steps
-    from flows.produce import engine_spec
+    from flows.steps.export import export as export_chapter
     from flows.steps.project import load_project
     from flows.steps.review import review
+    from flows.steps.spoken import script
+    from flows.steps.synthesis import Synthesis, engine_spec, synthesize
     from ingest.reader import read_book
     from mastering.presets import get_preset
     from synth.cache import ClipCache
@@ -46,21 +47,20 @@ def plain_run(book_path: Path, out: Path, workers: int) -> dict:
     t: dict[str, float] = {}
     proj = load_project(book_path)
     book, t["ingest"] = timed(read_book, proj.source)
-    scripts, t["front end"] = timed(lambda: [steps.script(c, book.meta.language) for c in book.chapters])
+    scripts, t["front end"] = timed(lambda: [script(c, book.meta.language, proj.engine) for c in book.chapters])
     preset = get_preset("acx")
-    cache = ClipCache(out / ".work" / "clips")
-    spec = engine_spec(proj)
+    spec = engine_spec(proj.engine, proj.voice, proj.lexicon)
     start = time.perf_counter()
     pool = make_pool(PoolConfig(workers=workers))
-    fingerprint = pool.fingerprint(spec)
-    clips = [steps.synthesize(pool, spec, fingerprint, cache, lines, 0) for lines in scripts]
-    clips = [review(pool, spec, fingerprint, cache, lines, c.keys, 0) for lines, c in zip(scripts, clips)]
+    synth = Synthesis(pool, spec, pool.fingerprint(spec), ClipCache(out / ".work" / "clips"))
+    clips = [synthesize(synth, lines) for lines in scripts]
+    clips = [review(synth, lines, c.keys) for lines, c in zip(scripts, clips)]
     pool.close()
     t["synthesis"] = time.perf_counter() - start
 
     def export(i: int):
         lines = scripts[i - 1]
-        return steps.export(book, i, len(book.chapters), lines, cache, clips[i - 1].keys, preset, out)
+        return export_chapter(book, i, len(book.chapters), lines, synth.cache, clips[i - 1].keys, preset, out)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(os.cpu_count() or 2) as ex:
@@ -72,22 +72,22 @@ def plain_run(book_path: Path, out: Path, workers: int) -> dict:
 
 def synth_only(book_path: Path, workers: int, work: Path) -> tuple[float, float]:
     """(seconds including worker start-up, seconds of synthesis after start-up)."""
-    from flows.steps import chapter as steps
-    from flows.produce import engine_spec
     from flows.steps.project import load_project
+    from flows.steps.spoken import script
+    from flows.steps.synthesis import Synthesis, engine_spec, synthesize
     from ingest.reader import read_book
     from synth.cache import ClipCache
     from synth.pool import PoolConfig, make_pool
 
     proj = load_project(book_path)
     book = read_book(proj.source)
-    scripts = [line for c in book.chapters for line in steps.script(c, book.meta.language)]
-    spec = engine_spec(proj)
+    scripts = [line for c in book.chapters for line in script(c, book.meta.language, proj.engine)]
+    spec = engine_spec(proj.engine, proj.voice, proj.lexicon)
     start = time.perf_counter()
     pool = make_pool(PoolConfig(workers=workers))
     fingerprint = pool.fingerprint(spec)  # starts every worker and builds its engine
     warm = time.perf_counter()
-    steps.synthesize(pool, spec, fingerprint, ClipCache(work), scripts, 0)
+    synthesize(Synthesis(pool, spec, fingerprint, ClipCache(work)), scripts)
     end = time.perf_counter()
     pool.close()
     return end - start, end - warm

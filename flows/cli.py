@@ -30,10 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from flows import runtime
+    from flows.steps.memory import tame_malloc
 
     runtime.console_logging(args.verbose)
     runtime.configure(verbose=args.verbose)
-    runtime.tame_malloc()
+    tame_malloc()
     try:
         return int(args.func(args))
     except Interrupted:  # the signal handler has said so, in one line

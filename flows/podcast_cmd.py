@@ -48,7 +48,10 @@ def podcast_deployment(project: str | Path, name: str | None = None):
 
     Raises InputError when the project has no `[podcast.schedule] cron` or the cron is invalid.
     """
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.client.schemas.objects import (
+        ConcurrencyLimitConfig,
+        ConcurrencyLimitStrategy,
+    )
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 

@@ -15,16 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from flows.steps.preview import preview_lines
     from flows.steps.project import load_project
-    from ingest.frontend import config_for
     from ingest.reader import read_book
+    from mastering.presets import get_preset
 
     proj = load_project(args.project)
     book = read_book(proj.source)
-    lexicon = None
-    if proj.lexicon is not None:
-        from synth.g2p import load_lexicon
-
-        lexicon = load_lexicon(proj.lexicon)
-    for line in preview_lines(book, args.chapter, args.json, lexicon=lexicon, config=config_for(proj.engine)):
+    preset = get_preset(proj.preset, proj.preset_overrides)
+    for line in preview_lines(book, args.chapter, args.json, engine=proj.engine, preset=preset,
+                              lexicon=proj.lexicon):
         print(line)
     return 0

@@ -11,6 +11,7 @@ finish and export.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.steps.book_files import book_file
-from flows.steps.export import export_width
+from flows.steps.mastering_pool import make_mastering_pool
 from flows.steps.locking import exclusive
 from flows.steps.manifest import ChapterRecord, ManifestWriter, previous_records
 from flows.steps.progress import Event, report
@@ -81,14 +82,17 @@ def dask_flow(address: str):
 
 def _produce(proj, book, mastering, out: Path, wanted: list[int], options: RunOptions) -> dict | Failed:
     logger = get_run_logger()
+    started = time.perf_counter()
     spec = engine_spec(proj.engine, proj.voice, proj.lexicon)
     scripts = book_scripts(book, proj.engine, mastering, wanted, proj.lexicon)
+    front_end_s = time.perf_counter() - started
     report(Event("plan", sentences=sum(len(s) for s in scripts.values()),
                  detail={"chapters": wanted, "total": len(book.chapters)}))
     placement = PoolConfig(0 if options.dask_tasks else options.workers, options.devices,
                            None if options.dask_tasks else options.dask_address)
     pool = make_pool(placement, use_gpus=spec.uses_gpu)
-    logger.info("synthesis on %s", pool.description)
+    masters = make_mastering_pool(in_process=placement.workers == 0)
+    logger.info("synthesis on %s; mastering %d chapter(s) at a time", pool.description, masters.width)
     try:
         synth = Synthesis(pool, spec, pool.fingerprint(spec), ClipCache((proj.work_dir or out / ".work") / "clips"),
                           proj.seed)
@@ -97,10 +101,11 @@ def _produce(proj, book, mastering, out: Path, wanted: list[int], options: RunOp
                   "engine": {"name": spec.kind, "voice": spec.voice, "fingerprint": synth.fingerprint},
                   "preset": mastering.name, "out_dir": str(out)}
         manifest = ManifestWriter(out, book, header, wanted)
+        manifest.seconds["front_end"] = round(front_end_s, 2)
         previous = previous_records(out)
 
         def record(index: int, result: ChapterRecord | BaseException) -> None:
-            if isinstance(result, Interrupted):
+            if isinstance(result, Interrupted) or isinstance(result, BaseException) and stop_requested.is_set():
                 return  # not failed, only unfinished: its entry stays as it was
             if isinstance(result, BaseException):
                 error = f"{type(result).__name__}: {result}"
@@ -110,14 +115,17 @@ def _produce(proj, book, mastering, out: Path, wanted: list[int], options: RunOp
             report(Event("chapter", chapter=index, detail=result.to_dict()))
 
         def export(index: int, clips):
-            return export_chapter.submit(book, index, scripts[index], clips, synth, mastering, out,
+            return export_chapter.submit(book, index, scripts[index], clips, synth, masters, mastering, out,
                                          previous.get(index), options.force_export)
 
-        _pipeline(wanted, lambda i: synthesize_chapter.submit(synth, i, scripts[i]), export, record, export_width())
+        _pipeline(wanted, lambda i: synthesize_chapter.submit(synth, i, scripts[i]), export, record, masters.width)
     finally:
         pool.close(now=stop_requested.is_set())
+        masters.close(now=stop_requested.is_set())
     whole = options.book_files if options.book_files is not None else proj.book_files
-    result = manifest.finish(_book_files(book, manifest, out, mastering, tuple(whole)))
+    book_files = _book_files(book, manifest, out, mastering, tuple(whole))
+    manifest.seconds["wall"] = round(time.perf_counter() - started, 2)
+    result = manifest.finish(book_files)
     _publish(result, book.slug)
     failed = result["this_run"]["failed"]
     if failed:  # the flow run ends Failed (visible in the UI), still carrying the manifest

@@ -6,6 +6,7 @@ returns their keys (NO_CACHE: the clip cache, not Prefect's, decides what is red
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.steps import export as ex
 from flows.steps.manifest import ChapterRecord
+from flows.steps.mastering_pool import MasteringPool
 from flows.steps.progress import Event, report
 from flows.steps.review import review
 from flows.steps.synthesis import ChapterClips, Synthesis, synthesize
@@ -37,6 +39,7 @@ def synthesize_chapter(synth: Synthesis, index: int, lines: list[Line]) -> Chapt
     def on_batch(n: int, seconds: float) -> None:
         report(Event("sentences", chapter=index, sentences=n, audio_s=seconds))
 
+    started = time.perf_counter()
     clips = synthesize(synth, lines, on_batch)
     checked = review(synth, lines, clips.keys)
     logger = get_run_logger()
@@ -45,16 +48,18 @@ def synthesize_chapter(synth: Synthesis, index: int, lines: list[Line]) -> Chapt
     for flag in checked.unresolved:
         logger.warning("chapter %d, sentence %d: %s (%s) — not fixed by re-takes: %r", index, flag["index"] + 1,
                        flag["reason"], flag["detail"], lines[flag["index"]].sentence.text[:60])
-    return replace(clips, keys=checked.keys, retakes=checked.retakes, flags=checked.unresolved)
+    return replace(clips, keys=checked.keys, retakes=checked.retakes, flags=checked.unresolved,
+                   seconds=round(time.perf_counter() - started, 3))
 
 
 @task(name="export-chapter", retries=1, cache_policy=NO_CACHE, task_run_name="export-{index:02d}",
       retry_condition_fn=lambda task, run, state: not _interrupted(state))
 def export_chapter(book: Book, index: int, lines: list[Line], clips: ChapterClips, synth: Synthesis,
-                   preset: Preset, out_dir: Path, previous: ChapterRecord | None = None,
+                   masters: MasteringPool, preset: Preset, out_dir: Path, previous: ChapterRecord | None = None,
                    force: bool = False) -> ChapterRecord:
-    """Master and write the chapter, unless `previous` (last run's record) delivered exactly this
-    already and `force` is off."""
+    """Master and write the chapter (on `masters`), unless `previous` (last run's record) delivered
+    exactly this already and `force` is off."""
+    started = time.perf_counter()
     total = len(book.chapters)
     key = ex.export_key(book, index, total, lines, clips.keys, preset)
     if not force and ex.reusable(previous, key, out_dir):
@@ -62,9 +67,11 @@ def export_chapter(book: Book, index: int, lines: list[Line], clips: ChapterClip
         result = replace(previous)
         get_run_logger().info("chapter %d: unchanged, %s kept", index, result.file)
     else:
-        result = ex.export(book, index, total, lines, synth.cache, clips.keys, preset, out_dir, key)
+        result = masters.run(ex.export, book, index, total, lines, synth.cache, clips.keys, preset, out_dir, key)
     result.synthesized, result.reused = clips.synthesized, clips.reused
     result.retakes, result.clip_flags = clips.retakes, list(clips.flags)
+    result.timing = {**result.timing, "synthesis_s": clips.seconds,
+                     "mastering_s": round(time.perf_counter() - started, 3)}
     m = result.measures
     get_run_logger().info("chapter %d -> %s (%.1f s; LUFS %s, RMS %s dB, peak %s dBFS)", index, result.file,
                           result.duration_s, m.get("lufs"), m.get("rms_db"), m.get("sample_peak_db"))

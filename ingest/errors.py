@@ -1,8 +1,9 @@
-"""The one exception hierarchy of bookcast.
+"""The root of bookcast's one exception hierarchy, and the process-wide stop request.
 
-It lives here, on the lowest floor, because every other package may import `ingest`; `mastering`
-imports this module and nothing else of ours. Messages are meant for a user: they name the file and
-the problem on one line.
+It lives here, on the lowest floor, because every other package may import it; `mastering` imports
+this module and nothing else of ours. Each package adds its own subclasses in its own folder
+(`synth.errors`: VoiceError, SynthesisError; `mastering.errors`: MasteringError). Messages are meant
+for a user: they name the file and the problem on one line.
 """
 from __future__ import annotations
 
@@ -24,18 +25,6 @@ class InputError(BookcastError):
 
 class UnsupportedError(BookcastError):
     """The input is valid but uses something bookcast does not handle (a language, a version)."""
-
-
-class VoiceError(BookcastError):
-    """A voice folder, its weights or reference clips are missing or invalid."""
-
-
-class SynthesisError(BookcastError):
-    """An engine failed to turn text into audio."""
-
-
-class MasteringError(BookcastError):
-    """Audio could not be mastered, encoded or written."""
 
 
 class OutputError(BookcastError):

@@ -2,7 +2,7 @@
 
 Engines differ in how much text they speak reliably in one breath: GPT-SoVITS drifts or skips words
 on long inputs, espeak does not care. So the sentence budget is a property of the engine, chosen
-with `config_for(engine_name)`.
+in its registry entry (`synth.engines`); `DEFAULT` is the cautious budget for text with no engine yet.
 """
 from __future__ import annotations
 
@@ -34,13 +34,4 @@ class FrontendConfig:
     keep_words: frozenset[str] = frozenset()
 
 
-GPT_SOVITS = FrontendConfig(max_units=50, min_units=4)  # "Yes." and "好的。" merge; "He left." stays
-ESPEAK = FrontendConfig(max_units=400, min_units=2)
-DEFAULT = GPT_SOVITS
-
-_BY_ENGINE = {"gpt-sovits": GPT_SOVITS, "gpt_sovits": GPT_SOVITS, "espeak": ESPEAK}
-
-
-def config_for(engine: str) -> FrontendConfig:
-    """The front-end settings suited to an engine name; unknown engines get the cautious default."""
-    return _BY_ENGINE.get(engine.lower(), DEFAULT)
+DEFAULT = FrontendConfig()  # the cautious budget: engines declare their own (synth.engines)

@@ -11,7 +11,8 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from ingest.errors import MasteringError, raise_if_stopped
+from ingest.errors import raise_if_stopped
+from mastering.errors import MasteringError
 
 from .files import atomic_path
 from .mp3 import Mp3Writer
@@ -51,17 +52,20 @@ def write_book_mp3(path: str | Path, sources: Sequence[AudioSource], titles: Seq
     counts: list[int] = []
     with atomic_path(path) as out:
         with open(out, "w+b") as fh:  # read back to count frames
-            writer = Mp3Writer(fh, preset, seed)
-            for source in sources:
-                n = 0
-                for block in iter_blocks(source, sr, ch, source_rate):
-                    raise_if_stopped()
-                    writer.write(block)
-                    n += len(block)
-                counts.append(n)
-            if not sum(counts):
-                raise MasteringError("the book has no audio", path)
-            writer.finish()
+            writer = Mp3Writer(fh, preset, seed, in_process=False)
+            try:
+                for source in sources:
+                    n = 0
+                    for block in iter_blocks(source, sr, ch, source_rate):
+                        raise_if_stopped()
+                        writer.write(block)
+                        n += len(block)
+                    counts.append(n)
+                if not sum(counts):
+                    raise MasteringError("the book has no audio", path)
+                writer.finish()
+            finally:
+                writer.close()
         marks = chapter_marks(titles, counts, sr)
         write_id3(out, tags, marks)
     return marks

@@ -15,7 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ingest.errors import InputError, MasteringError
+from ingest.errors import InputError
+from mastering.errors import MasteringError
 
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "1 channels": 1, "2 channels": 2}
 

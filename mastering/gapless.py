@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 
-from ingest.errors import MasteringError
+from mastering.errors import MasteringError
 
 ENCODER_DELAY = 576  # LAME's fixed encoder delay (samples), see the module docstring
 SAMPLES_PER_FRAME = 1152  # MPEG-1 Layer III

@@ -168,7 +168,8 @@ def noise_floor_db(audio: np.ndarray, sample_rate: int, window_s: float = 0.5,
 
 @dataclass(frozen=True)
 class Measures:
-    """Every level a preset rule can check, for one file or buffer."""
+    """Every level a preset rule can check, for one file or buffer. A true peak of NaN was not
+    measured (a delivery check for a preset without a true-peak rule skips the oversampling)."""
 
     duration_s: float
     lufs: float
@@ -178,6 +179,6 @@ class Measures:
     noise_floor_db: float
 
     def to_dict(self) -> dict[str, float | None]:
-        """JSON-ready: values rounded to 0.01, -inf (silence) as None."""
+        """JSON-ready: values rounded to 0.01; -inf (silence) and NaN (not measured) as None."""
         return {k: (None if not math.isfinite(v) else round(v, 2 if k != "duration_s" else 3))
                 for k, v in asdict(self).items()}

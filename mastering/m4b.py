@@ -25,7 +25,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ingest.errors import MasteringError, raise_if_stopped
+from ingest.errors import raise_if_stopped
+from mastering.errors import MasteringError
 
 from .book import chapter_marks, check_chapters
 from .ffmpeg import ffmpeg_blocks, ffmpeg_exe

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.signal as ss
 import soxr
 
-from ingest.errors import MasteringError
+from mastering.errors import MasteringError
 
 from .limiter import WINDOW, windowed_gains
 from .loudness import Measures, gated_lufs, k_weighting_sos, lufs_from_hops
@@ -32,14 +32,14 @@ from .meter import HopSums, Meter
 from .presets import Preset
 from .roomtone import room_tone
 from .signal import ArraySignal, Signal, Sparse, as_2d, blocks, conformed
-from .truepeak import SCREEN, envelope, overshoot_bound, oversampling_factor
+from .truepeak import SCREEN, envelope, oversampling_factor, overshoot_bound
 
 log = logging.getLogger(__name__)
 
 _MAX_PASSES = 6
 _GAIN_TOL_DB = 0.05  # the gain search stops this close to the target (tolerances are ±1 LU)
 _AIM_BELOW_DB = 0.05  # the limiter aims this far under its target (its own effect on peaks)
-_FLOOR_MARGIN_DB = 1.5  # envelope exact down to this far under the ceiling at the first gain
+_FLOOR_MARGIN_DB = 1.0  # envelope exact down to this far under the ceiling at the first gain
 
 
 def gain_for(lufs: float, rms: float, preset: Preset) -> float:
@@ -117,9 +117,8 @@ class Mastering:
             sq = np.square(x[:, 0]) if self.channels == 1 else np.square(x).sum(axis=1)
             sq_hops.add(sq)
             sq_total += float(sq.sum(dtype=np.float64))
-            mags = np.abs(x).max(axis=1)
-            pad = (-len(mags)) % SCREEN
-            maxima.append(np.pad(mags, (0, pad)).reshape(-1, SCREEN).max(axis=1))
+            maxima.append(_block_maxima(np.abs(x[:, 0]) if self.channels == 1 else np.abs(x).max(axis=1),
+                                        -(-len(x) // SCREEN)))
         self._hop = hops.size
         self.hop_k = hops.sums()
         # Per hop, K-weighted power per unit of plain energy: how the estimate weighs the energy
@@ -153,8 +152,9 @@ class Mastering:
             for c0 in range(int(b0), int(b1), step):  # bounded memory per call
                 c1 = min(c0 + step, int(b1))
                 lo, hi = c0 * SCREEN, min(c1 * SCREEN, self.n)
-                env = envelope(self.signal, lo, hi, floor)
-                peaks = np.pad(env, (0, (c1 - c0) * SCREEN - len(env))).reshape(-1, SCREEN).max(axis=1)
+                # The run was screened just now, block by block: oversample all of it.
+                env = envelope(self.signal, lo, hi, 0.0)
+                peaks = _block_maxima(env, c1 - c0)
                 self._env_max[c0:c1] = peaks
                 # Only blocks that reach the floor are kept: elsewhere the envelope reads as zero,
                 # which is as good as its true value for every gain up to the floor's.
@@ -257,6 +257,17 @@ class Mastering:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _block_maxima(values: np.ndarray, blocks: int) -> np.ndarray:
+    """Maximum of each SCREEN-frame block of `values` (the last block may be short)."""
+    whole = len(values) // SCREEN
+    out = np.zeros(blocks, np.float32)
+    if whole:
+        out[:whole] = values[:whole * SCREEN].reshape(whole, SCREEN).max(axis=1)
+    if len(values) > whole * SCREEN:
+        out[whole] = values[whole * SCREEN:].max()
+    return out
 
 
 def _runs(idx: np.ndarray, bridge: int = 1) -> list[tuple[int, int]]:

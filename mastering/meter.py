@@ -15,7 +15,7 @@ from typing import Iterable
 import numpy as np
 import scipy.signal as ss
 
-from ingest.errors import MasteringError
+from mastering.errors import MasteringError
 
 from .loudness import Measures, k_weighting_sos, lufs_from_hops
 from .signal import ArraySignal, Signal, as_2d, blocks
@@ -65,7 +65,7 @@ class HopSums:
 class Meter:
     """Feed (n, C) float blocks with `update`; read `measures()` (and `edges()` if asked for)."""
 
-    def __init__(self, sample_rate: int, channels: int, edges: bool = False) -> None:
+    def __init__(self, sample_rate: int, channels: int, edges: bool = False, true_peak: bool = True) -> None:
         if sample_rate <= 0:
             raise MasteringError(f"sample rate must be positive, got {sample_rate}")
         self.sample_rate, self.channels = sample_rate, channels
@@ -76,7 +76,7 @@ class Meter:
         self._k_total = 0.0
         self._sq_total = 0.0
         self._noise = HopSums(max(1, int(_NOISE_HOP_S * sample_rate)))
-        self._peaks = PeakTracker(sample_rate, channels)
+        self._peaks = PeakTracker(sample_rate, channels, oversample=true_peak)
         self._frames = HopSums(max(1, int(_FRAME_S * sample_rate))) if edges else None
 
     def update(self, block: np.ndarray) -> None:

@@ -8,12 +8,15 @@ so a placeholder of its fixed length is written first and filled in at the end. 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import threading
 from typing import BinaryIO
 
 import lameenc
 import numpy as np
 
-from ingest.errors import MasteringError
+from mastering.errors import MasteringError
 
 from .gapless import _parse_header, info_frame
 from .presets import Preset
@@ -54,15 +57,59 @@ class Mp3Writer:
     """Encode (n, preset.channels) float32 blocks at the preset's rate into `fh` (readable too: the
     frames are counted back from it) as CBR MP3.
 
-    Call `write` for every block, then `finish` (returns the number of samples written).
-    Raises MasteringError when LAME fails or produces nothing.
+    `in_process=False` runs LAME in a child process (`lame_pipe`): it then encodes in parallel with
+    the caller's mastering and with other threads' chapters (in-process LAME holds the GIL). Short
+    audio (excerpts, tests) is encoded in-process. Call `write` for every block, then `finish`
+    (returns the number of samples written). Raises MasteringError when LAME fails or produces
+    nothing; a writer not finished must be `close`d (kills the child).
     """
 
-    def __init__(self, fh: BinaryIO, preset: Preset, seed: int = 0) -> None:
+    def __init__(self, fh: BinaryIO, preset: Preset, seed: int = 0, in_process: bool = True) -> None:
         self.fh, self.preset = fh, preset
         self._start = fh.tell()
         self._frame_len = 144000 * preset.mp3_bitrate_kbps // preset.sample_rate
         fh.write(bytes(self._frame_len))  # placeholder for the Info frame (no padding slot)
+        fh.flush()
+        self._dither = Dither(seed)
+        self.samples = 0
+        self._enc = _InProcess(preset) if in_process else _ChildProcess(preset, fh)
+
+    def write(self, block: np.ndarray) -> None:
+        x = as_2d(block)
+        if x.shape[1] != self.preset.channels:
+            raise MasteringError(f"MP3 stream is {self.preset.channels}-channel, got {x.shape[1]}")
+        if not len(x):
+            return
+        data = self._enc.encode(self._dither(x).tobytes())
+        if data:
+            self.fh.write(data)
+        self.samples += len(x)
+
+    def finish(self) -> int:
+        """Flush the encoder and fill in the Info frame; returns the samples per channel."""
+        tail = self._enc.flush()
+        if tail:
+            self.fh.write(tail)
+        end = self.fh.seek(0, 2)
+        body_at = self._start + self._frame_len
+        self.fh.seek(body_at)
+        first = self.fh.read(4)
+        if not self.samples or len(first) < 4:
+            raise MasteringError("cannot encode empty audio")
+        frames = _count_frames(self.fh, body_at, end - body_at)
+        frame = info_frame(first, self.samples, self.preset.sample_rate, self.preset.channels,
+                           self.preset.mp3_bitrate_kbps, frames=frames, body_size=end - body_at)
+        self.fh.seek(self._start)
+        self.fh.write(frame)
+        self.fh.seek(end)
+        return self.samples
+
+    def close(self) -> None:
+        self._enc.close()
+
+
+class _InProcess:
+    def __init__(self, preset: Preset) -> None:
         self._enc = lameenc.Encoder()
         try:
             self._enc.set_bit_rate(preset.mp3_bitrate_kbps)
@@ -72,43 +119,71 @@ class Mp3Writer:
             self._enc.set_quality(preset.mp3_quality)
         except RuntimeError as exc:
             raise MasteringError(f"MP3 encoder rejected the settings ({exc})") from exc
-        self._dither = Dither(seed)
-        self.samples = 0
-        self._first = b""
 
-    def write(self, block: np.ndarray) -> None:
-        x = as_2d(block)
-        if x.shape[1] != self.preset.channels:
-            raise MasteringError(f"MP3 stream is {self.preset.channels}-channel, got {x.shape[1]}")
-        if not len(x):
-            return
+    def encode(self, pcm: bytes) -> bytes:
         try:
-            data = bytes(self._enc.encode(self._dither(x).tobytes()))
+            return bytes(self._enc.encode(pcm))
         except RuntimeError as exc:
             raise MasteringError(f"MP3 encoder failed ({exc})") from exc
-        self._first = self._first or data[:4]
-        self.fh.write(data)
-        self.samples += len(x)
 
-    def finish(self) -> int:
-        """Flush the encoder and fill in the Info frame; returns the samples per channel."""
+    def flush(self) -> bytes:
         try:
-            tail = bytes(self._enc.flush())
+            return bytes(self._enc.flush())
         except RuntimeError as exc:
             raise MasteringError(f"MP3 encoder failed ({exc})") from exc
-        self.fh.write(tail)
-        self._first = self._first or tail[:4]
-        if not self.samples or not self._first:
-            raise MasteringError("cannot encode empty audio")
-        end = self.fh.tell()
-        body_at = self._start + self._frame_len
-        frames = _count_frames(self.fh, body_at, end - body_at)
-        frame = info_frame(self._first, self.samples, self.preset.sample_rate, self.preset.channels,
-                           self.preset.mp3_bitrate_kbps, frames=frames, body_size=end - body_at)
-        self.fh.seek(self._start)
-        self.fh.write(frame)
-        self.fh.seek(end)
-        return self.samples
+
+    def close(self) -> None:
+        return None
+
+
+class _ChildProcess:
+    """LAME in `python -m mastering.lame_pipe`; a reader thread appends its output to `fh` (the
+    only writer of `fh` until `flush` returns)."""
+
+    def __init__(self, preset: Preset, fh: BinaryIO) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "mastering.lame_pipe", str(preset.mp3_bitrate_kbps), str(preset.sample_rate),
+             str(preset.channels), str(preset.mp3_quality)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._error: BaseException | None = None
+
+        def pump() -> None:
+            assert self._proc.stdout is not None
+            try:
+                while chunk := self._proc.stdout.read(1 << 16):
+                    fh.write(chunk)
+            except BaseException as exc:  # reported by flush
+                self._error = exc
+
+        self._reader = threading.Thread(target=pump, daemon=True)
+        self._reader.start()
+
+    def encode(self, pcm: bytes) -> bytes:
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(pcm)
+        except BrokenPipeError:
+            self.flush()  # raises with the encoder's own message
+        return b""
+
+    def flush(self) -> bytes:
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        self._reader.join()
+        code = self._proc.wait()
+        if code != 0 or self._error is not None:
+            err = self._proc.stderr.read().decode("utf-8", "replace").strip().splitlines() if self._proc.stderr else []
+            raise MasteringError(f"MP3 encoder failed ({err[-1] if err else self._error or f'status {code}'})")
+        return b""
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._reader.join(timeout=5)
 
 
 def _count_frames(fh: BinaryIO, offset: int, size: int) -> int:

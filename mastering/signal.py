@@ -26,7 +26,8 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from ingest.errors import MasteringError, OutputError, raise_if_stopped
+from ingest.errors import OutputError, raise_if_stopped
+from mastering.errors import MasteringError
 
 BLOCK = 1 << 18  # frames per block of a pass: 6 s at 44.1 kHz, 1 MiB of float32 mono
 
@@ -86,7 +87,7 @@ class ArraySignal:
         return out
 
 
-MEMORY_LIMIT = 64 << 20  # bytes a spill keeps in memory before it moves to its file
+MEMORY_LIMIT = int(os.environ.get("BOOKCAST_SPILL_MB", "16")) << 20  # bytes a spill keeps in memory before it moves to its file
 
 
 class Spill:
@@ -140,6 +141,19 @@ class Spill:
             self._pwrite(block, self.frames)
         self.frames += block.shape[0]
 
+    def overwrite(self, frame: int, frames: np.ndarray) -> None:
+        """Replace frames already appended, starting at `frame`."""
+        block = np.ascontiguousarray(as_2d(frames), dtype=np.float32)
+        if frame + len(block) > self.frames:
+            raise ValueError("overwrite past the end of a spill")  # a programming error
+        if self._parts is not None:
+            if self._memory is None:
+                self._memory = np.concatenate(self._parts) if self._parts else np.zeros((0, self.channels), np.float32)
+                self._parts = [self._memory]
+            self._memory[frame:frame + len(block)] = block
+        else:
+            self._pwrite(block, frame)
+
     def append_zeros(self, n: int) -> None:
         """Append `n` frames of digital silence (pauses), a block at a time."""
         for k in range(0, n, BLOCK):
@@ -179,69 +193,67 @@ class Spill:
 
 
 class Sparse:
-    """`frames` float32 values written at any position, zeros where never written: an array while
-    small, else a sparse file under `folder` (its unwritten stretches take no disk). Holds the
-    true-peak envelope of the blocks that could reach a ceiling, which may be few or most."""
+    """`frames` float32 values written by whole grains at any position, zeros where never written.
 
-    GRAIN = 1024  # frames per written/unwritten flag: reads skip what was never written
+    Holds the true-peak envelope of the blocks that could reach a ceiling (a few percent of a
+    chapter, or most of it). Written grains are appended to a `Spill` (memory while small, else a
+    file) and found through a grain → row index, so unwritten stretches cost nothing to keep or to
+    read, and the file is contiguous (a sparse file of the chapter's length took a second to delete).
+    """
+
+    GRAIN = 1024  # frames per grain
 
     def __init__(self, frames: int, folder: str | Path | None = None, memory_limit: int = MEMORY_LIMIT) -> None:
         self.frames = frames
-        self._written = np.zeros(-(-frames // self.GRAIN), bool)
-        self._array: np.ndarray | None = None
-        self._fd: int | None = None
-        self.path: Path | None = None
-        if folder is None or frames * 4 <= memory_limit:
-            self._array = np.zeros(frames, np.float32)
-            return
-        try:
-            Path(folder).mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=".spill-", suffix=".f32", dir=folder)
-            os.ftruncate(fd, frames * 4)
-        except OSError as exc:
-            raise OutputError(f"cannot write the work folder ({exc.strerror or exc})", folder) from exc
-        self._fd, self.path = fd, Path(name)
+        self._rows = np.full(-(-frames // self.GRAIN), -1, np.int64)  # grain → row in the store
+        self._store = Spill(1, 1, folder, memory_limit)
 
     def write(self, start: int, values: np.ndarray) -> None:
         v = np.ascontiguousarray(values, dtype=np.float32)[: max(0, self.frames - start)]
         if start % self.GRAIN or (len(v) % self.GRAIN and start + len(v) != self.frames):
             raise ValueError("Sparse writes cover whole grains")  # a programming error
-        self._written[start // self.GRAIN:-(-(start + len(v)) // self.GRAIN)] = True
-        if self._array is not None:
-            self._array[start:start + len(v)] = v
+        g = self.GRAIN
+        grains = -(-len(v) // g)
+        padded = np.zeros(grains * g, np.float32)
+        padded[:len(v)] = v
+        g0 = start // g
+        rows = self._rows[g0:g0 + grains]
+        fresh = rows < 0
+        if fresh.all():  # the usual case: a run written once, appended as one piece
+            rows[:] = self._store.frames // g + np.arange(grains)
+            self._store.append(padded)
             return
-        assert self._fd is not None, "sparse store is closed"
-        try:
-            os.pwrite(self._fd, v.tobytes(), start * 4)
-        except OSError as exc:
-            raise OutputError(f"cannot write the work folder ({exc.strerror or exc})", self.path) from exc
+        for k in range(grains):  # grains written again (a lower floor): rewrite in place
+            if rows[k] < 0:
+                rows[k] = self._store.frames // g
+                self._store.append(padded[k * g:(k + 1) * g])
+            else:
+                self._store.overwrite(int(rows[k]) * g, padded[k * g:(k + 1) * g])
 
     def read(self, start: int, stop: int) -> np.ndarray:
         lo, hi, lead = _window(self.frames, start, stop)
-        if self._array is not None and lead == 0 and hi == stop:
-            return self._array[lo:hi].copy()
         out = np.zeros(stop - start, np.float32)
         if hi <= lo:
             return out
-        if self._array is not None:
-            out[lead:lead + hi - lo] = self._array[lo:hi]
+        g = self.GRAIN
+        g0, g1 = lo // g, -(-hi // g)
+        rows = self._rows[g0:g1]
+        have = rows >= 0
+        if not have.any():
             return out
-        assert self._fd is not None, "sparse store is closed"
-        g0 = lo // self.GRAIN
-        flags = np.concatenate(([False], self._written[g0:-(-hi // self.GRAIN)], [False]))
-        edges = np.diff(flags.astype(np.int8))
-        for r0, r1 in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):  # written runs only
-            a, b = max(lo, (g0 + int(r0)) * self.GRAIN), min(hi, (g0 + int(r1)) * self.GRAIN)
-            out[a - start:b - start] = np.frombuffer(os.pread(self._fd, (b - a) * 4, a * 4), np.float32)
+        # Runs of written grains whose rows are consecutive too: one read each.
+        breaks = np.flatnonzero((np.diff(rows) != 1) | ~have[1:] | ~have[:-1]) + 1
+        for run in np.split(np.flatnonzero(np.ones(len(rows), bool)), breaks):
+            if not have[run[0]]:
+                continue
+            f0 = (g0 + int(run[0])) * g
+            data = self._store.read(int(rows[run[0]]) * g, (int(rows[run[-1]]) + 1) * g)[:, 0]
+            a, b = max(lo, f0), min(hi, f0 + len(data))
+            out[a - start:b - start] = data[a - f0:b - f0]
         return out
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-        self._array = None
+        self._store.close()
 
 
 class Padded:

@@ -16,7 +16,8 @@ import soxr
 from ingest.errors import InputError
 
 from .ffmpeg import ffmpeg_blocks
-from .signal import as_2d, mix as _mix
+from .signal import as_2d
+from .signal import mix as _mix
 
 AudioSource = Union[str, Path, np.ndarray]
 

@@ -10,7 +10,7 @@ import logging
 import math
 from typing import Sequence
 
-from ingest.errors import MasteringError
+from mastering.errors import MasteringError
 
 log = logging.getLogger(__name__)
 

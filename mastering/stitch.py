@@ -21,7 +21,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import soxr
 
-from ingest.errors import MasteringError, raise_if_stopped
+from ingest.errors import raise_if_stopped
+from mastering.errors import MasteringError
 
 from .presets import Preset
 from .signal import Padded, Signal, Spill

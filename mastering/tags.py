@@ -15,10 +15,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from mutagen.id3 import (APIC, CHAP, COMM, CTOC, ID3, TALB, TCOM, TCON, TDRC, TIT2, TLAN, TPE1,
-                         TPE2, TRCK, TXXX, CTOCFlags, ID3NoHeaderError)
+from mutagen.id3 import (
+    APIC,
+    CHAP,
+    COMM,
+    CTOC,
+    ID3,
+    TALB,
+    TCOM,
+    TCON,
+    TDRC,
+    TIT2,
+    TLAN,
+    TPE1,
+    TPE2,
+    TRCK,
+    TXXX,
+    CTOCFlags,
+    ID3NoHeaderError,
+)
 
-from ingest.errors import MasteringError
+from mastering.errors import MasteringError
 
 SYNTHETIC_VOICE_COMMENT = "Narrated with a synthetic (AI-generated) voice."
 

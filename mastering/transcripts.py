@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ingest.errors import MasteringError
+from mastering.errors import MasteringError
 
 from .clipqc import text_units
 from .files import write_bytes_atomic

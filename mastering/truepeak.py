@@ -178,8 +178,9 @@ class PeakTracker:
     the largest peak seen so far.
     """
 
-    def __init__(self, sample_rate: int, channels: int) -> None:
+    def __init__(self, sample_rate: int, channels: int, oversample: bool = True) -> None:
         self.sample_rate = sample_rate
+        self.oversample = oversample  # False: track the sample peak only (the true peak reads NaN)
         self._pending = np.zeros((LEFT, channels), np.float32)  # context before the start: zeros
         self.sample_peak = 0.0
         self.true_peak = 0.0
@@ -189,6 +190,8 @@ class PeakTracker:
         if not len(x):
             return
         self.sample_peak = max(self.sample_peak, float(np.abs(x).max()))
+        if not self.oversample:
+            return
         buf = np.concatenate((self._pending, x))
         ready = len(buf) - LEFT - RIGHT  # frames whose context on both sides has arrived
         if ready > 0:
@@ -198,7 +201,10 @@ class PeakTracker:
         self._pending = buf
 
     def finish(self) -> float:
-        """The true peak in dBTP (−inf for silence), after the stream's last frames."""
+        """The true peak in dBTP (−inf for silence), after the stream's last frames; NaN when
+        only the sample peak was tracked."""
+        if not self.oversample:
+            return math.nan
         self.update(np.zeros((RIGHT, self._pending.shape[1]), np.float32))
         peak = max(self.true_peak, self.sample_peak)
         return 20.0 * math.log10(peak) if peak > 0.0 else -math.inf

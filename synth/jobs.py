@@ -20,32 +20,41 @@ import numpy as np
 from ingest.segment import Sentence
 from synth.cache import encode_clip
 from synth.engine import Engine
+from synth.engines import EngineInfo, engine_info, make_engine
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """How to build an engine: `espeak`, or `gpt-sovits` with a voice folder (a path the worker can read)."""
+    """How to build an engine: its registry name and, when it has one, a voice folder and the
+    project's lexicon (paths the worker can read). What the engine is and can do comes from its
+    registry entry (`synth.engines`)."""
 
-    kind: str = "espeak"
+    kind: str
     voice: str | None = None
-    batch_size: int = 16  # sentences per batch sent to a worker (GPT-SoVITS decodes them together)
-    lexicon: str | None = None  # a project's pronunciation lexicon (GPT-SoVITS G2P)
+    lexicon: str | None = None
+
+    @property
+    def info(self) -> EngineInfo:
+        return engine_info(self.kind)
 
     @property
     def uses_gpu(self) -> bool:
-        """Whether workers should be placed one per GPU (espeak runs on CPU cores only)."""
-        return self.kind != "espeak"
+        """Whether workers should be placed one per GPU."""
+        return self.info.placement == "gpu"
 
     @property
     def stochastic(self) -> bool:
-        """Whether a new seed gives a new take (espeak is deterministic: re-takes would not help)."""
-        return self.kind != "espeak"
+        """Whether a new seed gives a new take."""
+        return not self.info.deterministic
+
+    @property
+    def batch_size(self) -> int:
+        """Sentences per batch sent to a worker (the engine decodes a batch together)."""
+        return self.info.batch_size(Path(self.voice) if self.voice else None)
 
     def build(self) -> Engine:
-        from synth.registry import make_engine
-
         return make_engine(self.kind, Path(self.voice) if self.voice else None,
                            Path(self.lexicon) if self.lexicon else None)
 
@@ -80,13 +89,8 @@ def engine_for(spec: EngineSpec) -> Engine:
 
 
 def engine_fingerprint(spec: EngineSpec) -> str:
-    """The engine's own fingerprint, plus the lexicon's contents when one changes pronunciations."""
-    fingerprint = engine_for(spec).fingerprint()
-    if spec.lexicon and spec.kind != "espeak":
-        import hashlib
-
-        fingerprint += "/lex-" + hashlib.sha256(Path(spec.lexicon).read_bytes()).hexdigest()[:16]
-    return fingerprint
+    """What keys this engine's clips (see `EngineInfo.fingerprint`)."""
+    return spec.info.fingerprint(engine_for(spec), Path(spec.lexicon) if spec.lexicon else None)
 
 
 def run_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int,

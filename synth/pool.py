@@ -87,6 +87,11 @@ def _init_worker(devices: "mp.Queue[str]", threads: int) -> None:
     """Runs first in each worker: claim a GPU (or none) before anything can touch CUDA, and size
     the math libraries' thread pools. torch is not imported here: it reads these variables when
     an engine that needs it first imports it, and an espeak worker never pays for it (~250 MB)."""
+    import signal
+
+    # A terminal's Ctrl-C reaches the whole process group; the parent decides when workers stop
+    # (it kills them on a stop request), so they must not die mid-batch with a traceback of their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     device = devices.get()
     os.environ["CUDA_VISIBLE_DEVICES"] = device  # "" hides every GPU from a CPU worker
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -605,12 +605,12 @@ def _words(n_chars: int, seed: int = 7) -> str:
 def test_long_unpunctuated_paragraph_is_cut_not_rejected() -> None:
     """The front end cuts a 50,000-character run-on paragraph into sentences an engine can speak,
     losing no word (the CLI run on the same text is the slow test below)."""
-    from ingest.frontend import config_for
+    from synth.engines import engine_info
     from ingest.segment import segment
 
     text = _words(50_000)
     for engine in ("espeak", "gpt-sovits"):
-        config = config_for(engine)
+        config = engine_info(engine).frontend
         sentences = segment(text, "en", config=config)
         assert len(sentences) > 10
         assert max(len(s.text.split()) * 2 for s in sentences) <= config.max_units

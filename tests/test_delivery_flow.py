@@ -3,6 +3,7 @@ whole-book M4B/MP3 whose chapter marks read back equal to the manifest, clip-QC 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,9 @@ import soundfile as sf
 from flows.cli import main
 from mastering.ffmpeg import probe
 from mastering.transcripts import parse_times
-from synth import registry
+from synth import engines
 from synth.engine import Clip
-from synth.espeak import EspeakEngine
+from synth.engines.espeak.engine import EspeakEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 EPUB_PROJECT = ROOT / "projects" / "sample-epub"
@@ -106,22 +107,21 @@ class StutterEngine(EspeakEngine):
 
 
 def test_clip_qc_retakes_a_bad_take(prefect_harness, tmp_path: Path) -> None:
-    from synth import jobs
-
-    registry.register_engine("stutter", lambda voice: StutterEngine())
+    """A third engine is one registry entry; it declares itself stochastic, so clip QC re-takes."""
+    engines.register(replace(engines.engine_info("espeak"), name="stutter", deterministic=False,
+                             build=lambda voice, lexicon: StutterEngine()))
     project = tmp_path / "p"
     project.mkdir()
     (project / "book.md").write_text(
         "# One\n\n" + " ".join(f"Sentence number {w} is here." for w in ("one", "two", "three", "four", "five"))
         + " A storm came from the east.\n", encoding="utf-8")
     (project / "project.toml").write_text('[book]\nsource = "book.md"\n[voice]\nengine = "stutter"\n')
-    original = jobs.EngineSpec.stochastic
-    jobs.EngineSpec.stochastic = property(lambda self: self.kind in ("stutter", "gpt-sovits"))
     try:
         out = tmp_path / "out"
         assert main(["make", str(project), "--out", str(out), "--workers", "0"]) == 0
     finally:
-        jobs.EngineSpec.stochastic = original
+        engines.unregister("stutter")
+    assert "stutter" not in engines.known_engines()
     chapter = manifest(out)["chapters"][0]
     assert chapter["retakes"] == 1 and chapter["clip_flags"] == []
     assert StutterEngine.calls == [0]  # the bad take happened once, then a new seed fixed it
@@ -147,3 +147,24 @@ def test_a_chapter_longer_than_the_preset_allows_is_split_at_a_paragraph(prefect
         assert (out / part["file"]).exists() and (out / part["file"]).with_suffix(".srt").exists()
     marks = m["book_files"]["m4b"]["chapters"]
     assert len(marks) == len(long["parts"]) + 1
+
+
+def test_the_m4b_passes_qc_and_its_files_are_world_readable(delivered: Path) -> None:
+    m4b = manifest(delivered)["book_files"]["m4b"]
+    assert m4b["qc"]["passed"] and m4b["qc"]["peak_db"] <= m4b["qc"]["ceiling_db"]
+    for path in delivered.iterdir():
+        if path.is_file() and not path.name.startswith("."):
+            assert path.stat().st_mode & 0o777 == 0o644, path  # a web server can publish them
+
+
+def test_rerun_of_one_chapter_on_a_fresh_folder_lists_the_whole_book(prefect_harness, tmp_path: Path,
+                                                                      capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["rerun", str(EPUB_PROJECT), "--chapter", "2", "--out", str(out), "--workers", "0", "--m4b"]) == 0
+    m = manifest(out)
+    assert [c["status"] for c in m["chapters"]] == ["pending", "ok", "pending"]
+    assert m["total"] == {**m["total"], "chapters": 3, "delivered": 1, "pending": 2, "failed": 0}
+    assert "m4b" not in m["book_files"] and "not delivered" in m["book_files"]["skipped"]
+    printed = capsys.readouterr().out
+    assert "whole-book files not written: chapter(s) 1, 3 not delivered" in printed
+    assert "pending" in printed

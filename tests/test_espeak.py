@@ -5,7 +5,7 @@ import numpy as np
 
 from ingest.segment import Run, Sentence
 from synth.engine import Engine
-from synth.espeak import EspeakEngine
+from synth.engines.espeak.engine import EspeakEngine
 
 
 def rms(x: np.ndarray) -> float:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import InputError, SynthesisError
+from ingest.errors import InputError
 from ingest.frontend import FrontendConfig
 from ingest.segment import Run, Sentence, segment
+from synth.errors import SynthesisError
 from synth.g2p import G2P, PhoneRun, load_lexicon, pad_like_reference, phonemize, phones_to_ids, symbols
 from synth.g2p.neural import neural_g2p
 from synth.g2p.pinyin import split_syllable

@@ -6,9 +6,13 @@ import random
 
 import pytest
 
-from ingest.frontend import ESPEAK, GPT_SOVITS, FrontendConfig, config_for
+from ingest.frontend import DEFAULT, FrontendConfig
 from ingest.segment import (Run, Sentence, char_lang, cut_long, language_runs, merge_short, segment,
                             tag_runs, units)
+from synth.engines import engine_info
+from synth.errors import VoiceError
+
+GPT_SOVITS, ESPEAK = engine_info("gpt-sovits").frontend, engine_info("espeak").frontend
 
 
 def test_public_types_stay_compatible():
@@ -65,8 +69,10 @@ def test_short_pieces_merged_with_neighbour():
 
 
 def test_engine_configs():
-    assert config_for("espeak") is ESPEAK and config_for("gpt-sovits") is GPT_SOVITS
-    assert config_for("unknown").max_units == GPT_SOVITS.max_units
+    """Each engine declares its budget; text with no engine yet gets the cautious one."""
+    assert DEFAULT.max_units == GPT_SOVITS.max_units < ESPEAK.max_units
+    with pytest.raises(VoiceError, match="unknown engine 'nope'"):
+        engine_info("nope")
     long_text = "word " * 60 + "end."
     assert len(segment(long_text, "en", config=ESPEAK)) == 1
     assert len(segment(long_text, "en", config=GPT_SOVITS)) >= 3

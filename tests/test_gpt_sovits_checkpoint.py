@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from gpt_sovits_fixtures import expected, fixture_path
-from ingest.errors import UnsupportedError, VoiceError
-from synth.gpt_sovits.checkpoint import (
+
+from ingest.errors import UnsupportedError
+from synth.errors import VoiceError
+from synth.engines.gpt_sovits.model.checkpoint import (
     load_gpt_checkpoint,
     load_sovits_checkpoint,
     load_state_strict,

@@ -16,9 +16,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from ingest.errors import SynthesisError, VoiceError
-from synth.gpt_sovits.bert import BERT_DIM, BertFeatures, run_features
-from synth.gpt_sovits.ssl import (
+from synth.errors import SynthesisError, VoiceError
+from synth.engines.gpt_sovits.model.bert import BERT_DIM, BertFeatures, run_features
+from synth.engines.gpt_sovits.model.ssl import (
     HubertFeatures,
     check_reference_length,
     padded_prompt_wav,
@@ -26,13 +26,7 @@ from synth.gpt_sovits.ssl import (
     reference_16k,
     reference_for_spectrogram,
 )
-from synth.voice import (
-    SamplingSettings,
-    check_voice,
-    load_voice,
-    parse_voice,
-    voice_fingerprint,
-)
+from synth.engines.gpt_sovits.voice import SamplingSettings, check_voice, load_voice, parse_voice, voice_fingerprint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURES = SHARED / "fixtures" / "gpt_sovits_v2"
@@ -283,7 +277,7 @@ def test_hubert_features_shape(aux_models):
 
 
 def _engine(folder: Path, **kw):
-    from synth.gpt_sovits_engine import GptSovitsEngine
+    from synth.engines.gpt_sovits.engine import GptSovitsEngine
 
     return GptSovitsEngine(folder, device="cpu", **kw)
 
@@ -293,7 +287,7 @@ def _golden(*parts: str) -> np.ndarray:
 
 
 def _text_feats(ids, bert: np.ndarray, norm: str = "x"):
-    from synth.gpt_sovits_text import TextFeatures
+    from synth.engines.gpt_sovits.text import TextFeatures
 
     return TextFeatures(tuple(int(i) for i in ids), torch.from_numpy(bert), norm)
 
@@ -327,7 +321,7 @@ def test_engine_reference_path_matches_goldens(tmp_path, aux_models):
 def test_engine_gpt_batches_match_goldens(tmp_path, aux_models):
     """Prompt transcript + sentence, prompt tokens continued, greedy: the reference's batched tokens;
     a batch of two gives each sentence the tokens it gets alone (both stop by EOS or both by cap)."""
-    from synth.gpt_sovits_prompt import ReferencePrompt
+    from synth.engines.gpt_sovits.prompt import ReferencePrompt
 
     engine = _engine(_make_voice(tmp_path / "v", aux_models, text=""))
     g = _golden
@@ -397,7 +391,7 @@ def test_engine_batch_equals_one_by_one_when_sampling(voice_dir):
     """Default (sampling, top_k=15) settings: a sentence's clip is a function of the sentence and
     the seed alone, sample for sample, whichever sentences share its batch and in what order (the
     clip cache relies on this)."""
-    from synth.gpt_sovits_text import bucket_batches
+    from synth.engines.gpt_sovits.text import bucket_batches
 
     engine = _engine(voice_dir)
     assert engine.settings.top_k == 15 and engine.settings.batch_size > 1  # really sampling, batched
@@ -447,7 +441,7 @@ def test_engine_silent_sentence_and_fingerprint(voice_dir):
 
 
 def test_bucket_batches_like_reference_to_batch():
-    from synth.gpt_sovits_text import bucket_batches
+    from synth.engines.gpt_sovits.text import bucket_batches
 
     # sorted 9,10,11,12 | 48,50,100: middle/mean = 1.05 and 0.757, both >= 0.75
     assert bucket_batches([10, 50, 12, 11, 48, 9, 100], 4) == [[5, 0, 3, 2], [4, 1, 6]]

@@ -10,13 +10,14 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from gpt_sovits_fixtures import expected, fixture_path, load_json, load_npy
-from ingest.errors import SynthesisError, UnsupportedError, VoiceError
-from synth.gpt_sovits.checkpoint import load_sovits_checkpoint
-from synth.gpt_sovits.sovits import SovitsConfig, SynthesizerTrnV2, build_random_sovits
-from synth.gpt_sovits.sovits.keymap import sovits_module_key
-from synth.gpt_sovits.spectrogram import SpectrogramConfig, linear_spectrogram
+
+from ingest.errors import UnsupportedError
+from synth.errors import SynthesisError, VoiceError
+from synth.engines.gpt_sovits.model.checkpoint import load_sovits_checkpoint
+from synth.engines.gpt_sovits.model.sovits import SovitsConfig, SynthesizerTrnV2, build_random_sovits
+from synth.engines.gpt_sovits.model.sovits.keymap import sovits_module_key
+from synth.engines.gpt_sovits.model.spectrogram import SpectrogramConfig, linear_spectrogram
 
 WAVE_ATOL = 1e-4
 GE_ATOL = 1e-5

@@ -6,9 +6,9 @@ import pytest
 import torch
 from gpt_sovits_fixtures import expected, fixture_path, load_json, load_npy
 
-from ingest.errors import VoiceError
-from synth.gpt_sovits.checkpoint import GptCheckpoint, load_gpt_checkpoint
-from synth.gpt_sovits.t2s import (
+from synth.errors import VoiceError
+from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, load_gpt_checkpoint
+from synth.engines.gpt_sovits.model.t2s import (
     SamplingParams,
     T2SConfig,
     build_random_t2s,
@@ -17,12 +17,7 @@ from synth.gpt_sovits.t2s import (
     load_t2s,
     pipeline_early_stop_num,
 )
-from synth.gpt_sovits.t2s_sampling import (
-    apply_repetition_penalty_,
-    draw,
-    draw_rows,
-    probabilities,
-)
+from synth.engines.gpt_sovits.model.t2s_sampling import apply_repetition_penalty_, draw, draw_rows, probabilities
 
 GREEDY = {"top_k": 1, "top_p": 1.0, "temperature": 1.0}
 LOGITS_ATOL = 1e-4  # README: float32 noise ~6e-6, logits up to |25|

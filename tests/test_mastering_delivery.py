@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ingest.errors import InputError, MasteringError
+from ingest.errors import InputError
 from mastering.book import write_book_mp3
-from mastering.m4b import ffmetadata, write_m4b
 from mastering.clipqc import clip_flags, clip_stats, retake_flagged, text_units
 from mastering.credits import closing_credits, opening_credits
+from mastering.errors import MasteringError
 from mastering.export import decode, deliver_mp3, write_mp3
 from mastering.ffmpeg import decode_with_ffmpeg, probe
+from mastering.m4b import ffmetadata, write_m4b
 from mastering.presets import get_preset
 from mastering.qc import audio_files, format_table, qc_file, table_rows
 from mastering.split import split_points
@@ -229,3 +230,20 @@ def test_credits():
     assert c.endswith("The End.") and "This has been Dune" in c
     assert closing_credits("三体", "刘慈欣", language="zh").endswith("全书完。")
     assert "synthetic" not in opening_credits("X", synthetic=False)
+
+
+def test_m4b_pushed_over_the_ceiling_by_aac_is_limited_not_just_reported(tmp_path):
+    """A harsh, treble-rich chapter mastered just under ACX's −3 dBFS: AAC's overshoot pushes the
+    decoded peak over; delivery limits the encoder's input and re-encodes until it passes, and
+    says so honestly when it is not allowed to try again."""
+    from mastering.m4b import deliver_m4b
+
+    p = get_preset("acx")
+    x = speech_like(20, SR, seed=1)
+    x = np.sign(x) * np.sqrt(np.abs(x))
+    x = (x / np.abs(x).max() * 10 ** (-3.05 / 20)).astype(np.float32)
+    once = deliver_m4b(tmp_path / "once.m4b", [x], ["a"], Tags(title="t"), p, SR, attempts=1)
+    assert not once.passed and once.peak_db > p.peak_ceiling_db
+    fixed = deliver_m4b(tmp_path / "fixed.m4b", [x], ["a"], Tags(title="t"), p, SR, work=tmp_path / "work")
+    assert fixed.passed and fixed.peak_db <= p.peak_ceiling_db
+    assert fixed.peak_db > p.peak_ceiling_db - 1.5  # limited where needed, not turned down wholesale

@@ -1,6 +1,8 @@
 """Production orchestration: cache reuse, one-sentence edits, failure isolation + rerun, Dask parity."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import shutil
 from pathlib import Path
@@ -9,9 +11,9 @@ import numpy as np
 import pytest
 
 from flows.cli import main
-from ingest.errors import SynthesisError
-from synth import registry
-from synth.espeak import EspeakEngine
+from synth import engines
+from synth.errors import SynthesisError
+from synth.engines.espeak.engine import EspeakEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "projects" / "bilingual-sample"
@@ -77,8 +79,13 @@ class FlakyEngine(EspeakEngine):
         return super().fingerprint()
 
 
+def register_flaky() -> None:
+    espeak = engines.engine_info("espeak")
+    engines.register(replace(espeak, name="flaky", build=lambda voice, lexicon: FlakyEngine()))
+
+
 def test_failed_chapter_is_isolated_then_rerun(prefect_harness, project: Path, capsys) -> None:
-    registry.register_engine("flaky", lambda voice: FlakyEngine())
+    register_flaky()
     toml = project / "project.toml"
     toml.write_text(toml.read_text().replace('engine = "espeak"', 'engine = "flaky"'))
     out = project / "out"
@@ -191,7 +198,7 @@ def _hold_lock(folder: str, ready, release) -> None:
 def test_flow_run_ends_failed_but_carries_the_manifest(prefect_harness, project: Path) -> None:
     from flows.produce import produce_book
 
-    registry.register_engine("flaky", lambda voice: FlakyEngine())
+    register_flaky()
     toml = project / "project.toml"
     toml.write_text(toml.read_text().replace('engine = "espeak"', 'engine = "flaky"'))
     FlakyEngine.broken = True

@@ -18,7 +18,8 @@ import soundfile as sf
 from mutagen.id3 import ID3
 
 from flows.steps.feed import ITUNES_NS, PODCAST_NS, podcast_guid
-from flows.podcast import episode_lock, load_state, produce_podcast, try_lock
+from flows.podcast import produce_podcast
+from flows.steps.podcast_state import episode_lock, load_state, try_lock
 from flows.steps.episode import podcast_settings, scan_episodes
 from flows.steps.project import load_project
 from ingest.errors import InputError
@@ -171,6 +172,23 @@ def test_changed_text_reproduces_only_that_episode(prefect_harness, tmp_path: Pa
     assert after["002-two"]["produced_at"] == before["002-two"]["produced_at"]
     items = {i.findtext("title"): i for i in feed_items(out)}
     assert items["Episode 2"].findtext("description") == "Edited summary."  # feed-only edit, no re-render
+
+
+def test_cache_stats_and_prune_read_a_podcast_project(prefect_harness, tmp_path: Path, capsys) -> None:
+    """`bookcast cache` on a podcast: the episodes' clips are kept, an edited sentence's old clip goes."""
+    from flows.cli import main
+
+    project = copy_project(tmp_path / "p", with_episodes=False)
+    write_script(project, "001-one.md", 1, "Short text number one. It has two sentences.")
+    produce_podcast(str(project))
+    write_script(project, "001-one.md", 1, "Short text number one, corrected. It has two sentences.")
+    produce_podcast(str(project))
+    capsys.readouterr()
+    assert main(["cache", "stats", str(project)]) == 0
+    assert "3 clips" in capsys.readouterr().out  # two sentences, one of them in two versions
+    assert main(["cache", "prune", str(project)]) == 0
+    assert "removed 1 clips no longer used; 2 kept" in capsys.readouterr().out
+    assert produce_podcast(str(project), force=True)["total"]["produced"] == 1  # nothing it needs was removed
 
 
 def test_an_episode_locked_by_another_run_is_left_to_it(prefect_harness, tmp_path: Path) -> None:

@@ -21,24 +21,22 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-
-from flows.steps.export import stitch
-from flows.steps.spoken import script as script_lines
-from flows.steps.synthesis import Synthesis, synthesize
+from flows.steps.export import deliver_part, stitch
+from flows.steps.review import review
 from flows.steps.feed import TRANSCRIPT_MIME, new_episode_guid, public_url
 from flows.steps.project import Project
+from flows.steps.spoken import script as script_lines
+from flows.steps.synthesis import Synthesis, synthesize
 from ingest.errors import InputError
 from ingest.markdown import read_markdown, read_text_file, split_front_matter
 from ingest.model import Book, slugify
 from ingest.script import Line
-from mastering.export import deliver_mp3
 from mastering.presets import Preset
 from mastering.tags import ChapterMark, Tags
-from mastering.transcripts import cues, write_srt, write_vtt
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = 1  # bump when rendering changes in a way that should re-produce every episode
+RECIPE_VERSION = 2  # bump when rendering changes in a way that should re-produce every episode
 
 
 @dataclass(frozen=True)
@@ -235,7 +233,7 @@ def recipe_hash(settings: PodcastSettings, script: EpisodeScript, fingerprint: s
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def episode_lines(book: Book, language: str, engine: str = "espeak") -> tuple[list[Line], list[tuple[int, str]]]:
+def episode_lines(book: Book, language: str, engine: str) -> tuple[list[Line], list[tuple[int, str]]]:
     """The whole script as one list of lines, and (first line index, title) of each segment.
 
     A `##` segment after the first ends the previous one with a section-break pause.
@@ -264,20 +262,17 @@ def render(settings: PodcastSettings, script: EpisodeScript, synth: Synthesis, p
     if not lines:
         raise InputError("contains no readable text", script.path)
     made = synthesize(synth, lines)
+    checked = review(synth, lines, made.keys)  # clip QC, re-takes for engines that can
     work = out / ".work" / "tmp"
-    assembly = stitch(lines, synth.cache, made.keys, preset, work)
-    marks = _chapter_marks(starts, assembly.spans, assembly.duration)
+    assembly = stitch(lines, synth.cache, checked.keys, preset, work)
     file = f"{script.key}.mp3"
     try:
-        _, measures = deliver_mp3(out / file, assembly.signal, assembly.sample_rate, preset,
-                                  episode_tags(settings, script), marks, room_tone=True, work=work)
+        marks = _chapter_marks(starts, assembly.spans, assembly.duration)
+        part = deliver_part(out / file, assembly, [line.sentence.text for line in lines], preset,
+                            episode_tags(settings, script), marks, work)
     finally:
         assembly.close()
-    timed = cues(assembly.spans, [line.sentence.text for line in lines])
-    transcripts = []
-    for suffix, writer in ((".vtt", write_vtt), (".srt", write_srt)):
-        writer(out / f"{script.key}{suffix}", timed)
-        transcripts.append({"file": f"{script.key}{suffix}", "mime": TRANSCRIPT_MIME[suffix]})
+    transcripts = [{"file": f"{script.key}{suffix}", "mime": TRANSCRIPT_MIME[suffix]} for suffix in (".vtt", ".srt")]
     now = datetime.now(timezone.utc).replace(microsecond=0)
     published = script.published or (
         datetime.fromisoformat(previous["published"]) if previous else now)
@@ -286,9 +281,10 @@ def render(settings: PodcastSettings, script: EpisodeScript, synth: Synthesis, p
         "number": script.number, "summary": script.summary, "published": published.isoformat(),
         "language": script.language,
         "guid": script.guid or (previous or {}).get("guid") or new_episode_guid(settings.feed_url, script.key),
-        "duration_s": round(measures.duration_s, 3), "bytes": (out / file).stat().st_size,
-        "measures": measures.to_dict(), "transcripts": transcripts, "produced_at": now.isoformat(),
+        "duration_s": part["duration_s"], "bytes": (out / file).stat().st_size,
+        "measures": part["measures"], "qc": part["qc"], "transcripts": transcripts, "produced_at": now.isoformat(),
         "sentences": len(lines), "synthesized": made.synthesized, "reused": made.reused,
+        "retakes": checked.retakes, "clip_flags": list(checked.unresolved),
     }
 
 

@@ -13,10 +13,13 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+from flows.steps.manifest import ChapterRecord
+from flows.steps.synthesis import clip_rate, iter_clips
 from ingest.model import Book, slugify
 from ingest.script import Line
 from mastering.export import deliver_mp3
@@ -25,12 +28,9 @@ from mastering.presets import Preset
 from mastering.qc import QCReport, check_mp3_format, check_rules
 from mastering.split import split_points
 from mastering.stitch import Assembly, assemble
-from mastering.tags import Tags
+from mastering.tags import ChapterMark, Tags
 from mastering.transcripts import cues, write_srt, write_vtt
 from synth.cache import ClipCache
-
-from flows.steps.manifest import ChapterRecord
-from flows.steps.synthesis import clip_rate, iter_clips
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +118,10 @@ def export(book: Book, index: int, total: int, lines: list[Line], cache: ClipCac
            preset: Preset, out_dir: Path, key: str = "", work: Path | None = None) -> ChapterRecord:
     """Stitch, master and write one chapter's MP3 (or its parts) with transcripts; returns its
     measured summary. Streams: each clip is read once, the chapter spills to `work` (default
-    `<out_dir>/.work/tmp`) and is mastered and encoded block by block."""
-    with export_slots():
-        return _export(book, index, total, lines, cache, keys, preset, out_dir, key, work or out_dir / ".work" / "tmp")
-
-
-def _export(book: Book, index: int, total: int, lines: list[Line], cache: ClipCache, keys: Sequence[str],
-            preset: Preset, out_dir: Path, key: str, work: Path) -> ChapterRecord:
+    `<out_dir>/.work/tmp`) and is mastered and encoded block by block. Callers bound how many run
+    at once (`mastering_pool`)."""
+    work = work or out_dir / ".work" / "tmp"
+    cpu = time.process_time()
     chapter = book.chapters[index - 1]
     texts = [line.sentence.text for line in lines]
     whole = stitch(lines, cache, keys, preset, work)
@@ -139,15 +136,7 @@ def _export(book: Book, index: int, total: int, lines: list[Line], cache: ClipCa
             tags = chapter_tags(book, index, total)
             if not single:
                 tags = replace(tags, title=f"{chapter.title} ({k}/{len(ranges)})")
-            _, measures = deliver_mp3(path, assembly.signal, assembly.sample_rate, preset, tags,
-                                      room_tone=True, work=work)
-            items = cues(assembly.spans, texts[a:b])
-            write_srt(path.with_suffix(".srt"), items)
-            write_vtt(path.with_suffix(".vtt"), items)
-            parts.append({"file": path.name, "title": tags.title, "duration_s": round(measures.duration_s, 3),
-                          "measures": measures.to_dict(), "qc": delivery_qc(path, measures, assembly, preset).to_dict(),
-                          "sha256": file_sha256(path),
-                          "spans": [(round(s, 3), round(e, 3), t) for (s, e), t in zip(assembly.spans, texts[a:b])]})
+            parts.append(deliver_part(path, assembly, texts[a:b], preset, tags, (), work))
     finally:
         whole.close()
     first = parts[0]
@@ -158,8 +147,24 @@ def _export(book: Book, index: int, total: int, lines: list[Line], cache: ClipCa
         index=index, title=chapter.title, file=first["file"], sha256=first["sha256"],
         duration_s=round(sum(p["duration_s"] for p in parts), 3), sentences=len(lines),
         measures=first["measures"], qc=qc, export_key=key, spans=first["spans"] if len(parts) == 1 else [],
-        parts=parts if len(parts) > 1 else [],
+        parts=parts if len(parts) > 1 else [], timing={"mastering_cpu_s": round(time.process_time() - cpu, 2)},
     )
+
+
+def deliver_part(path: Path, assembly: Assembly, texts: Sequence[str], preset: Preset, tags: Tags,
+                 marks: Sequence[ChapterMark], work: Path) -> dict:
+    """One delivered file of stitched narration (a chapter, a part of one, a podcast episode):
+    mastered MP3 with room tone and tags (and chapter `marks`), SRT and VTT transcripts timed by the
+    clips, and every preset rule checked on the decoded file. Returns its manifest entry."""
+    _, measures = deliver_mp3(path, assembly.signal, assembly.sample_rate, preset, tags, marks,
+                              room_tone=True, work=work)
+    items = cues(assembly.spans, texts)
+    write_srt(path.with_suffix(".srt"), items)
+    write_vtt(path.with_suffix(".vtt"), items)
+    return {"file": path.name, "title": tags.title, "duration_s": round(measures.duration_s, 3),
+            "measures": measures.to_dict(), "qc": delivery_qc(path, measures, assembly, preset).to_dict(),
+            "sha256": file_sha256(path),
+            "spans": [(round(s, 3), round(e, 3), t) for (s, e), t in zip(assembly.spans, texts)]}
 
 
 def file_sha256(path: Path) -> str:

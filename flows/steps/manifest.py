@@ -46,6 +46,7 @@ class ChapterRecord:
     measures: dict = field(default_factory=dict)
     spans: list = field(default_factory=list)  # (start_s, end_s, text) per sentence
     error: str = ""
+    timing: dict = field(default_factory=dict)  # wall seconds this run spent: synthesis_s, mastering_s
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +101,7 @@ class ManifestWriter:
             self.records[i] = record
         self.this_run: dict[int, ChapterRecord] = {}
         self.book_files: dict = read_manifest(out).get("book_files") or {}
+        self.seconds: dict[str, float] = {}  # run-level timings the flow adds (front_end, wall)
         self._lock = threading.Lock()
 
     def record(self, record: ChapterRecord) -> None:
@@ -124,7 +126,10 @@ class ManifestWriter:
             "this_run": {"chapters": [r.index for r in run],
                          "synthesized": sum(r.synthesized for r in run),
                          "reused": sum(r.reused for r in run),
-                         "failed": [r.index for r in run if r.status == "failed"]},
+                         "failed": [r.index for r in run if r.status == "failed"],
+                         "seconds": {**self.seconds,
+                                     "synthesis": round(sum(r.timing.get("synthesis_s", 0.0) for r in run), 2),
+                                     "mastering": round(sum(r.timing.get("mastering_s", 0.0) for r in run), 2)}},
             "chapters": chapters,
             "total": {
                 "chapters": len(chapters),

@@ -8,17 +8,16 @@ from the CLI they have already passed.
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import BookcastError, VoiceError
+from flows.steps.locking import probe
+from flows.steps.project import Project, RunOptions, default_out_dir, load_project
+from ingest.errors import BookcastError
 from ingest.model import Book
 from ingest.reader import read_book
 from mastering.presets import Preset, get_preset
-
-from flows.steps.locking import probe
-from flows.steps.project import Project, RunOptions, default_out_dir, load_project
+from synth.errors import VoiceError
 
 
 @dataclass(frozen=True)
@@ -50,17 +49,13 @@ def check_make(project: str, out: str | None, chapters: list[int] | None, option
 def check_engine(proj: Project) -> None:
     """The project's engine exists and its voice folder is complete (files only: loading the
     weights is the workers' job). Raises VoiceError."""
-    from synth.registry import known_engines
+    from synth.engines import engine_info, known_engines
 
+    config = proj.root / "project.toml"
     if proj.engine not in known_engines():
-        raise VoiceError(f"unknown engine {proj.engine!r}; choose one of {', '.join(known_engines())}",
-                         proj.root / "project.toml")
-    if proj.engine != "gpt-sovits":
-        return
-    if proj.voice is None:
-        raise VoiceError("the gpt-sovits engine needs a voice folder ([voice] path = ...)", proj.root / "project.toml")
-    if importlib.util.find_spec("torch") is None:
-        raise VoiceError("the gpt-sovits engine needs the extra: pip install 'bookcast[gpt-sovits]'", proj.voice)
-    from synth.voice import load_voice
-
-    load_voice(proj.voice)
+        raise VoiceError(f"unknown engine {proj.engine!r}; choose one of {', '.join(known_engines())}", config)
+    info = engine_info(proj.engine)
+    if info.needs_voice and proj.voice is None:
+        raise VoiceError(f"the {proj.engine} engine needs a voice folder ([voice] path = ...)", config)
+    if info.preflight is not None:
+        info.preflight(proj.voice)

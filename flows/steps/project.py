@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ingest.errors import InputError
 
-EngineKind = str  # "espeak", "gpt-sovits", or a name given to synth.registry.register_engine
+EngineKind = str  # a name in the engine registry (synth.engines)
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ingest.errors import SynthesisError
+from flows.steps.synthesis import Synthesis, store
 from ingest.script import Line
 from mastering.clipqc import ClipStats, clip_stats, flags_from_stats, retake_flagged
 from synth.cache import clip_key
-
-from flows.steps.synthesis import Synthesis, store
+from synth.errors import SynthesisError
 
 RETAKE_SEED_STEP = 7919  # a prime: re-take seeds never collide with neighbouring base seeds
 MAX_RETAKES = 2  # new takes tried per flagged clip

@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ingest.frontend import config_for
 from ingest.model import Book, Chapter
 from ingest.script import Line, chapter_script
 from ingest.segment import segment
 from mastering.credits import closing_credits, opening_credits
 from mastering.presets import Preset
+from synth.engines import engine_info
 
 
-def script(chapter: Chapter, language: str, engine: str = "espeak", index: int | None = None,
+def script(chapter: Chapter, language: str, engine: str, index: int | None = None,
            keep_words: frozenset[str] = frozenset()) -> list[Line]:
     """The chapter's lines, cut to the sentence lengths `engine` is reliable on; `keep_words` (from a
     pronunciation lexicon) are left for the lexicon instead of being normalised or spelled."""
-    config = config_for(engine)
+    config = engine_info(engine).frontend
     if keep_words:
         config = replace(config, keep_words=frozenset(keep_words))
     where = f"chapter {index} ({chapter.title})" if index else f"chapter {chapter.title!r}"
@@ -33,7 +33,7 @@ def add_credits(lines: list[Line], book: Book, index: int, total: int, engine: s
     spoken from the book's metadata, as audiobook stores require."""
     meta = book.meta
     language = "zh" if meta.language.startswith("zh") else "en"
-    config = config_for(engine)
+    config = engine_info(engine).frontend
 
     def spoken(text: str, boundary: str) -> list[Line]:
         sentences = segment(text, language, where="credits", config=config)
@@ -50,14 +50,14 @@ def add_credits(lines: list[Line], book: Book, index: int, total: int, engine: s
     return out
 
 
-def book_scripts(book: Book, engine: str, preset: Preset, wanted: list[int], lexicon: Path | None = None
+def book_scripts(book: Book, engine: str, preset: Preset | None, wanted: list[int], lexicon: Path | None = None
                  ) -> dict[int, list[Line]]:
     """Each wanted chapter's lines as the engine will speak them (credits included when the preset
-    wants them): what runs synthesize and what cache pruning keeps."""
+    wants them): what runs synthesize, what preview shows and what cache pruning keeps."""
     keep = lexicon_words(lexicon)
     total = len(book.chapters)
     scripts = {i: script(book.chapters[i - 1], book.meta.language, engine, i, keep) for i in wanted}
-    if preset.credits:
+    if preset is not None and preset.credits:
         scripts = {i: add_credits(lines, book, i, total, engine) for i, lines in scripts.items()}
     return scripts
 

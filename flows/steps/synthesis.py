@@ -14,11 +14,12 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ingest.errors import SynthesisError, raise_if_stopped
+from ingest.errors import raise_if_stopped
 from ingest.script import Line
 from mastering.clipqc import clip_stats
 from mastering.presets import Preset
 from synth.cache import ClipCache, clip_key
+from synth.errors import SynthesisError
 from synth.jobs import EngineSpec, bucket_batches
 from synth.pool import Pool
 
@@ -46,6 +47,7 @@ class ChapterClips:
     audio_s: float
     retakes: int = 0
     flags: tuple[dict, ...] = ()  # clip-QC flags no re-take could fix
+    seconds: float = 0.0  # wall time of synthesis and review
 
 
 def synthesize(synth: Synthesis, lines: list[Line],
@@ -111,8 +113,7 @@ def iter_clips(cache: ClipCache, keys: Sequence[str]) -> Iterator[np.ndarray]:
 
 def engine_spec(engine: str, voice: Path | None, lexicon: Path | None) -> EngineSpec:
     """How workers build the project's engine."""
-    return EngineSpec(engine, str(voice) if voice else None, batch_size=16 if engine == "espeak" else 8,
-                      lexicon=str(lexicon) if lexicon else None)
+    return EngineSpec(engine, str(voice) if voice else None, str(lexicon) if lexicon else None)
 
 
 def clip_rate(cache: ClipCache, keys: Sequence[str], preset: Preset) -> int:

@@ -11,8 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from ingest.errors import SynthesisError
 from ingest.segment import Lang, Run, Sentence
+from synth.errors import SynthesisError
 from synth.g2p.en import EnglishG2P
 from synth.g2p.lexicon import Lexicon, load_lexicon
 from synth.g2p.symbols import phones_to_ids, symbols

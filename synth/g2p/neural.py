@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.errors import SynthesisError
+from synth.errors import SynthesisError
 
 _GRAPHEMES = ["<pad>", "<unk>", "</s>", *"abcdefghijklmnopqrstuvwxyz"]
 _PHONEMES = ["<pad>", "<unk>", "<s>", "</s>", "AA0", "AA1", "AA2", "AE0", "AE1", "AE2", "AH0", "AH1", "AH2",

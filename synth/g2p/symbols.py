@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Sequence
 
-from ingest.errors import SynthesisError
+from synth.errors import SynthesisError
 
 PUNCTUATION = ("!", "?", "…", ",", ".", "-")
 

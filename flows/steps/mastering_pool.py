@@ -1,0 +1,90 @@
+"""Where chapters are mastered: in worker processes, or in this process.
+
+Mastering is CPU-bound (numpy, scipy, and Python between them). Two chapters mastered on two threads
+of one process share one interpreter lock, so the CPU sat a third idle on a 2-core machine; worker
+processes (spawned once per run, `export_width` of them: bounded by memory and cores) each master
+one chapter at a time in parallel, and the flow's process stays small. `--workers 0` keeps
+everything in this process (debugging, tests), bounded by the same width with a semaphore.
+
+Workers ignore Ctrl-C (the parent decides: `close(now=True)` kills them on a stop request) and
+import nothing of Prefect.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Callable, Protocol
+
+from ingest.errors import raise_if_stopped, stop_requested
+
+from flows.steps.export import export_slots, export_width
+
+
+class MasteringPool(Protocol):
+    width: int
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call `fn(*args)` where chapters are mastered; blocks until it returns (or raises)."""
+        ...
+
+    def close(self, now: bool = False) -> None:
+        ...
+
+
+class InlineMastering:
+    """In this process, `width` chapters at a time."""
+
+    def __init__(self) -> None:
+        self.width = export_width()
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with export_slots():
+            return fn(*args)
+
+    def close(self, now: bool = False) -> None:
+        return None
+
+
+def _init_worker() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # see the module docstring
+    from flows.steps.memory import tame_malloc
+
+    tame_malloc()
+
+
+class ProcessMastering:
+    """`width` spawned worker processes, for one run."""
+
+    def __init__(self) -> None:
+        self.width = export_width()
+        self._executor = ProcessPoolExecutor(self.width, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker)
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        future = self._executor.submit(fn, *args)
+        while True:  # wait, but answer a stop request at once (the worker cannot see it)
+            try:
+                return future.result(timeout=0.25)
+            except FutureTimeout:
+                if stop_requested.is_set():
+                    self.close(now=True)
+                    raise_if_stopped()
+
+    def close(self, now: bool = False) -> None:
+        if now:  # a stop request: a worker may be mid-chapter for a minute; it writes atomically
+            processes = list((getattr(self._executor, "_processes", None) or {}).values())
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.kill()
+            for process in processes:
+                process.join(5)
+            return
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def make_mastering_pool(in_process: bool) -> MasteringPool:
+    return InlineMastering() if in_process or (os.cpu_count() or 1) == 1 else ProcessMastering()

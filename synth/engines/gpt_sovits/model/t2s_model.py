@@ -1,0 +1,318 @@
+"""The GPT-SoVITS v2 text-to-semantic model (the autoregressive "GPT" half), tensors only.
+
+It reads phone ids plus 1024-dim BERT features and predicts 25 Hz semantic tokens one at a time.
+Layout and parameter names follow the official checkpoints exactly (so loading is a strict identity
+key map): a phone embedding plus a BERT projection, a sine positional table scaled by a learned
+`alpha`, a semantic-token embedding with its own positional `alpha`, a stack of post-norm transformer
+layers (`h.layers.N.*`, fused QKV projection) and a bias-free `ar_predict_layer` over the semantic
+vocabulary, whose last entry is EOS.
+
+Decoding loops live in `t2s_decode.py`; this module offers what they need: `embed_text`,
+`embed_semantic` and `run`, which feeds new positions after what a `KVCache` holds (the whole
+prefix on the first call, one token per call afterwards) and returns the last position's logits.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synth.errors import VoiceError
+from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, load_state_strict
+
+log = logging.getLogger(__name__)
+
+BERT_DIM = 1024  # width of the BERT features the frontend produces (fixed in the reference)
+_LAYER_NORM_EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class T2SConfig:
+    """Hyper-parameters of the text-to-semantic model, read from a checkpoint's `config["model"]`."""
+
+    vocab_size: int  # semantic tokens + EOS
+    phoneme_vocab_size: int
+    embedding_dim: int
+    hidden_dim: int
+    num_heads: int
+    num_layers: int
+    eos: int
+
+    @property
+    def ffn_dim(self) -> int:
+        # The reference builds its feed-forward layers as 4 * hidden_dim and ignores the saved
+        # `linear_units`; the checkpoint shapes follow the former.
+        return 4 * self.hidden_dim
+
+    @classmethod
+    def from_checkpoint_config(cls, model_cfg: Mapping[str, object]) -> T2SConfig:
+        """Build from `config["model"]`; raises VoiceError when a key is missing or inconsistent."""
+        names = {
+            "vocab_size": "vocab_size",
+            "phoneme_vocab_size": "phoneme_vocab_size",
+            "embedding_dim": "embedding_dim",
+            "hidden_dim": "hidden_dim",
+            "num_heads": "head",
+            "num_layers": "n_layer",
+            "eos": "EOS",
+        }
+        missing = [saved for saved in names.values() if saved not in model_cfg]
+        if missing:
+            raise VoiceError(f"GPT config lacks {', '.join(missing)}")
+        try:
+            values = {ours: int(model_cfg[saved]) for ours, saved in names.items()}  # type: ignore
+        except (TypeError, ValueError) as exc:
+            raise VoiceError(f"GPT config has a non-integer hyper-parameter ({exc})") from exc
+        cfg = cls(**values)
+        if cfg.eos != cfg.vocab_size - 1:
+            raise VoiceError(f"GPT config EOS={cfg.eos} is not the last token ({cfg.vocab_size - 1})")
+        if cfg.embedding_dim != cfg.hidden_dim:
+            raise VoiceError("GPT config embedding_dim and hidden_dim differ; the model needs them equal")
+        if cfg.hidden_dim % cfg.num_heads:
+            raise VoiceError(f"GPT hidden_dim {cfg.hidden_dim} is not divisible by head={cfg.num_heads}")
+        return cfg
+
+
+def sine_table(length: int, dim: int) -> torch.Tensor:
+    """Sinusoidal positions (length, dim): even columns sin(p * w_i), odd columns cos(p * w_i).
+
+    Computed in float32 like the reference and cast by the caller; w_i = 10000^(-2i/dim).
+    """
+    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)  # (L, 1)
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * -(math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq)
+    return table
+
+
+class TokenEmbedding(nn.Module):
+    """Plain embedding, nested as `word_embeddings` to match the checkpoint key names."""
+
+    def __init__(self, vocab: int, dim: int) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab, dim)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.word_embeddings(ids)
+
+
+class SinePosition(nn.Module):
+    """Adds `alpha * sine_table[position]`; `alpha` is the only learned parameter.
+
+    The table is a non-persistent buffer (never saved) grown on demand, so long decodes never index
+    past its end.
+    """
+
+    def __init__(self, dim: int, initial_length: int = 4000) -> None:
+        super().__init__()
+        self.dim = dim
+        self.alpha = nn.Parameter(torch.ones(1))
+        self.register_buffer("table", sine_table(initial_length, dim), persistent=False)
+
+    def _ensure(self, length: int) -> torch.Tensor:
+        if self.table.shape[0] < length:
+            grown = sine_table(max(length, 2 * self.table.shape[0]), self.dim)
+            self.table = grown.to(device=self.alpha.device, dtype=self.alpha.dtype)
+        return self.table
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        # x: (B, T, D) -> (B, T, D), positions start .. start+T-1
+        table = self._ensure(start + x.shape[1])
+        return x + self.alpha * table[start : start + x.shape[1]].to(dtype=x.dtype)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a fused QKV projection (`in_proj_*`) as in the checkpoints."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+
+    def forward(
+        self, x: torch.Tensor, cache: KVCache, layer: int, allowed: torch.Tensor | None
+    ) -> torch.Tensor:
+        # x: (B, T, D); allowed: bool (B, 1, T, S) with True = may attend, None = attend to all
+        bsz, t, dim = x.shape
+        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)  # (B, T, D) each
+        head_dim = dim // self.heads
+        q = q.view(bsz, t, self.heads, head_dim).transpose(1, 2)  # (B, H, T, Dh)
+        k = k.view(bsz, t, self.heads, head_dim).transpose(1, 2)
+        v = v.view(bsz, t, self.heads, head_dim).transpose(1, 2)
+        k_all, v_all = cache.write(layer, k, v)  # (B, H, S, Dh), S = cached + T
+        out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=allowed)  # (B, H, T, Dh)
+        out = out.transpose(1, 2).reshape(bsz, t, dim)  # (B, T, D)
+        return self.out_proj(out)
+
+
+class TransformerLayer(nn.Module):
+    """Post-norm layer: x = LN1(x + attn(x)); x = LN2(x + W2 relu(W1 x))."""
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int) -> None:
+        super().__init__()
+        self.self_attn = SelfAttention(dim, heads)
+        self.linear1 = nn.Linear(dim, ffn_dim)
+        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.norm1 = nn.LayerNorm(dim, eps=_LAYER_NORM_EPS)
+        self.norm2 = nn.LayerNorm(dim, eps=_LAYER_NORM_EPS)
+
+    def forward(
+        self, x: torch.Tensor, cache: KVCache, layer: int, allowed: torch.Tensor | None
+    ) -> torch.Tensor:
+        x = self.norm1(x + self.self_attn(x, cache, layer, allowed))
+        return self.norm2(x + self.linear2(F.relu(self.linear1(x))))
+
+
+class TransformerStack(nn.Module):
+    """Only a container, so that parameter names read `h.layers.N.*` like the checkpoints."""
+
+    def __init__(self, cfg: T2SConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TransformerLayer(cfg.hidden_dim, cfg.num_heads, cfg.ffn_dim) for _ in range(cfg.num_layers)
+        )
+
+
+class KVCache:
+    """Per-layer key/value buffers (B, H, capacity, Dh), written in place and grown by doubling.
+
+    Writing in place avoids the quadratic re-copying of concatenating the cache every step. All
+    layers of one forward pass write at the same offset; `advance` moves it afterwards.
+    """
+
+    def __init__(self, num_layers: int) -> None:
+        self.keys: list[torch.Tensor | None] = [None] * num_layers
+        self.values: list[torch.Tensor | None] = [None] * num_layers
+        self.length = 0
+
+    def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # k, v: (B, H, T, Dh) -> views (B, H, length + T, Dh)
+        end = self.length + k.shape[2]
+        buf_k, buf_v = self.keys[layer], self.values[layer]
+        if buf_k is None or buf_v is None or buf_k.shape[2] < end:
+            capacity = max(end + 64, 2 * (0 if buf_k is None else buf_k.shape[2]))
+            new_k = k.new_zeros(k.shape[0], k.shape[1], capacity, k.shape[3])
+            new_v = v.new_zeros(v.shape[0], v.shape[1], capacity, v.shape[3])
+            if buf_k is not None and buf_v is not None and self.length:
+                new_k[:, :, : self.length] = buf_k[:, :, : self.length]
+                new_v[:, :, : self.length] = buf_v[:, :, : self.length]
+            buf_k, buf_v = new_k, new_v
+            self.keys[layer], self.values[layer] = buf_k, buf_v
+        buf_k[:, :, self.length : end] = k
+        buf_v[:, :, self.length : end] = v
+        return buf_k[:, :, :end], buf_v[:, :, :end]
+
+    def advance(self, steps: int) -> None:
+        self.length += steps
+
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Drop finished batch rows; `rows` are the indices to keep (1-D long tensor)."""
+        for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
+            if k is not None and v is not None:
+                self.keys[i] = k.index_select(0, rows.to(k.device))
+                self.values[i] = v.index_select(0, rows.to(v.device))
+
+
+class Text2SemanticDecoder(nn.Module):
+    """The AR semantic-token model; parameter names equal the checkpoint keys without `model.`."""
+
+    def __init__(self, cfg: T2SConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        dim = cfg.embedding_dim
+        self.bert_proj = nn.Linear(BERT_DIM, dim)
+        self.ar_text_embedding = TokenEmbedding(cfg.phoneme_vocab_size, dim)
+        self.ar_text_position = SinePosition(dim)
+        self.ar_audio_embedding = TokenEmbedding(cfg.vocab_size, dim)
+        self.ar_audio_position = SinePosition(dim)
+        self.h = TransformerStack(cfg)
+        self.ar_predict_layer = nn.Linear(cfg.hidden_dim, cfg.vocab_size, bias=False)
+
+    def new_cache(self) -> KVCache:
+        return KVCache(self.cfg.num_layers)
+
+    def embed_text(self, phone_ids: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
+        """Phones (B, N) long + BERT features (B, 1024, N) -> positioned text embedding (B, N, D)."""
+        x = self.ar_text_embedding(phone_ids)  # (B, N, D)
+        x = x + self.bert_proj(bert.transpose(1, 2).to(x.dtype))  # (B, N, D)
+        return self.ar_text_position(x)
+
+    def embed_semantic(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
+        """Semantic tokens (B, T) at positions start.. -> (B, T, D)."""
+        return self.ar_audio_position(self.ar_audio_embedding(tokens.long()), start)
+
+    def run(self, x: torch.Tensor, cache: KVCache, allowed: torch.Tensor | None) -> torch.Tensor:
+        """Feed x (B, T, D) after what the cache holds; returns logits of the LAST position (B, V).
+
+        `allowed` is a bool mask (B, 1, T, cached + T), True where attention is permitted.
+        """
+        for i, layer in enumerate(self.h.layers):
+            x = layer(x, cache, i, allowed)
+        cache.advance(x.shape[1])
+        return self.ar_predict_layer(x[:, -1])  # (B, V)
+
+
+def pipeline_early_stop_num(config: Mapping[str, object]) -> int:
+    """The step cap the GPT-SoVITS pipeline passes: 50 * config["data"]["max_sec"] (or -1).
+
+    With the default max_sec=54 this is 2700, above the 1500-step hard cap, so in practice
+    `max_steps` decides. Returns -1 (no cap) when the checkpoint config has no max_sec.
+    """
+    data = config.get("data")
+    max_sec = data.get("max_sec") if isinstance(data, Mapping) else None
+    return 50 * int(max_sec) if isinstance(max_sec, int | float) else -1
+
+
+def load_t2s(
+    ckpt: GptCheckpoint,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Text2SemanticDecoder:
+    """Build the model from `ckpt.config["model"]` and load its weights strictly, in eval mode.
+
+    Raises VoiceError (naming the file) when the config or any weight key/shape does not fit.
+    """
+    try:
+        cfg = T2SConfig.from_checkpoint_config(ckpt.config["model"])
+    except VoiceError as exc:
+        raise VoiceError(str(exc), ckpt.path) from exc
+    model = Text2SemanticDecoder(cfg)
+    load_state_strict(model, ckpt.weights, source=ckpt.path)
+    log.debug("built T2S model from %s: %s", ckpt.path, cfg)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def build_random_t2s(
+    config_model: Mapping[str, object],
+    seed: int,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Text2SemanticDecoder:
+    """A model of the given (e.g. full-size v2) shape with seeded random weights, for benchmarks.
+
+    Weights are drawn so that activations stay in a sane range (normal init scaled by 1/sqrt(fan_in),
+    LayerNorm at identity, alpha=1); the output is meaningless speech-wise but costs exactly what a
+    real model costs. Raises VoiceError when the config is incomplete.
+    """
+    cfg = T2SConfig.from_checkpoint_config(config_model)
+    model = Text2SemanticDecoder(cfg)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("alpha") or (".norm" in name and name.endswith("weight")):
+                param.fill_(1.0)
+            elif param.dim() == 1:
+                param.zero_()
+            else:
+                fan_in = param.shape[1] if "embedding" not in name else 1
+                param.copy_(torch.randn(param.shape, generator=gen) / math.sqrt(fan_in))
+    return model.to(device=device, dtype=dtype).eval()
