@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers (epub_factory, ...)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gpt_sovits_fixtures import fixture_path
 
 from ingest.errors import InputError
 from ingest.frontend import FrontendConfig
@@ -17,14 +18,10 @@ from synth.g2p.neural import neural_g2p
 from synth.g2p.pinyin import split_syllable
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURE = SHARED / "fixtures" / "gpt_sovits_v2"
 
 
 def test_shipped_symbols_equal_fixture():
-    path = FIXTURE / "symbols_v2.json"
-    if not path.exists():
-        pytest.skip(f"shared fixtures absent ({path})")
+    path = fixture_path("symbols_v2.json")
     assert list(symbols()) == json.loads(path.read_text(encoding="utf-8"))
 
 

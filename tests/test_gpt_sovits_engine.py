@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from gpt_sovits_fixtures import fixture_path
 
-from synth.errors import SynthesisError, VoiceError
 from synth.engines.gpt_sovits.model.bert import BERT_DIM, BertFeatures, run_features
 from synth.engines.gpt_sovits.model.ssl import (
     HubertFeatures,
@@ -27,17 +27,15 @@ from synth.engines.gpt_sovits.model.ssl import (
     reference_for_spectrogram,
 )
 from synth.engines.gpt_sovits.voice import SamplingSettings, check_voice, load_voice, parse_voice, voice_fingerprint
+from synth.errors import SynthesisError, VoiceError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures" / "gpt_sovits_v2"
 TEST_CHARS = "我们用训练模型今天气真好你世界中国人是的这个测试一二三四五六七八九十"
 PUNCT = "，。！？、,.!?…-'"
 
 
 def _fixtures() -> Path:
-    if not (FIXTURES / "tiny-e1.ckpt").is_file() or not (FIXTURES / "tiny_e1_s1.pth").is_file():
-        pytest.skip(f"GPT-SoVITS v2 fixtures not found at {FIXTURES} (../shared absent)")
-    return FIXTURES
+    fixture_path("tiny_e1_s1.pth")
+    return fixture_path("tiny-e1.ckpt").parent
 
 
 @pytest.fixture(scope="session")

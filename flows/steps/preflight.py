@@ -8,12 +8,13 @@ from the CLI they have already passed.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from flows.steps.locking import probe
 from flows.steps.project import Project, RunOptions, default_out_dir, load_project
-from ingest.errors import BookcastError
+from ingest.errors import BookcastError, OutputError
 from ingest.model import Book
 from ingest.reader import read_book
 from mastering.presets import Preset, get_preset
@@ -42,8 +43,21 @@ def check_make(project: str, out: str | None, chapters: list[int] | None, option
         raise BookcastError(f"chapter {bad[0]} does not exist (the book has {total})", proj.source)
     check_engine(proj)
     out_dir = Path(out) if out else (proj.out_dir or default_out_dir(book.slug))
+    check_writable(out_dir)
     probe(out_dir / ".work")
     return MakePlan(proj, book, preset, wanted, out_dir)
+
+
+def check_writable(folder: Path) -> None:
+    """The output folder exists as a writable folder, or could be created: its nearest existing
+    ancestor is a writable folder. Creates nothing. Raises OutputError naming `folder`."""
+    here = folder.absolute()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        raise OutputError(f"cannot write here ({here} is not a folder)", folder)
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write here ({here} is not writable)", folder)
 
 
 def check_engine(proj: Project) -> None:
