@@ -59,9 +59,9 @@ def parse_chapters(spec: str | None) -> list[int] | None:
         return None
     out: list[int] = []
     for part in spec.split(","):
-        lo, _, hi = part.strip().partition("-")
+        lo, dash, hi = part.strip().partition("-")
         try:
-            start, end = int(lo), int(hi or lo)
+            start, end = int(lo), int(hi if dash else lo)
         except ValueError:
             raise BookcastError(f"--chapters: {part!r} is not a number or a range like 7-9") from None
         if start < 1 or end < start:

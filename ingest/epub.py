@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ingest.errors import InputError
+from ingest.images import usable_cover
 from ingest.model import Block, Book, BookMeta, Chapter
 from ingest.safety import check_epub_archive, safe_xml
 from ingest.xhtml import Anchor, body_types, extract_blocks
@@ -38,7 +39,7 @@ class TocEntry:
 def read_epub(path: str | Path) -> Book:
     """Read an EPUB file. Raises InputError / UnsupportedError with the file named."""
     path = Path(path)
-    check_epub_archive(path)
+    notices = check_epub_archive(path)
     try:
         from ebooklib import epub
 
@@ -47,15 +48,26 @@ def read_epub(path: str | Path) -> Book:
             book = epub.read_epub(str(path), options={"ignore_ncx": False})
     except KeyError as exc:
         raise InputError(f"EPUB references a missing file {exc}", path) from exc
-    except Exception as exc:  # ebooklib raises bare Exceptions and lxml errors for broken packages
-        raise InputError(f"not a readable EPUB ({type(exc).__name__}: {exc})", path) from exc
+    except Exception as exc:  # ebooklib raises bare Exceptions, lxml and Python errors for broken packages
+        log.debug("ebooklib could not read %s", path, exc_info=True)
+        raise InputError(f"not a readable EPUB (its package document or table of contents is malformed: "
+                         f"{_plain(exc)})", path) from exc
 
-    meta = _metadata(book)
+    meta, cover_notice = _metadata(book)
     toc = _toc(book, path)
     chapters = _chapters(book, toc, path)
     if not chapters:
         raise InputError("EPUB contains no readable text (empty pages, or only images)", path)
-    return Book(meta=meta, chapters=tuple(chapters), source=str(path))
+    notices = [*notices, *([cover_notice] if cover_notice else [])]
+    return Book(meta=meta, chapters=tuple(chapters), source=str(path), notices=tuple(notices))
+
+
+def _plain(exc: Exception) -> str:
+    """An exception's own words without its class name; library internals ('NoneType' object is
+    not iterable) become a plain statement."""
+    text = " ".join(str(exc).split())
+    internal = isinstance(exc, (TypeError, AttributeError, IndexError, ValueError)) or "object" in text
+    return "the library reading it failed" if internal or not text else text[:200]
 
 
 def _first(book, name: str) -> str:
@@ -63,8 +75,9 @@ def _first(book, name: str) -> str:
     return str(values[0][0]).strip() if values and values[0][0] else ""
 
 
-def _metadata(book) -> BookMeta:
-    cover, mime = _cover(book)
+def _metadata(book) -> tuple[BookMeta, str | None]:
+    """The book's metadata, and a notice when its cover had to be left out."""
+    cover, mime, notice = usable_cover(_cover(book), "the cover image")
     language = (_first(book, "language") or "en").lower()
     return BookMeta(
         title=_first(book, "title") or "Untitled",
@@ -74,24 +87,25 @@ def _metadata(book) -> BookMeta:
         description=_first(book, "description"),
         cover=cover,
         cover_mime=mime,
-    )
+    ), notice
 
 
-def _cover(book) -> tuple[bytes | None, str]:
+def _cover(book) -> bytes | None:
+    """The cover image's bytes (its type is judged from them: `usable_cover`)."""
     import ebooklib
 
     for item in book.get_items_of_type(ebooklib.ITEM_COVER):
         if getattr(item, "media_type", "").startswith("image/"):
-            return item.get_content(), item.media_type
+            return item.get_content()
     # EPUB2: <meta name="cover" content="item-id"/>
     for value, attrs in book.get_metadata("OPF", "cover") or []:
         item = book.get_item_with_id((attrs or {}).get("content", ""))
         if item is not None and getattr(item, "media_type", "").startswith("image/"):
-            return item.get_content(), item.media_type
+            return item.get_content()
     for item in book.get_items_of_type(ebooklib.ITEM_IMAGE):
         if "cover" in item.get_name().lower():
-            return item.get_content(), item.media_type
-    return None, ""
+            return item.get_content()
+    return None
 
 
 def _toc(book, path: Path) -> list[TocEntry]:
@@ -165,8 +179,9 @@ def _chapters(book, toc: list[TocEntry], path: Path) -> list[Chapter]:
         by_file.setdefault(entry.file, []).append(entry)
     spine_files = set()
     chapters: list[tuple[str, list[Block], str]] = []
+    items = {item.get_id(): item for item in book.get_items()}  # ebooklib's lookup scans every item
     for idref, linear in book.spine:
-        item = book.get_item_with_id(idref)
+        item = items.get(idref)
         if item is None:
             raise InputError(f"spine references missing item {idref!r}", path)
         if "xhtml" not in (item.media_type or "") and "html" not in (item.media_type or ""):

@@ -6,6 +6,7 @@ blocks, HTML and comments are never read aloud; a line `[pause 2s]` becomes a ti
 """
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -14,11 +15,13 @@ import yaml
 from ingest.errors import InputError
 from ingest.model import Block, Book, BookMeta, Chapter
 
+log = logging.getLogger(__name__)
+
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _PAUSE = re.compile(r"^\[pause\s+(\d+(?:\.\d+)?)\s*(ms|s)?\]$", re.IGNORECASE)
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # A long novel is ~2 MB of text; anything this big is not a script and would only exhaust memory.
 MAX_TEXT_BYTES = 64 << 20
+MAX_FRONT_MATTER = 64 << 10  # a title, an author and a description fit many times over
 # Front-matter keys bookcast reads; each must be one value (a YAML alias bomb here would expand
 # exponentially when turned into text).
 _META_KEYS = ("title", "author", "language", "lang", "narrator", "date", "year", "description", "summary")
@@ -50,8 +53,14 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
     m = _FRONT.match(text)
     if not m:
         return {}, text
+    if len(m.group(1)) > MAX_FRONT_MATTER:
+        raise InputError(f"front matter is {len(m.group(1)) >> 10} KiB; metadata over {MAX_FRONT_MATTER >> 10} KiB "
+                         f"is refused", path)
     try:
         data = yaml.safe_load(m.group(1)) or {}
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise InputError("front matter is nested too deeply (lists or mappings inside each other "
+                         "hundreds of levels deep)", path) from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" (line {line + 2})" if line is not None else ""
@@ -62,6 +71,27 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
         if isinstance(data.get(key), (dict, list, set, tuple)):
             raise InputError(f"front matter '{key}' must be a single value, not a list or mapping", path)
     return data, text[m.end():]
+
+
+def strip_comments(text: str) -> tuple[str, int | None]:
+    """Remove `<!-- ... -->` comments in one left-to-right pass.
+
+    A lazy regex (`<!--.*?-->`) rescans the rest of the text from every unclosed `<!--`, so a file
+    of many unclosed comments took minutes; here each character is looked at once. An unclosed
+    `<!--` hides the rest of the file, as it does in CommonMark's HTML block rules; its offset is
+    returned so the reader can say so (else None).
+    """
+    out, at = [], 0
+    while True:
+        start = text.find("<!--", at)
+        if start < 0:
+            out.append(text[at:])
+            return "".join(out), None
+        out.append(text[at:start])
+        end = text.find("-->", start + 4)
+        if end < 0:
+            return "".join(out), start
+        at = end + 3
 
 
 def _inline_text(token) -> str:
@@ -79,8 +109,13 @@ def read_markdown(path: str | Path) -> Book:
     from markdown_it import MarkdownIt
 
     path = Path(path)
-    front, body = split_front_matter(read_text_file(path), path)
-    body = _COMMENT.sub("", body)
+    text = read_text_file(path)
+    front, body = split_front_matter(text, path)
+    raw, (body, unclosed) = body, strip_comments(body)
+    notices = []
+    if unclosed is not None:
+        line = text.count("\n", 0, len(text) - len(raw) + unclosed) + 1
+        notices.append(f"the HTML comment opened on line {line} is never closed; nothing after it is read")
     tokens = MarkdownIt("commonmark").parse(body)
 
     items: list[tuple[str, int, str]] = []  # (kind, heading level or 0, text)
@@ -118,7 +153,7 @@ def read_markdown(path: str | Path) -> Book:
         year=str(front.get("date") or front.get("year") or "")[:4],
         description=str(front.get("description") or front.get("summary") or ""),
     )
-    return Book(meta=meta, chapters=tuple(chapters), source=str(path))
+    return Book(meta=meta, chapters=tuple(chapters), source=str(path), notices=tuple(notices))
 
 
 def _group(items: list[tuple[str, int, str]], chapter_levels: set[int], default_title: str) -> list[Chapter]:

@@ -52,6 +52,9 @@ class Book:
     meta: BookMeta
     chapters: tuple[Chapter, ...]
     source: str = ""
+    # What the reader left out or could not use, in words for the user (a symlink member, an
+    # undecodable cover, an unclosed comment): shown by preview and make, never silent.
+    notices: tuple[str, ...] = ()
 
     @property
     def slug(self) -> str:

@@ -8,6 +8,10 @@ from ingest.errors import InputError
 from ingest.markdown import read_markdown
 from ingest.model import Book
 
+# More files than any book needs (the Bible's 1,189 chapters fit): beyond this an input is a
+# generated or broken table of contents, and each chapter costs a task, a file and a tag.
+MAX_CHAPTERS = 2_000
+
 _READERS = {".epub": read_epub, ".md": read_markdown, ".markdown": read_markdown, ".txt": read_markdown}
 
 
@@ -21,4 +25,8 @@ def read_book(path: str | Path) -> Book:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise InputError(f"unsupported file type {path.suffix or '(none)'}; expected .epub or .md", path)
-    return reader(path)
+    book = reader(path)
+    if len(book.chapters) > MAX_CHAPTERS:
+        raise InputError(f"has {len(book.chapters):,} chapters; bookcast makes at most {MAX_CHAPTERS:,} chapter "
+                         f"files per book (join sections under fewer headings)", path)
+    return book

@@ -29,6 +29,7 @@ class ArchiveLimits:
     max_member_bytes: int = 256 << 20
     max_ratio: float = 200.0  # uncompressed / compressed for any member over 1 MiB
     max_members: int = 20_000
+    max_spine: int = 10_000  # documents in reading order (the chapter limit is ingest.reader.MAX_CHAPTERS)
 
 
 # `<!ENTITY` in every encoding an XML parser detects on its own (UTF-8/ASCII, UTF-16, UTF-32).
@@ -43,8 +44,9 @@ _CHUNK = 1 << 20
 _OBFUSCATION = ("http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC")
 
 
-def check_epub_archive(path: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
-    """Refuse anything that is not a safe, readable, DRM-free EPUB zip.
+def check_epub_archive(path: Path, limits: ArchiveLimits = ArchiveLimits()) -> list[str]:
+    """Refuse anything that is not a safe, readable, DRM-free EPUB zip; returns notices about what
+    readers will leave out (symbolic-link members), for the user.
 
     Raises InputError (missing, not a zip, truncated, corrupt, bomb, entity declarations, paths out of
     the book, missing package document) or UnsupportedError (DRM, password-protected members).
@@ -58,14 +60,16 @@ def check_epub_archive(path: Path, limits: ArchiveLimits = ArchiveLimits()) -> N
             names = _check_names(path, infos)
             if "META-INF/container.xml" not in names:
                 raise InputError("not an EPUB (META-INF/container.xml missing)", path)
-            parsed = _package_members(zf, names, path)
+            parsed = _package_members(zf, names, path, limits)
             if "META-INF/encryption.xml" in names and _has_encrypted_content(zf, path):
                 raise UnsupportedError("is DRM-protected (META-INF/encryption.xml); remove DRM first", path)
+            notices = _symlinks(zf, infos, parsed, path)
             for info in infos:  # reading every member to its end checks its CRC
                 if info.filename in parsed:
                     _member_xml(zf, info.filename, path)  # what ebooklib or we will parse, parsed first
                 else:
                     _read_member(zf, info)
+        return notices
     except zipfile.BadZipFile as exc:
         raise InputError(f"not a readable EPUB (corrupt zip: {exc})", path) from exc
     except (zlib.error, EOFError, NotImplementedError) as exc:
@@ -133,6 +137,25 @@ def _check_names(path: Path, infos: list[zipfile.ZipInfo]) -> set[str]:
     return seen
 
 
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return info.create_system == 3 and (info.external_attr >> 16) & 0o170000 == 0o120000
+
+
+def _symlinks(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], parsed: set[str], path: Path) -> list[str]:
+    """Notices for symbolic-link members (zip stores the target path as the member's content; no
+    reader here follows it). One that a parser would read as a document is refused."""
+    notices = []
+    for info in infos:
+        if not _is_symlink(info):
+            continue
+        target = zf.read(info)[:200].decode("utf-8", "replace") if info.file_size < 4096 else "?"
+        if info.filename in parsed:
+            raise InputError(f"archive member {info.filename!r} is a symbolic link (to {target!r}), "
+                             f"not a document", path)
+        notices.append(f"archive member {info.filename!r} is a symbolic link (to {target!r}); ignored")
+    return notices
+
+
 def _declares_entities(data: bytes) -> bool:
     return any(pattern in data for pattern in _ENTITY_DECLS)
 
@@ -144,7 +167,7 @@ def _member_xml(zf: zipfile.ZipFile, name: str, path: Path) -> etree._Element:
     return safe_xml(data, path, name)
 
 
-def _package_members(zf: zipfile.ZipFile, names: set[str], path: Path) -> set[str]:
+def _package_members(zf: zipfile.ZipFile, names: set[str], path: Path, limits: ArchiveLimits) -> set[str]:
     """Members some parser will read as XML: container, package document, every manifest item that
     is not plain media, the NCX, and anything named like XML. Checks the manifest stays inside."""
     container = _member_xml(zf, "META-INF/container.xml", path)
@@ -162,7 +185,13 @@ def _package_members(zf: zipfile.ZipFile, names: set[str], path: Path) -> set[st
     if manifest is None:
         raise InputError(f"{opf} has no <manifest>", path)
     spine = next(package.iter("{*}spine"), None)
-    toc_id = spine.get("toc") if spine is not None else None
+    if spine is None:
+        raise InputError(f"{opf} has no <spine> (the book's reading order)", path)
+    documents = sum(1 for _ in spine.iter("{*}itemref"))
+    if documents > limits.max_spine:
+        raise InputError(f"{opf}: the spine lists {documents:,} documents (limit {limits.max_spine:,})", path)
+    toc_id = spine.get("toc")
+    _check_spine_toc(manifest, toc_id, opf, path)
     base = posixpath.dirname(opf)
     parsed = {"META-INF/container.xml", opf} | {n for n in names if n.lower().endswith(_XML_SUFFIXES)}
     for item in manifest.iter("{*}item"):
@@ -177,6 +206,18 @@ def _package_members(zf: zipfile.ZipFile, names: set[str], path: Path) -> set[st
         if not (item.get("media-type") or "").startswith(_NOT_PARSED) or item.get("id") == toc_id:
             parsed.add(target)
     return parsed
+
+
+def _check_spine_toc(manifest: etree._Element, toc_id: str | None, opf: str, path: Path) -> None:
+    """The spine's `toc` attribute, when present, names the NCX (ebooklib reads it as one)."""
+    if not toc_id:
+        return
+    item = next((i for i in manifest.iter("{*}item") if i.get("id") == toc_id), None)
+    if item is None:
+        raise InputError(f"{opf}: the spine's table of contents (toc={toc_id!r}) is not in the manifest", path)
+    if item.get("media-type") != "application/x-dtbncx+xml":
+        raise InputError(f"{opf}: the spine's table of contents (toc={toc_id!r}) is {item.get('media-type')!r}, "
+                         f"not an NCX document", path)
 
 
 def _has_encrypted_content(zf: zipfile.ZipFile, path: Path) -> bool:

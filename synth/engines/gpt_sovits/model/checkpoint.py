@@ -17,6 +17,7 @@ Only SoVITS v2 is supported; every other version is refused with UnsupportedErro
 from __future__ import annotations
 
 import io
+import stat
 import logging
 import pickle
 import zipfile
@@ -112,10 +113,21 @@ def _torch_load_safe(source: str | Path | io.BytesIO, path: Path) -> Any:
         ) from exc
 
 
+MAX_WEIGHT_FILE_BYTES = 4 << 30  # official v2 files are 80-160 MB; a fine-tune never nears this
+
+
 def _read_bytes(path: Path) -> bytes:
-    """The whole file; VoiceError when it cannot be read or is too short to be a weight file."""
+    """The whole file; VoiceError when it is not a regular file (`/dev/zero`, a FIFO: reading
+    either never ends), is larger than any weight file, cannot be read or is too short."""
     try:
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise VoiceError("is not a regular file (a device, a pipe or a folder), so not a weight file", path)
+        if info.st_size > MAX_WEIGHT_FILE_BYTES:
+            raise VoiceError(f"is {info.st_size / 2**30:.1f} GiB; weight files over "
+                             f"{MAX_WEIGHT_FILE_BYTES >> 30} GiB are refused", path)
+        with path.open("rb") as fh:
+            data = fh.read(MAX_WEIGHT_FILE_BYTES + 1)
     except OSError as exc:
         raise VoiceError(f"cannot read weight file ({exc.strerror or exc})", path) from exc
     if len(data) < 4:
@@ -246,26 +258,14 @@ def load_sovits_checkpoint(path: str | Path) -> SovitsCheckpoint:
     return SovitsCheckpoint(weights=weights, config=config, info=info, version=version, path=path)
 
 
-def load_state_strict(
-    module: torch.nn.Module,
+def _match(
+    target: Mapping[str, torch.Tensor],
     weights: Mapping[str, torch.Tensor],
-    key_map: Callable[[str], str | None] | None = None,
-    ignore: Callable[[str], bool] | None = None,
-    *,
-    source: str | Path | None = None,
-) -> None:
-    """Copy checkpoint tensors into `module`, checking every key and shape; nothing is silent.
-
-    - `key_map(checkpoint_key)` gives the module key (identity when None); returning None drops that
-      checkpoint key deliberately (e.g. training-only tensors).
-    - `ignore(module_key)` marks module keys that may be absent from the checkpoint and keep their
-      initialised values (e.g. SoVITS `enc_q.*`, which the trainer never saves).
-    - Tensors are cast to the dtype (and device) of the module's own parameter/buffer.
-    - `source` (the file) is named in the error message.
-
-    Raises VoiceError listing missing, unexpected, duplicated and shape-mismatched keys.
-    """
-    target = module.state_dict()
+    key_map: Callable[[str], str | None] | None,
+    ignore: Callable[[str], bool] | None,
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Pair checkpoint tensors with `target`'s entries: (tensors cast to the target's dtype/device
+    by module key, problems in words)."""
     new_state: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
     mismatched: list[str] = []
@@ -286,7 +286,8 @@ def load_state_strict(
         if tuple(tensor.shape) != tuple(want.shape):
             mismatched.append(f"{ckpt_key} {tuple(tensor.shape)} vs {tuple(want.shape)}")
             continue
-        new_state[module_key] = tensor.to(device=want.device, dtype=want.dtype)
+        if want.device.type != "meta":
+            new_state[module_key] = tensor.to(device=want.device, dtype=want.dtype)
     missing = [k for k in target if k not in seen and not (ignore is not None and ignore(k))]
     problems = []
     if missing:
@@ -297,10 +298,53 @@ def load_state_strict(
         problems.append(f"shape mismatch {len(mismatched)}: {_name_list(mismatched)}")
     if duplicated:
         problems.append(f"mapped twice {len(duplicated)}: {_name_list(duplicated)}")
+    return new_state, problems
+
+
+def check_fits(
+    build: Callable[[], torch.nn.Module],
+    weights: Mapping[str, torch.Tensor],
+    key_map: Callable[[str], str | None] | None = None,
+    ignore: Callable[[str], bool] | None = None,
+    *,
+    source: str | Path | None = None,
+) -> None:
+    """Check the checkpoint's tensors against the model its config describes, before any memory is
+    spent on that model: `build()` runs on PyTorch's meta device (shapes only, no storage), so a
+    config that declares absurd sizes costs nothing and fails here with the mismatch named.
+
+    Raises VoiceError like `load_state_strict`.
+    """
+    with torch.device("meta"):
+        module = build()
+    _, problems = _match(module.state_dict(), weights, key_map, ignore)
     if problems:
-        raise VoiceError(
-            f"weights do not fit {type(module).__name__}: " + "; ".join(problems), source
-        )
+        raise VoiceError(f"weights do not fit {type(module).__name__}: " + "; ".join(problems), source)
+
+
+def load_state_strict(
+    module: torch.nn.Module,
+    weights: Mapping[str, torch.Tensor],
+    key_map: Callable[[str], str | None] | None = None,
+    ignore: Callable[[str], bool] | None = None,
+    *,
+    source: str | Path | None = None,
+) -> None:
+    """Copy checkpoint tensors into `module`, checking every key and shape; nothing is silent.
+
+    - `key_map(checkpoint_key)` gives the module key (identity when None); returning None drops that
+      checkpoint key deliberately (e.g. training-only tensors).
+    - `ignore(module_key)` marks module keys that may be absent from the checkpoint and keep their
+      initialised values (e.g. SoVITS `enc_q.*`, which the trainer never saves).
+    - Tensors are cast to the dtype (and device) of the module's own parameter/buffer.
+    - `source` (the file) is named in the error message.
+
+    Raises VoiceError listing missing, unexpected, duplicated and shape-mismatched keys.
+    """
+    target = module.state_dict()
+    new_state, problems = _match(target, weights, key_map, ignore)
+    if problems:
+        raise VoiceError(f"weights do not fit {type(module).__name__}: " + "; ".join(problems), source)
     for key, value in target.items():
         new_state.setdefault(key, value)  # only ignored keys reach this: keep their init values
     module.load_state_dict(new_state, strict=True)

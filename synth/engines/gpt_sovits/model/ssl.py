@@ -43,12 +43,24 @@ MAX_REFERENCE_SAMPLES_16K = 10 * HUBERT_SAMPLE_RATE
 PROMPT_PAD_SECONDS = 0.3
 
 
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
+MAX_REFERENCE_S = 60.0  # the prompt clip must be 3-10 s; style clips are short too
+
+
+def read_audio(path: Path, max_seconds: float = MAX_REFERENCE_S) -> tuple[np.ndarray, int]:
     """The clip as float32 (channels, samples) in [-1, 1] (int PCM scaled by 1/32768) and its rate.
 
-    Raises VoiceError when the file is missing, unreadable or empty.
+    The duration is read from the header first: a clip longer than `max_seconds` is refused before
+    anything is decoded (a 3-hour file would need gigabytes). Raises VoiceError when the file is
+    missing, not a regular file, unreadable, too long or empty.
     """
     try:
+        if not Path(path).is_file():
+            raise VoiceError("reference audio is missing or not a regular file", path)
+        info = sf.info(str(path))
+        if info.samplerate <= 0 or info.frames / info.samplerate > max_seconds:
+            seconds = info.frames / max(info.samplerate, 1)
+            raise VoiceError(f"reference audio is {seconds:,.0f} s long; reference clips must be 3-10 s "
+                             f"(anything over {max_seconds:.0f} s is refused unread)", path)
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (n, ch)
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
         raise VoiceError(f"cannot read reference audio ({str(exc).strip()[:160]})", path) from exc

@@ -23,12 +23,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from synth.errors import VoiceError
-from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, load_state_strict
+from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, check_fits, load_state_strict
 
 log = logging.getLogger(__name__)
 
 BERT_DIM = 1024  # width of the BERT features the frontend produces (fixed in the reference)
 _LAYER_NORM_EPS = 1e-5
+
+
+# Sane bounds for each hyper-parameter (the official v2 model: 1025 tokens, 732 phones, 512 wide,
+# 16 heads, 24 layers); a value outside them is a damaged or hostile file, refused before use.
+_T2S_RANGES = {"vocab_size": (2, 1 << 20), "phoneme_vocab_size": (1, 1 << 20), "embedding_dim": (1, 16384),
+               "hidden_dim": (1, 16384), "num_heads": (1, 256), "num_layers": (1, 256), "eos": (1, 1 << 20)}
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,10 @@ class T2SConfig:
         except (TypeError, ValueError) as exc:
             raise VoiceError(f"GPT config has a non-integer hyper-parameter ({exc})") from exc
         cfg = cls(**values)
+        for name, value in values.items():  # before any division or allocation uses them
+            low, high = _T2S_RANGES[name]
+            if not low <= value <= high:
+                raise VoiceError(f"GPT config {names[name]}={value} is outside {low}..{high:,}")
         if cfg.eos != cfg.vocab_size - 1:
             raise VoiceError(f"GPT config EOS={cfg.eos} is not the last token ({cfg.vocab_size - 1})")
         if cfg.embedding_dim != cfg.hidden_dim:
@@ -285,6 +295,7 @@ def load_t2s(
         cfg = T2SConfig.from_checkpoint_config(ckpt.config["model"])
     except VoiceError as exc:
         raise VoiceError(str(exc), ckpt.path) from exc
+    check_fits(lambda: Text2SemanticDecoder(cfg), ckpt.weights, source=ckpt.path)  # before allocating
     model = Text2SemanticDecoder(cfg)
     load_state_strict(model, ckpt.weights, source=ckpt.path)
     log.debug("built T2S model from %s: %s", ckpt.path, cfg)

@@ -20,6 +20,8 @@ from synth.engines.gpt_sovits.model.sovits.mrte import MRTE_CONTENT_CHANNELS, MR
 # Number of phone symbols of the v2 symbol table (text/symbols2.py); v1 has 322.
 V2_SYMBOL_COUNT = 732
 _FRAME_RATES = ("25hz", "50hz")
+_MAX_SIZE = 16384  # channels, kernels, layers, FFT sizes: the official v2 model stays under 2048
+_MAX_RATE = 192_000
 
 
 def _ints(value: Any) -> tuple[int, ...]:
@@ -106,10 +108,29 @@ class SovitsConfig:
         cfg.validate(source)
         return cfg
 
+    def _check_ranges(self, source: str | Path | None) -> None:
+        """Every size positive and sane before any division or allocation uses it (a damaged or
+        hostile file: zero heads, negative channels, a billion-wide layer)."""
+        sizes = {"inter_channels": self.inter_channels, "hidden_channels": self.hidden_channels,
+                 "filter_channels": self.filter_channels, "n_heads": self.n_heads, "n_layers": self.n_layers,
+                 "kernel_size": self.kernel_size, "upsample_initial_channel": self.upsample_initial_channel,
+                 "gin_channels": self.gin_channels, "filter_length": self.filter_length,
+                 "hop_length": self.hop_length, "win_length": self.win_length, "sampling_rate": self.sampling_rate}
+        listed = {"resblock_kernel_sizes": self.resblock_kernel_sizes, "upsample_rates": self.upsample_rates,
+                  "upsample_kernel_sizes": self.upsample_kernel_sizes,
+                  "resblock_dilation_sizes": tuple(v for row in self.resblock_dilation_sizes for v in row)}
+        for name, value in [*sizes.items(), *((n, v) for n, vs in listed.items() for v in vs)]:
+            high = _MAX_RATE if name == "sampling_rate" else _MAX_SIZE
+            if not 1 <= value <= high:
+                raise VoiceError(f"SoVITS config {name}={value} is outside 1..{high:,}", source)
+        if not all(listed.values()) or len(self.upsample_rates) > 8:
+            raise VoiceError("SoVITS config: decoder lists must be non-empty (at most 8 upsampling stages)", source)
+
     def validate(self, source: str | Path | None = None) -> None:
         """Raise UnsupportedError/VoiceError when the values cannot describe a v2 model."""
         if self.version != "v2":
             raise UnsupportedError(f"SoVITS config is version {self.version}; only v2 is supported", source)
+        self._check_ranges(source)
         if self.hidden_channels != MRTE_CONTENT_CHANNELS or self.gin_channels != MRTE_HIDDEN:
             raise UnsupportedError(
                 f"SoVITS v2 needs hidden_channels={MRTE_CONTENT_CHANNELS} and gin_channels={MRTE_HIDDEN} "

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from synth.errors import SynthesisError
-from synth.engines.gpt_sovits.model.checkpoint import load_sovits_checkpoint, load_state_strict
+from synth.engines.gpt_sovits.model.checkpoint import check_fits, load_sovits_checkpoint, load_state_strict
 from synth.engines.gpt_sovits.model.sovits.commons import fold_weight_norm, full_mask
 from synth.engines.gpt_sovits.model.sovits.config import SovitsConfig
 from synth.engines.gpt_sovits.model.sovits.flow import ResidualCouplingFlow
@@ -81,6 +81,7 @@ class SynthesizerTrnV2(nn.Module):
         """
         ckpt = load_sovits_checkpoint(path)
         config = SovitsConfig.from_config(ckpt.config, source=ckpt.path)
+        check_fits(lambda: cls(config), ckpt.weights, key_map=sovits_module_key, source=ckpt.path)
         model = cls(config)
         model.load_weights(ckpt.weights, source=ckpt.path)
         log.info("loaded SoVITS %s (%s) from %s", ckpt.version, ckpt.info, ckpt.path)

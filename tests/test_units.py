@@ -1,0 +1,207 @@
+"""Unit tests for the pieces the flow tests only reach end to end: the clip cache, the export key
+(what makes a delivered chapter stale), chapter selection and the synthesis pool's worker restart."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.make_cmd import parse_chapters
+from flows.steps.export import export_key
+from flows.steps.spoken import book_scripts
+from ingest.errors import BookcastError
+from ingest.model import Block, Book, BookMeta, Chapter
+from ingest.segment import Run, Sentence
+from mastering.presets import get_preset
+from synth.cache import ClipCache, clip_key, encode_clip
+from synth.engine import Clip
+from synth.jobs import EngineSpec
+from synth.pool import ProcessPool
+
+SENTENCE = Sentence("A clip to keep.", (Run("A clip to keep.", "en"),))
+
+
+def _clip_bytes(seconds: float = 0.5, rate: int = 22050) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    return encode_clip(Clip((0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate, SENTENCE.text))
+
+
+# ------------------------------------------------------------------------------------ clip cache
+
+def test_cache_round_trip_and_has_reads_no_audio(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    key = clip_key(SENTENCE, "engine-1", 0)
+    assert not cache.has(key) and cache.get(key) is None
+    assert cache.put(key, _clip_bytes(), SENTENCE) == pytest.approx(0.5, abs=1e-3)
+    assert cache.has(key) and cache.decodes == 0  # the sidecar answers; no audio decoded
+    clip = cache.get(key)
+    assert clip is not None and clip.sample_rate == 22050 and len(clip.audio) == 11025 and cache.decodes == 1
+
+
+def test_cache_key_follows_text_engine_and_seed() -> None:
+    other = Sentence("A clip to keep!", (Run("A clip to keep!", "en"),))
+    keys = {clip_key(SENTENCE, "e1", 0), clip_key(other, "e1", 0), clip_key(SENTENCE, "e2", 0),
+            clip_key(SENTENCE, "e1", 1)}
+    assert len(keys) == 4 and clip_key(SENTENCE, "e1", 0) == clip_key(SENTENCE, "e1", 0)
+
+
+def test_corrupt_audio_is_detected_on_read_and_removed(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    key = clip_key(SENTENCE, "engine-1", 0)
+    cache.put(key, _clip_bytes(), SENTENCE)
+    flac = next(tmp_path.glob("??/*.flac"))
+    data = bytearray(flac.read_bytes())
+    data[-10] ^= 0xFF  # same size: only the checksum can tell
+    flac.write_bytes(bytes(data))
+    assert cache.has(key)  # existence is cheap and does not verify ...
+    assert cache.get(key) is None and not cache.has(key)  # ... reading does, and drops the entry
+
+
+def test_truncated_audio_or_missing_sidecar_is_not_an_entry(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    a, b = clip_key(SENTENCE, "e", 0), clip_key(SENTENCE, "e", 1)
+    cache.put(a, _clip_bytes(), SENTENCE)
+    cache.put(b, _clip_bytes(), SENTENCE)
+    flac_a = next(p for p in tmp_path.glob("??/*.flac") if p.stem == a)
+    flac_a.write_bytes(flac_a.read_bytes()[:100])  # a crash mid-write of the audio
+    next(p for p in tmp_path.glob("??/*.json") if p.stem == b).unlink()  # the sidecar never landed
+    assert not cache.has(a) and not cache.has(b)
+
+
+def test_stats_and_prune(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    keys = [clip_key(SENTENCE, "e", seed) for seed in range(3)]
+    for key in keys:
+        cache.put(key, _clip_bytes(), SENTENCE)
+    stats = cache.stats()
+    assert stats.entries == 3 and stats.audio_s == pytest.approx(1.5, abs=0.01) and stats.bytes > 0
+    assert cache.prune(keys[:1]) == 2
+    assert list(cache.keys()) == keys[:1] and cache.has(keys[0])
+
+
+def test_clip_stats_measured_once_then_read_from_the_sidecar(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    key = clip_key(SENTENCE, "e", 0)
+    cache.put(key, _clip_bytes(), SENTENCE)
+    calls = []
+
+    @dataclasses.dataclass
+    class Stats:
+        peak: float
+
+        def to_dict(self) -> dict:
+            return {"peak": self.peak}
+
+    def measure(audio: np.ndarray, rate: int) -> Stats:
+        calls.append(rate)
+        return Stats(float(np.max(np.abs(audio))))
+
+    first = cache.clip_stats(key, measure)
+    assert first is not None and first["peak"] == pytest.approx(0.2, abs=1e-3)
+    assert ClipCache(tmp_path).clip_stats(key, measure) == first and calls == [22050]
+
+
+# ------------------------------------------------------------------------------------ export key
+
+BOOK = Book(BookMeta("Keys", author="A. Author"), (
+    Chapter("One", (Block("One", "heading"), Block("The first sentence. The second sentence."),)),
+    Chapter("Two", (Block("Two", "heading"), Block("Another chapter."),)),
+))
+
+
+def _key(book: Book = BOOK, preset=None, lines=None, clip_keys=("k1", "k2", "k3")) -> str:
+    preset = preset or get_preset("acx")
+    lines = lines if lines is not None else book_scripts(book, "espeak", preset, [1])[1]
+    return export_key(book, 1, len(book.chapters), lines, tuple(clip_keys), preset)
+
+
+def test_export_key_is_stable() -> None:
+    assert _key() == _key()
+
+
+@pytest.mark.parametrize("change", ["preset", "preset_setting", "pause", "cover", "tag", "title", "clips"])
+def test_every_input_of_a_chapter_file_changes_its_export_key(change: str) -> None:
+    base = _key()
+    acx = get_preset("acx")
+    lines = book_scripts(BOOK, "espeak", acx, [1])[1]
+    if change == "preset":
+        changed = _key(preset=get_preset("podcast"))
+    elif change == "preset_setting":
+        changed = _key(preset=get_preset("acx", {"pause_paragraph_s": 1.2}))
+    elif change == "pause":
+        lines = [dataclasses.replace(lines[0], pause_s=3.0), *lines[1:]]
+        changed = _key(lines=lines)
+    elif change == "cover":
+        changed = _key(dataclasses.replace(BOOK, meta=dataclasses.replace(BOOK.meta, cover=b"\x89PNG...",
+                                                                           cover_mime="image/png")))
+    elif change == "tag":
+        changed = _key(dataclasses.replace(BOOK, meta=dataclasses.replace(BOOK.meta, author="B. Author")))
+    elif change == "title":
+        renamed = (dataclasses.replace(BOOK.chapters[0], title="One, renamed"), BOOK.chapters[1])
+        changed = _key(dataclasses.replace(BOOK, chapters=renamed))
+    else:
+        changed = _key(clip_keys=("k1", "k2", "k4"))  # a re-take or an edited sentence
+    assert changed != base
+
+
+# ------------------------------------------------------------------------------- chapter selection
+
+@pytest.mark.parametrize("spec,expected", [("3", [3]), ("3,7-9", [3, 7, 8, 9]), (" 2 , 4-4 ", [2, 4]),
+                                           (None, None), ("", None)])
+def test_chapter_selection(spec, expected) -> None:
+    assert parse_chapters(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["x", "3-", "0", "5-2", "1,,2", "-3"])
+def test_bad_chapter_selection_is_one_clear_error(spec: str) -> None:
+    with pytest.raises(BookcastError, match="--chapters"):
+        parse_chapters(spec)
+
+
+# ----------------------------------------------------------------------------- worker restarts
+
+def _worker_pids(pool: ProcessPool) -> list[int]:
+    return [p.pid for p in (pool._executor._processes or {}).values()]
+
+
+def _kill_workers_during(pool: ProcessPool, future) -> None:
+    import os
+    import signal
+
+    deadline = time.monotonic() + 60
+    while not _worker_pids(pool) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for pid in _worker_pids(pool):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_worker_is_replaced_and_its_batch_resubmitted() -> None:
+    spec = EngineSpec("espeak")
+    sentences = [Sentence(f"Sentence number {i}.", (Run(f"Sentence number {i}.", "en"),)) for i in range(4)]
+    keys = [f"k{i}" for i in range(4)]
+    pool = ProcessPool(1, [])
+    try:
+        future = pool.submit(spec, keys, sentences, 0)
+        _kill_workers_during(pool, future)
+        result = future.result(timeout=120)
+        assert result.keys == tuple(keys) and len(result.flac) == 4
+        assert pool._restarts == 1
+    finally:
+        pool.close()
+
+
+def test_workers_that_keep_dying_end_in_a_clear_error() -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPool(1, [])
+    pool.max_restarts = 0
+    try:
+        future = pool.submit(EngineSpec("espeak"), ["k"], [SENTENCE], 0)
+        _kill_workers_during(pool, future)
+        with pytest.raises(BrokenProcessPool, match="keep dying"):
+            future.result(timeout=120)
+    finally:
+        pool.close(now=True)
