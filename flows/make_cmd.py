@@ -74,6 +74,8 @@ def run_make(project: str, out: str | None, chapters: list[int] | None, options:
     from flows.steps.preflight import check_make
 
     plan = check_make(project, out, chapters, options)  # before Prefect: bad input ends here
+    for notice in plan.book.notices:
+        print(f"bookcast: note: {plan.book.source}: {notice}", file=sys.stderr)
     runtime.start_reaper()
     with runtime.stop_on_signals(), runtime.prefect_api():
         manifest = _run_flow(project, str(plan.out), chapters, options)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
     proj = load_project(args.project)
     book = read_book(proj.source)
     preset = get_preset(proj.preset, proj.preset_overrides)
+    for notice in book.notices:  # what the reader left out: on stderr, so --json output stays one kind
+        print(f"bookcast: note: {book.source}: {notice}", file=sys.stderr)
     for line in preview_lines(book, args.chapter, args.json, engine=proj.engine, preset=preset,
                               lexicon=proj.lexicon):
         print(line)

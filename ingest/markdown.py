@@ -21,7 +21,8 @@ _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)
 _PAUSE = re.compile(r"^\[pause\s+(\d+(?:\.\d+)?)\s*(ms|s)?\]$", re.IGNORECASE)
 # A long novel is ~2 MB of text; anything this big is not a script and would only exhaust memory.
 MAX_TEXT_BYTES = 64 << 20
-MAX_FRONT_MATTER = 64 << 10  # a title, an author and a description fit many times over
+MAX_FRONT_MATTER = 64 << 10
+MAX_YAML_DEPTH = 64  # a title, an author and a description fit many times over
 # Front-matter keys bookcast reads; each must be one value (a YAML alias bomb here would expand
 # exponentially when turned into text).
 _META_KEYS = ("title", "author", "language", "lang", "narrator", "date", "year", "description", "summary")
@@ -49,6 +50,32 @@ def read_text_file(path: Path, limit: int = MAX_TEXT_BYTES) -> str:
         raise InputError(f"not valid UTF-8 text (byte {exc.start})", path) from exc
 
 
+def yaml_depth(text: str) -> int:
+    """An upper bound on how deeply YAML `text` nests collections, found in one pass: brackets and
+    braces outside quotes (flow style), and per line the indentation plus leading `- `/`? ` marks
+    (block style). PyYAML's scanner slows quadratically with depth (20,000 brackets: 30 s) and
+    its composer recurses, so depth is judged before it runs."""
+    deepest = depth = 0
+    quote = ""
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    for line in text.splitlines():
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
+        marks = len(body) - len(body.lstrip("-? "))
+        deepest = max(deepest, indent // 2 + marks // 2)
+    return deepest
+
+
 def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
     m = _FRONT.match(text)
     if not m:
@@ -56,6 +83,9 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
     if len(m.group(1)) > MAX_FRONT_MATTER:
         raise InputError(f"front matter is {len(m.group(1)) >> 10} KiB; metadata over {MAX_FRONT_MATTER >> 10} KiB "
                          f"is refused", path)
+    if yaml_depth(m.group(1)) > MAX_YAML_DEPTH:
+        raise InputError(f"front matter is nested more than {MAX_YAML_DEPTH} levels deep (lists or mappings "
+                         f"inside each other)", path)
     try:
         data = yaml.safe_load(m.group(1)) or {}
     except RecursionError:  # PyYAML composes nested collections recursively

@@ -143,6 +143,7 @@ class ManifestWriter:
                 "retakes": sum(c.get("retakes", 0) for c in chapters),
             },
             "book_files": self.book_files,
+            "notices": list(self.book.notices),  # what the reader left out (see ingest.model.Book)
         }
 
     def _write(self) -> dict:

@@ -127,7 +127,7 @@ def _read_bytes(path: Path) -> bytes:
             raise VoiceError(f"is {info.st_size / 2**30:.1f} GiB; weight files over "
                              f"{MAX_WEIGHT_FILE_BYTES >> 30} GiB are refused", path)
         with path.open("rb") as fh:
-            data = fh.read(MAX_WEIGHT_FILE_BYTES + 1)
+            data = fh.read(info.st_size + 1)  # (a buffer of the stated size, not of the limit)
     except OSError as exc:
         raise VoiceError(f"cannot read weight file ({exc.strerror or exc})", path) from exc
     if len(data) < 4:
