@@ -525,6 +525,16 @@ def _unlink(path: Path) -> None:
     path.unlink()
 
 
+def _link(path: Path, target: str) -> None:
+    path.unlink()
+    path.symlink_to(target)
+
+
+def _fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: 5 << 20])
 
@@ -533,6 +543,9 @@ def _truncate(path: Path) -> None:
 VOICES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     "voice_weights_missing": (lambda v: _unlink(v / "tiny_e1_s1.pth"), "tiny_e1_s1.pth", "not found"),
     "voice_reference_missing": (lambda v: _unlink(v / "ref.wav"), "ref.wav", "not found"),
+    "voice_weights_are_dev_zero": (lambda v: _link(v / "tiny-e1.ckpt", "/dev/zero"), "/dev/zero",
+                                   "is not a regular file"),
+    "voice_reference_is_a_fifo": (lambda v: _fifo(v / "ref.wav"), "ref.wav", "is not a regular file"),
     "voice_checkpoint_truncated": (lambda v: _truncate(v / "tiny_e1_s1.pth"), "tiny_e1_s1.pth",
                                    "truncated or corrupt"),
     "voice_checkpoint_version_05": (lambda v: _retag(v / "tiny_e1_s1.pth", b"05"), "tiny_e1_s1.pth",

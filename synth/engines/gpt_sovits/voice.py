@@ -221,12 +221,22 @@ def parse_voice(directory: str | Path) -> Voice:
     )
 
 
-def missing_files(voice: Voice) -> list[tuple[Path, str]]:
-    """(path, what) for every file or folder the voice names that does not exist."""
-    wanted = [(voice.gpt, "GPT weights"), (voice.sovits, "SoVITS weights")]
-    wanted += [(voice.bert, "BERT folder"), (voice.hubert, "HuBERT folder")]
-    wanted += [(c.audio, f"reference clip {i}") for i, c in enumerate(voice.references, 1)]
-    return [(p, what) for p, what in wanted if not p.exists()]
+def missing_files(voice: Voice) -> list[tuple[Path, str, str]]:
+    """(path, what, problem) for every file or folder the voice names that is missing or of the wrong
+    kind: weights and clips must be regular files (`/dev/zero` or a pipe would be read for ever
+    when the voice is fingerprinted), the BERT/HuBERT models folders."""
+    files = [(voice.gpt, "GPT weights"), (voice.sovits, "SoVITS weights")]
+    files += [(c.audio, f"reference clip {i}") for i, c in enumerate(voice.references, 1)]
+    folders = [(voice.bert, "BERT folder"), (voice.hubert, "HuBERT folder")]
+    out = []
+    for path, what in files + folders:
+        if not path.exists():
+            out.append((path, what, "not found"))
+        elif (path, what) in files and not path.is_file():
+            out.append((path, what, "is not a regular file"))
+        elif (path, what) in folders and not path.is_dir():
+            out.append((path, what, "is not a folder"))
+    return out
 
 
 def load_voice(directory: str | Path) -> Voice:
@@ -237,8 +247,8 @@ def load_voice(directory: str | Path) -> Voice:
     voice = parse_voice(directory)
     missing = missing_files(voice)
     if missing:
-        path, what = missing[0]
-        raise VoiceError(f"{what} not found (named in {VOICE_FILE})", path)
+        path, what, problem = missing[0]
+        raise VoiceError(f"{what} {problem} (named in {VOICE_FILE})", path)
     return voice
 
 

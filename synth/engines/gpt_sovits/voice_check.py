@@ -210,8 +210,9 @@ def check_voice(directory: str | Path) -> VoiceReport:
         f"{st.repetition_penalty:g}, speed {st.speed:g}, seed {st.seed}, batch {st.batch_size}"
     )
     findings = [Finding("ok", VOICE_FILE, f"{len(voice.references)} reference clip(s); {settings}")]
-    missing = {p for p, _ in missing_files(voice)}
-    findings += [Finding("error", what, f"not found: {p}") for p, what in missing_files(voice)]
+    unusable = missing_files(voice)
+    missing = {p for p, _, _ in unusable}
+    findings += [Finding("error", what, f"{problem}: {p}") for p, what, problem in unusable]
     steps: list[tuple[str, Path, Callable[[Voice], list[Finding]]]] = [
         ("GPT weights", voice.gpt, _check_gpt),
         ("SoVITS weights", voice.sovits, _check_sovits),
