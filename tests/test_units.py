@@ -205,3 +205,29 @@ def test_workers_that_keep_dying_end_in_a_clear_error() -> None:
             future.result(timeout=120)
     finally:
         pool.close(now=True)
+
+
+# ------------------------------------------------------------------------------------ project.toml
+
+@pytest.mark.parametrize("toml,expected", [
+    ('[book]\nsource = "b.md"\n[mastering]\npreset = "acx"\nmp3_quality = 3\n',
+     "[mastering] has no setting 'mp3_quality'; preset settings go under [mastering.overrides]"),
+    ('[book]\nsource = "b.md"\nsorce = "x"\n', "[book] has no setting 'sorce'; known: lexicon, source, title"),
+])
+def test_a_misplaced_setting_is_an_error_not_ignored(tmp_path: Path, toml: str, expected: str) -> None:
+    from flows.steps.project import load_project
+
+    (tmp_path / "b.md").write_text("# One\n\nText.\n", encoding="utf-8")
+    (tmp_path / "project.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(BookcastError) as info:
+        load_project(tmp_path)
+    assert expected in str(info.value)
+
+
+def test_preset_overrides_are_read(tmp_path: Path) -> None:
+    from flows.steps.project import load_project
+
+    (tmp_path / "b.md").write_text("# One\n\nText.\n", encoding="utf-8")
+    (tmp_path / "project.toml").write_text('[book]\nsource = "b.md"\n[mastering.overrides]\nmp3_quality = 3\n',
+                                           encoding="utf-8")
+    assert get_preset("acx", load_project(tmp_path).preset_overrides).mp3_quality == 3

@@ -73,6 +73,8 @@ def load_project(path: str | Path) -> Project:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"invalid TOML: {exc}", config_file) from exc
     book, voice, master, output = (_table(data, name, config_file) for name in ("book", "voice", "mastering", "output"))
+    for name, table in (("book", book), ("voice", voice), ("mastering", master), ("output", output)):
+        _known_keys(name, table, config_file)
 
     def rel(value: object) -> Path | None:
         return None if not value else (path / str(value)).resolve()
@@ -102,6 +104,23 @@ def load_project(path: str | Path) -> Project:
         book_files=_book_files(output.get("book_files", []), config_file),
         extra={k: v for k, v in data.items() if k not in ("book", "voice", "mastering", "output")},
     )
+
+
+_KEYS = {"book": {"source", "lexicon", "title"}, "voice": {"engine", "path", "seed"},
+         "mastering": {"preset", "overrides"}, "output": {"dir", "work_dir", "book_files"}}
+
+
+def _known_keys(name: str, table: dict, config_file: Path) -> None:
+    """A misspelt or misplaced setting is an error, not silently ignored (`[mastering] mp3_quality`
+    belongs under `[mastering.overrides]`)."""
+    unknown = sorted(set(table) - _KEYS[name])
+    if not unknown:
+        return
+    from mastering.presets import Preset
+
+    hint = ("; preset settings go under [mastering.overrides]" if name == "mastering"
+            and unknown[0] in Preset.__dataclass_fields__ else f"; known: {', '.join(sorted(_KEYS[name]))}")
+    raise InputError(f"[{name}] has no setting {unknown[0]!r}{hint}", config_file)
 
 
 def _table(data: dict, name: str, config_file: Path, prefix: str = "") -> dict:
