@@ -93,7 +93,7 @@ def main() -> None:
         r = run_make(book, root / f"out-{book.stem}", root / f"prefect-{book.stem}")
         audio = r["manifest"]["total"]["duration_s"]
         rows.append((name, audio, r))
-        print(f"  {r['wall']:.0f} s, {audio / 3600:.2f} h of audio, peak RSS {r['tree'] / 2**30:.2f} GB", flush=True)
+        print(f"  {r['wall']:.0f} s, {audio / 3600:.2f} h of audio, peak memory (PSS, all processes) {r['tree'] / 2**30:.2f} GB", flush=True)
 
     print("\n| book | audio | wall | audio s / wall s | peak memory, all processes (PSS) | peak RSS, bookcast |")
     print("|---|---|---|---|---|---|")
