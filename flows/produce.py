@@ -26,6 +26,7 @@ from flows.steps.locking import exclusive
 from flows.steps.manifest import ChapterRecord, ManifestWriter, previous_records
 from flows.steps.progress import Event, report
 from flows.steps.project import RunOptions, default_out_dir, load_project, remove_leftovers
+from flows import runtime
 from flows.steps.spoken import book_scripts
 from flows.steps.synthesis import Synthesis, engine_spec
 from flows.tasks import export_chapter, ingest_book, synthesize_chapter
@@ -52,6 +53,7 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
     adds whole-book files built from the chapter files (default: the project's [output] book_files).
     `dask_tasks`: this flow runs with prefect-dask's task runner on the cluster at `dask_address`, so
     each task synthesizes in-process on its Dask worker (see `dask_flow`)."""
+    runtime.reclaim_sigterm()
     proj = load_project(project)
     book = ingest_book(proj.source)
     options = RunOptions(preset=preset, workers=workers, devices=tuple(devices or ()), dask_address=dask_address,

@@ -172,12 +172,30 @@ def stop_on_signals(message: str = "bookcast: stopping; run the same command aga
         timer.daemon = True
         timer.start()
 
+    global _stop_handler
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    _stop_handler = handler
     try:
         yield
     finally:
+        _stop_handler = None
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+_stop_handler = None  # the active `stop_on_signals` handler
+
+
+def reclaim_sigterm() -> None:
+    """Put our SIGTERM handler back inside a flow run: Prefect's flow engine installs its own
+    (it raises TerminationSignal in whatever the main thread is doing, and the run neither says
+    one line nor stops its workers cleanly). Prefect restores ours when the flow run ends. A no-op
+    outside `stop_on_signals` or off the main thread."""
+    import signal
+    import threading
+
+    if _stop_handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_handler)
 
 
 def _kill_children() -> None:

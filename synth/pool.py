@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+from ingest.errors import stop_requested
 from ingest.segment import Sentence
 from synth.jobs import BatchResult, EngineSpec, Measure, engine_fingerprint, run_batch
 
@@ -128,7 +129,7 @@ class ProcessPool:
         with self._lock:
             if self._executor is not broken:
                 return True
-            if self._restarts >= self.max_restarts:
+            if self._restarts >= self.max_restarts or stop_requested.is_set():  # stopping: workers were killed
                 return False
             self._restarts += 1
             log.warning("a synthesis worker died; restarting the workers (%d/%d)", self._restarts, self.max_restarts)
@@ -157,6 +158,9 @@ class ProcessPool:
                 result.set_exception(BrokenProcessPool("synthesis workers keep dying; giving up"))
 
         def settle(inner: Future, executor: ProcessPoolExecutor) -> None:
+            if inner.cancelled():  # the pool is closing (a stop request): nothing will come
+                result.cancel()
+                return
             exc = inner.exception()
             if isinstance(exc, BrokenProcessPool):
                 retry(executor)

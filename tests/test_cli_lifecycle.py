@@ -176,6 +176,22 @@ def test_ctrl_c_stops_in_moments_with_one_line_and_the_run_resumes(tmp_path: Pat
         assert (out / c["file"]).stat().st_mode & 0o777 == 0o644
 
 
+def test_sigterm_to_the_main_process_stops_it_the_same_way(tmp_path: Path) -> None:
+    """What a service manager or `kill` sends: to bookcast alone, while Prefect's flow engine (which
+    installs a SIGTERM handler of its own) is running the book."""
+    book, out, env = long_book(tmp_path / "book.md"), tmp_path / "out", env_for(tmp_path)
+    proc = subprocess.Popen(cli("make", str(book), "--out", str(out), "--workers", "2"), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen = _watch(proc, out, lambda m: len(_delivered(m)) >= 1)
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - sent < 15.0, (proc.returncode, err)
+    said = [line for line in err.splitlines() if line.strip() and not line.startswith("  chapter ")]
+    assert said == ["bookcast: stopping; run the same command again to resume"], err
+    assert _survivors(seen) == []
+
+
 def test_a_prefect_server_that_does_not_answer_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
     env = {**env_for(tmp_path), "BOOKCAST_SERVER_TIMEOUT_S": "0"}
     book = long_book(tmp_path / "book.md", chapters=1, sentences=4)
