@@ -182,15 +182,21 @@ class ProcessPool:
         return [a.result() for a in answers][0]
 
     def close(self, now: bool = False) -> None:
-        if now:  # a stop request: workers may be mid-batch for seconds (a GPT-SoVITS batch)
-            processes = list((getattr(self._executor, "_processes", None) or {}).values())
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.kill()
-            for process in processes:
-                process.join(5)
-            return
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        shutdown(self._executor, now)  # now: workers may be mid-batch for seconds (a GPT-SoVITS batch)
+
+
+def shutdown(executor: ProcessPoolExecutor, now: bool = False) -> None:
+    """Shut a process pool down: after the work in hand, or `now` (a stop request) by killing its
+    processes, which only ever write atomically, so nothing half-written is left."""
+    if not now:
+        executor.shutdown(wait=True, cancel_futures=True)
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join(5)
 
 
 def _bridge(remote) -> Future:

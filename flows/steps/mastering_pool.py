@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol
 from ingest.errors import raise_if_stopped, stop_requested
 
 from flows.steps.export import export_slots, export_width
+from synth.pool import shutdown
 
 
 class MasteringPool(Protocol):
@@ -75,15 +76,7 @@ class ProcessMastering:
                     raise_if_stopped()
 
     def close(self, now: bool = False) -> None:
-        if now:  # a stop request: a worker may be mid-chapter for a minute; it writes atomically
-            processes = list((getattr(self._executor, "_processes", None) or {}).values())
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.kill()
-            for process in processes:
-                process.join(5)
-            return
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        shutdown(self._executor, now)  # now: a worker may be mid-chapter for a minute
 
 
 def make_mastering_pool(in_process: bool) -> MasteringPool:

@@ -229,13 +229,13 @@ def missing_files(voice: Voice) -> list[tuple[Path, str, str]]:
     files += [(c.audio, f"reference clip {i}") for i, c in enumerate(voice.references, 1)]
     folders = [(voice.bert, "BERT folder"), (voice.hubert, "HuBERT folder")]
     out = []
-    for path, what in files + folders:
-        if not path.exists():
-            out.append((path, what, "not found"))
-        elif (path, what) in files and not path.is_file():
-            out.append((path, what, "is not a regular file"))
-        elif (path, what) in folders and not path.is_dir():
-            out.append((path, what, "is not a folder"))
+    for wanted, right_kind, problem in ((files, Path.is_file, "is not a regular file"),
+                                        (folders, Path.is_dir, "is not a folder")):
+        for path, what in wanted:
+            if not path.exists():
+                out.append((path, what, "not found"))
+            elif not right_kind(path):
+                out.append((path, what, problem))
     return out
 
 
