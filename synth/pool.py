@@ -7,6 +7,7 @@ address — Dask does the distribution, bookcast only submits. No pool imports P
 """
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing as mp
 import os
@@ -138,39 +139,42 @@ class ProcessPool:
             return True
 
     def _submit(self, fn, *args) -> Future:
+        """`fn(*args)` on a worker; the future returned survives worker restarts.
+
+        Built from methods and partials, not nested closures: closures that name each other form a
+        reference cycle holding the future and so its result (a batch's audio) until the cyclic
+        GC's rare full collection — on a 20-hour book the main process kept hundreds of clips
+        (tracemalloc: 32 MB in 90 s, rising with the book)."""
         result: Future = Future()
-
-        def attempt() -> None:
-            executor = self._executor
-            try:
-                inner = executor.submit(fn, *args)
-            except BrokenProcessPool:
-                inner = None
-            if inner is None:
-                retry(executor)
-                return
-            inner.add_done_callback(lambda f: settle(f, executor))
-
-        def retry(executor: ProcessPoolExecutor) -> None:
-            if self._restart(executor):
-                threading.Thread(target=attempt, daemon=True).start()
-            else:
-                result.set_exception(BrokenProcessPool("synthesis workers keep dying; giving up"))
-
-        def settle(inner: Future, executor: ProcessPoolExecutor) -> None:
-            if inner.cancelled():  # the pool is closing (a stop request): nothing will come
-                result.cancel()
-                return
-            exc = inner.exception()
-            if isinstance(exc, BrokenProcessPool):
-                retry(executor)
-            elif exc is not None:
-                result.set_exception(exc)
-            else:
-                result.set_result(inner.result())
-
-        attempt()
+        self._attempt(result, fn, args)
         return result
+
+    def _attempt(self, result: Future, fn, args: tuple) -> None:
+        executor = self._executor
+        try:
+            inner = executor.submit(fn, *args)
+        except BrokenProcessPool:
+            self._retry(result, fn, args, executor)
+            return
+        inner.add_done_callback(functools.partial(self._settle, result, fn, args, executor))
+
+    def _retry(self, result: Future, fn, args: tuple, executor: ProcessPoolExecutor) -> None:
+        if self._restart(executor):
+            threading.Thread(target=self._attempt, args=(result, fn, args), daemon=True).start()
+        else:
+            result.set_exception(BrokenProcessPool("synthesis workers keep dying; giving up"))
+
+    def _settle(self, result: Future, fn, args: tuple, executor: ProcessPoolExecutor, inner: Future) -> None:
+        if inner.cancelled():  # the pool is closing (a stop request): nothing will come
+            result.cancel()
+            return
+        exc = inner.exception()
+        if isinstance(exc, BrokenProcessPool):
+            self._retry(result, fn, args, executor)
+        elif exc is not None:
+            result.set_exception(exc)
+        else:
+            result.set_result(inner.result())
 
     def submit(self, spec, keys, sentences, seed, measure=None) -> Future:
         return self._submit(run_batch, spec, tuple(keys), tuple(sentences), seed, measure)

@@ -193,6 +193,28 @@ def test_a_killed_worker_is_replaced_and_its_batch_resubmitted() -> None:
         pool.close()
 
 
+def test_a_finished_batch_is_freed_without_the_cyclic_gc() -> None:
+    """The main process must not keep batches' audio alive once they are stored: with the cyclic
+    GC off (its full collections are rare in a long run), dropping the future frees the result."""
+    import gc
+    import weakref
+
+    sentences = [Sentence(f"Sentence number {i}.", (Run(f"Sentence number {i}.", "en"),)) for i in range(2)]
+    pool = ProcessPool(1, [])
+    gc.disable()
+    try:
+        future = pool.submit(EngineSpec("espeak"), ["a", "b"], sentences, 0)
+        ref = weakref.ref(future.result(timeout=120))
+        del future
+        deadline = time.monotonic() + 5  # the executor's thread lets go of its own future just after
+        while ref() is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ref() is None, gc.get_referrers(ref())
+    finally:
+        gc.enable()
+        pool.close()
+
+
 def test_workers_that_keep_dying_end_in_a_clear_error() -> None:
     from concurrent.futures.process import BrokenProcessPool
 
@@ -231,3 +253,25 @@ def test_preset_overrides_are_read(tmp_path: Path) -> None:
     (tmp_path / "project.toml").write_text('[book]\nsource = "b.md"\n[mastering.overrides]\nmp3_quality = 3\n',
                                            encoding="utf-8")
     assert get_preset("acx", load_project(tmp_path).preset_overrides).mp3_quality == 3
+
+
+def test_manifest_assembled_from_entries_equals_a_full_dump(tmp_path: Path) -> None:
+    """The manifest is rewritten after every chapter from per-chapter pieces serialised once; the
+    file must be exactly what a full dump of the whole manifest would be."""
+    import json
+
+    from flows.steps.manifest import MANIFEST, ChapterRecord, ManifestWriter
+
+    chapters = tuple(Chapter(f"Ch {i} «ü»\u2028", (Block("Text."),)) for i in range(1, 5))
+    book = Book(BookMeta(title="T", author="A", language="en"), chapters)
+    writer = ManifestWriter(tmp_path, book, {"book": {"title": "T"}, "preset": "acx"}, [1, 2, 3, 4])
+    for i in (2, 1, 4):
+        writer.record(ChapterRecord(index=i, title=f"Ch {i} «ü»\u2028", file=f"{i}.mp3", duration_s=1.5 * i,
+                                    sentences=3, spans=[(0.0, 1.0, "line\nwith «quotes» \"and\" \u2028")],
+                                    qc={"passed": True}, timing={"synthesis_s": 1.0}))
+        on_disk = (tmp_path / MANIFEST).read_text(encoding="utf-8")
+        assert on_disk == json.dumps(writer.snapshot(), ensure_ascii=False, indent=2) + "\n"
+    assert json.loads(on_disk)["total"]["delivered"] == 3
+    assert json.loads(on_disk)["chapters"][2]["status"] == "pending"
+    writer.finish({})
+    assert json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))["this_run"]["chapters"] == [1, 2, 4]
