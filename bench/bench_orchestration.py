@@ -80,7 +80,7 @@ def synth_only(book_path: Path, workers: int, work: Path) -> tuple[float, float]
     from synth.pool import PoolConfig, make_pool
 
     proj = load_project(book_path)
-    book = read_book(proj.source)
+    book = read_book(proj.source, proj.reading)
     scripts = [line for c in book.chapters for line in script(c, book.meta.language, proj.engine)]
     spec = engine_spec(proj.engine, proj.voice, proj.lexicon)
     start = time.perf_counter()

@@ -49,7 +49,7 @@ def locate(project: str, out: str | None) -> CacheUse:
         lines = [line for s in ep.scan_episodes(settings)
                  for line in ep.episode_lines(s.book, s.language, proj.engine)[0]]
     else:
-        book = read_book(proj.source)
+        book = read_book(proj.source, proj.reading)
         out_dir = Path(out) if out else (proj.out_dir or default_out_dir(book.slug))
         engine = read_manifest(out_dir).get("engine") or {}
         fingerprints = {engine["fingerprint"]} if engine.get("fingerprint") else set()

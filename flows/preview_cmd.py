@@ -9,7 +9,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     prev = sub.add_parser("preview", help="print sentences, language runs, normalised text and phones")
     prev.add_argument("project", help="project folder or book file")
     prev.add_argument("--chapter", type=int, help="only this chapter (1-based)")
-    prev.add_argument("--json", action="store_true", help="one JSON object per sentence")
+    prev.add_argument("--json", action="store_true", help="one JSON object per sentence (and per element not read)")
+    prev.add_argument("--coverage", action="store_true",
+                      help="per chapter, the share of source words spoken, replaced by a note and skipped (by reason)")
     prev.set_defaults(func=run)
 
 
@@ -20,10 +22,17 @@ def run(args: argparse.Namespace) -> int:
     from mastering.presets import get_preset
 
     proj = load_project(args.project)
-    book = read_book(proj.source)
+    book = read_book(proj.source, proj.reading)
     preset = get_preset(proj.preset, proj.preset_overrides)
     for notice in book.notices:  # what the reader left out: on stderr, so --json output stays one kind
         print(f"bookcast: note: {book.source}: {notice}", file=sys.stderr)
+    if args.coverage:
+        import json
+
+        from flows.steps.coverage import book_coverage, coverage_lines
+
+        print(json.dumps(book_coverage(book), ensure_ascii=False) if args.json else "\n".join(coverage_lines(book)))
+        return 0
     for line in preview_lines(book, args.chapter, args.json, engine=proj.engine, preset=preset,
                               lexicon=proj.lexicon):
         print(line)

@@ -57,7 +57,7 @@ def produce_book(project: str, out_dir: str | None = None, chapters: list[int] |
     each task synthesizes in-process on its Dask worker (see `dask_flow`)."""
     runtime.reclaim_sigterm()
     proj = load_project(project)
-    book = ingest_book(proj.source)
+    book = ingest_book(proj.source, proj.reading)
     options = RunOptions(preset=preset, workers=workers, devices=tuple(devices or ()), dask_address=dask_address,
                          force_export=force_export, book_files=None if book_files is None else tuple(book_files),
                          dask_tasks=dask_tasks)

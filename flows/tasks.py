@@ -22,13 +22,15 @@ from flows.steps.synthesis import ChapterClips, Synthesis, synthesize
 from ingest.errors import Interrupted
 from ingest.model import Book
 from ingest.reader import read_book
+from ingest.reading import DEFAULT as DEFAULT_READING
+from ingest.reading import Reading
 from ingest.script import Line
 from mastering.presets import Preset
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest_book(source: Path) -> Book:
-    book = read_book(source)
+def ingest_book(source: Path, reading: Reading = DEFAULT_READING) -> Book:
+    book = read_book(source, reading)
     get_run_logger().info("%s: %d chapters, %s", source.name, len(book.chapters), book.meta.title)
     return book
 

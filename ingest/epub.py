@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 import posixpath
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote
 
 from ingest.errors import InputError
 from ingest.images import usable_cover
-from ingest.model import Block, Book, BookMeta, Chapter
+from ingest.model import Block, Book, BookMeta, Chapter, Skip, skip_of
+from ingest.reading import DEFAULT, Reading, is_back_matter, looks_like_legal_text
 from ingest.safety import check_epub_archive, safe_xml
+from ingest.structure import detect_language, fold_toc, merge_heading_only, numbered_title
 from ingest.xhtml import Anchor, body_types, extract_blocks
 
 log = logging.getLogger(__name__)
@@ -34,10 +36,12 @@ class TocEntry:
     file: str  # path relative to the OPF directory
     fragment: str
     title: str
+    depth: int = 1  # 1 = top level of the table of contents
 
 
-def read_epub(path: str | Path) -> Book:
-    """Read an EPUB file. Raises InputError / UnsupportedError with the file named."""
+def read_epub(path: str | Path, reading: Reading = DEFAULT) -> Book:
+    """Read an EPUB file (`reading`: what to do with code, tables, back matter ... and the TOC
+    depth that makes chapters). Raises InputError / UnsupportedError with the file named."""
     path = Path(path)
     notices = check_epub_archive(path)
     try:
@@ -55,11 +59,18 @@ def read_epub(path: str | Path) -> Book:
 
     meta, cover_notice = _metadata(book)
     toc = _toc(book, path)
-    chapters = _chapters(book, toc, path)
+    left_out: list[tuple[str, Skip]] = []
+    chapters = _chapters(book, toc, path, reading, meta.language, left_out)
     if not chapters:
         raise InputError("EPUB contains no readable text (empty pages, or only images)", path)
+    if not _first(book, "language"):  # no dc:language: judge by the text
+        found = detect_language("\n".join(b.text for c in chapters[:8] for b in c.blocks))
+        if found and found != meta.language:
+            meta = replace(meta, language=found)
+            notices = [*notices, f"the book does not give its language; read as {found} from its text"]
     notices = [*notices, *([cover_notice] if cover_notice else [])]
-    return Book(meta=meta, chapters=tuple(chapters), source=str(path), notices=tuple(notices))
+    return Book(meta=meta, chapters=tuple(chapters), source=str(path), notices=tuple(notices),
+                left_out=tuple(left_out))
 
 
 def _plain(exc: Exception) -> str:
@@ -148,8 +159,20 @@ def _nav_entries(data: bytes, doc: str, path: Path) -> list[TocEntry]:
         title = " ".join("".join(a.itertext()).split())
         if href and title:
             file, frag = _split_href(href, doc, path)
-            out.append(TocEntry(file, frag, title))
+            out.append(TocEntry(file, frag, title, _nav_depth(a)))
     return out
+
+
+def _nav_depth(a) -> int:
+    """1 + the number of enclosing list items that are links themselves: an unlinked grouping item
+    (an author's name over their stories) is not a level a chapter can hang from."""
+    depth = 1
+    li = a.getparent()
+    for anc in (li.iterancestors() if li is not None else ()):
+        if isinstance(anc.tag, str) and anc.tag.endswith("}li") and any(
+                isinstance(c.tag, str) and c.tag.endswith("}a") and c.get("href") for c in anc):
+            depth += 1
+    return depth
 
 
 def _ncx_entries(data: bytes, doc: str, path: Path) -> list[TocEntry]:
@@ -160,25 +183,33 @@ def _ncx_entries(data: bytes, doc: str, path: Path) -> list[TocEntry]:
         content = next((c for c in point if c.tag.endswith("content")), None)
         if label is not None and content is not None and content.get("src"):
             file, frag = _split_href(content.get("src"), doc, path)
-            out.append(TocEntry(file, frag, " ".join((label.text or "").split())))
+            depth = sum(1 for e in point.iterancestors() if isinstance(e.tag, str) and e.tag.endswith("navPoint"))
+            out.append(TocEntry(file, frag, " ".join((label.text or "").split()), depth + 1))
     return out
 
 
-def _skip_document(name: str, types: set[str], toc_titles: list[str]) -> bool:
+def _skip_document(name: str, types: set[str], toc_titles: list[str]) -> str | None:
+    """Why a whole spine document is not read (front matter, a table of contents ...), or None."""
     stem = posixpath.basename(name).lower()
+    if types & {"copyright-page", "imprint", "colophon"}:
+        return "copyright"
     if types & _SKIP_TYPES:
-        return True
+        return "front-matter" if types & {"cover", "titlepage", "halftitlepage"} else "toc"
     if any(t.strip().lower() in _SKIP_TITLES for t in toc_titles):
-        return True
-    return not toc_titles and any(stem.startswith(p) for p in _SKIP_NAMES)
+        return "front-matter"
+    if not toc_titles and any(stem.startswith(p) for p in _SKIP_NAMES):
+        return "front-matter"
+    return None
 
 
-def _chapters(book, toc: list[TocEntry], path: Path) -> list[Chapter]:
+def _chapters(book, toc: list[TocEntry], path: Path, reading: Reading = DEFAULT, language: str = "en",
+              left_out: list[tuple[str, Skip]] | None = None) -> list[Chapter]:
     by_file: dict[str, list[TocEntry]] = {}
     for entry in toc:
         by_file.setdefault(entry.file, []).append(entry)
     spine_files = set()
-    chapters: list[tuple[str, list[Block], str]] = []
+    chapters: list[tuple[str, list, str, int]] = []
+    left_out = left_out if left_out is not None else []
     items = {item.get_id(): item for item in book.get_items()}  # ebooklib's lookup scans every item
     for idref, linear in book.spine:
         item = items.get(idref)
@@ -190,17 +221,42 @@ def _chapters(book, toc: list[TocEntry], path: Path) -> list[Chapter]:
         spine_files.add(name)
         entries = by_file.get(name, [])
         root = safe_xml(item.get_content(), path, name)
-        if _skip_document(name, body_types(root), [e.title for e in entries]):
-            log.debug("%s: skipping %s (front/back matter)", path, name)
+        titles = [e.title for e in entries]
+        label = titles[0] if titles else posixpath.basename(name)
+        why = _skip_document(name, body_types(root), titles)
+        text = None
+        if why is None and reading.copyright != "read":
+            text = " ".join(" ".join(root.itertext()).split())
+            why = "copyright" if looks_like_legal_text(text) else None
+        if why is None and reading.back_matter != "read" and titles and all(is_back_matter(t) for t in titles):
+            why = "back-matter"
+        if why is not None:
+            log.debug("%s: skipping %s (%s)", path, name, why)
+            text = text if text is not None else " ".join(" ".join(root.itertext()).split())
+            if text:
+                left_out.append((label, skip_of(why, "skip", text)))
             continue
         anchors = {e.fragment for e in entries if e.fragment}
-        stream = extract_blocks(root, anchors)
+        stream = extract_blocks(root, anchors, reading, language)
         _distribute(stream, entries, name, chapters)
     missing = [f for f in by_file if f and f not in spine_files and not book.get_item_with_href(f)]
     if missing:
         raise InputError(f"table of contents points to missing file {missing[0]!r}", path)
-    return [Chapter(title, tuple(blocks), src) for title, blocks, src in chapters
-            if any(b.text for b in blocks)]
+    built = []
+    for title, pieces, src, depth in chapters:
+        blocks = tuple(p for p in pieces if isinstance(p, Block))
+        skipped = tuple(p for p in pieces if isinstance(p, Skip))
+        if any(b.text and not b.note for b in blocks):  # only spoken notes: nothing of the book's own
+            built.append((Chapter(title, blocks, src, skipped), depth))
+        elif skipped:
+            left_out.append((title, Skip("empty-chapter", "skip", sum(s.words for s in skipped),
+                                         "only " + ", ".join(sorted({s.what for s in skipped})))))
+    folded = [numbered_title(c) for c in merge_heading_only(fold_toc(built, reading.toc_depth))]
+    if reading.back_matter != "read":  # a bibliography or notes section inside a document
+        for chapter in [c for c in folded if is_back_matter(c.title)]:
+            left_out.append((chapter.title, skip_of("back-matter", "skip", chapter.text)))
+        folded = [c for c in folded if not is_back_matter(c.title)] or folded
+    return folded
 
 
 def _distribute(stream: list, entries: list[TocEntry], name: str, chapters: list) -> None:
@@ -210,14 +266,14 @@ def _distribute(stream: list, entries: list[TocEntry], name: str, chapters: list
     by_anchor = {e.fragment: e for e in entries if e.fragment}
     file_entry = next((e for e in entries if not e.fragment), None)
     if file_entry is not None:
-        chapters.append((file_entry.title, [], name))
+        chapters.append((file_entry.title, [], name, file_entry.depth))
     for piece in stream:
         if isinstance(piece, Anchor):
             entry = by_anchor.get(piece.id)
             if entry is not None:
-                chapters.append((entry.title, [], f"{name}#{piece.id}"))
+                chapters.append((entry.title, [], f"{name}#{piece.id}", entry.depth))
             continue
         if not chapters:
-            title = piece.text if piece.kind == "heading" else posixpath.basename(name)
-            chapters.append((title, [], name))
+            title = piece.text if isinstance(piece, Block) and piece.kind == "heading" else posixpath.basename(name)
+            chapters.append((title, [], name, 1))
         chapters[-1][1].append(piece)

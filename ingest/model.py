@@ -10,7 +10,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
-BlockKind = Literal["heading", "paragraph", "section_break"]
+# "line": a line of verse — a short pause after it, the stanza's last line a paragraph's.
+BlockKind = Literal["heading", "paragraph", "section_break", "line"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,38 @@ class Block:
     text: str
     kind: BlockKind = "paragraph"
     pause_s: float | None = None  # explicit pause (a script's `[pause 2s]`); None = preset's pause
+    note: str = ""  # a spoken note standing for source text not read (the Skip's `what`), else ""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Source text that is not read as written, and why — listed by `preview` so a producer sees
+    what a book will not say before spending GPU hours on it.
+
+    `action` is "skip" (left out) or "note" (a short spoken note stands for it); `what` is the kind
+    of element (code, table, math, figure, line-number, markup, copyright, back-matter, toc ...)."""
+
+    what: str
+    action: str
+    words: int
+    excerpt: str = ""
+
+    def to_dict(self) -> dict:
+        return {"what": self.what, "action": self.action, "words": self.words, "excerpt": self.excerpt}
+
+
+def skip_of(what: str, action: str, text: str) -> Skip:
+    """A Skip of `text` (its words counted as a reader would: CJK characters one each)."""
+    return Skip(what, action, count_words(text), " ".join(text.split())[:80])
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def count_words(text: str) -> int:
+    """Words of source text: whitespace-separated words, each CJK character counting as one."""
+    cjk = len(_CJK.findall(text))
+    return cjk + len(_CJK.sub(" ", text).split())
 
 
 @dataclass(frozen=True)
@@ -29,6 +62,7 @@ class Chapter:
     title: str
     blocks: tuple[Block, ...]
     source: str = ""  # where it came from (file#anchor), for error messages
+    skipped: tuple[Skip, ...] = ()  # what the reader did not read as written, in order
 
     @property
     def text(self) -> str:
@@ -55,6 +89,8 @@ class Book:
     # What the reader left out or could not use, in words for the user (a symlink member, an
     # undecodable cover, an unclosed comment): shown by preview and make, never silent.
     notices: tuple[str, ...] = ()
+    # Whole documents or sections left out (copyright page, back matter), with their titles.
+    left_out: tuple[tuple[str, Skip], ...] = ()
 
     @property
     def slug(self) -> str:

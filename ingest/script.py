@@ -1,6 +1,6 @@
 """A chapter as a narration script: the sentences to speak, each with the boundary that follows it.
 
-The boundary (sentence, paragraph, section break, heading) decides the pause mastering inserts, so
+The boundary (sentence, line of verse, paragraph, section break, heading) decides the pause mastering inserts, so
 the listener hears structure: a heading gets the longest breath, a sentence the shortest.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from ingest.frontend import DEFAULT, FrontendConfig
 from ingest.model import Chapter
 from ingest.segment import Lang, Sentence, segment
 
-Boundary = Literal["sentence", "paragraph", "section_break", "heading"]
+Boundary = Literal["sentence", "paragraph", "section_break", "heading", "line"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ def chapter_script(chapter: Chapter, default_lang: Lang = "en", config: Frontend
         sentences = segment(block.text, default_lang, where=where, heading=block.kind == "heading", config=config)
         for i, sentence in enumerate(sentences):
             end = i == len(sentences) - 1
-            boundary: Boundary = ("heading" if block.kind == "heading" else "paragraph") if end else "sentence"
+            boundary: Boundary = ("heading" if block.kind == "heading" else "line" if block.kind == "line"
+                                  else "paragraph") if end else "sentence"
             lines.append(Line(sentence, boundary))
     return lines

@@ -121,7 +121,8 @@ def _is_boundary(text: str, m: re.Match) -> bool:
 _NUM_UNITS = "km/h|m/s|km²|m²|cm²|m³|mAh|km|cm|mm|nm|μm|kg|mg|ml|mL|kW|m|g|L|%|‰|℃|°C|°F|°"
 _ATOM = re.compile(
     r"(?P<url>" + URL.pattern + r")|(?P<email>" + EMAIL.pattern + r")"
-    r"|(?P<num>(?:US\$|HK\$|[$¥€£])?[-+]?\d(?:[\d,.:/\-]*\d)?(?:\s?(?:" + _NUM_UNITS + r")(?![A-Za-z]))?)"
+    r"|(?P<num>(?:US\$|HK\$|[$¥€£])?[-+]?\d(?:[\d,.:/\-]*\d)?(?:(?:[kKMB]|bn)(?![A-Za-z])"
+    r"|\s?(?:" + _NUM_UNITS + r")(?![A-Za-z]))?)"
     r"|(?P<latin>[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F]"
     r"(?:[A-Za-z0-9\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F]|['’\-.&](?=[A-Za-z0-9\u00C0-\u024F]))*)"
     r"|(?P<zh>[" + _HAN + r"]+)"

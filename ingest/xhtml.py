@@ -2,8 +2,11 @@
 
 Only what a narrator would read becomes text: footnote bodies, note references, scripts, ruby
 annotations and navigation are dropped; headings, paragraphs, list items and quotes become blocks;
-`<hr>` becomes a section break. Anchor markers let the EPUB reader split one file into several
-chapters when the table of contents points at ids inside it.
+`<hr>` becomes a section break. Code listings, tables, equations, figures and poem line numbers
+are read, skipped or replaced by a spoken note as the project's `Reading` says, and each is
+recorded as a `Skip`. Lines of verse (a `linegroup`/`stanza` container, or a paragraph of
+`<br/>`-separated lines) become "line" blocks. Anchor markers let the EPUB reader split one file
+into several chapters when the table of contents points at ids inside it.
 """
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ from html.entities import html5
 
 from lxml import etree
 
-from ingest.model import Block
+from ingest.model import Block, Skip, skip_of
+from ingest.reading import DEFAULT, Reading, note_text
 
 _EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
-_SKIP_TAGS = {"script", "style", "head", "rt", "rp", "nav", "svg", "math", "img", "figure", "audio",
+_SKIP_TAGS = {"script", "style", "head", "rt", "rp", "nav", "svg", "img", "audio",
               "video", "object", "iframe", "button", "form", "input", "select", "textarea", "template"}
 _SKIP_TYPES = {"footnote", "endnote", "footnotes", "endnotes", "rearnote", "rearnotes", "noteref",
                "pagebreak", "toc", "landmarks", "page-list", "annotation"}
@@ -25,6 +29,11 @@ _BLOCK_TAGS = {"p", "div", "li", "blockquote", "dd", "dt", "td", "th", "pre", "s
                "table", "tr", "tbody", "thead", "center", "address", "h1", "h2", "h3", "h4", "h5", "h6"}
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _WS = re.compile(r"\s+")
+_LINE_NUMBER = re.compile(r"\b(lnum|linenum|line-?num(ber)?|lineno|line_number)\b", re.I)
+_VERSE = re.compile(r"\b(linegroup|line-group|stanza|verse|poem|lg)\b", re.I)
+_CODE = re.compile(r"\b(code|listing|programlisting|sourcecode|source-code|highlight)\b", re.I)
+_RECORDED_TYPES = {"footnote": "footnote", "endnote": "footnote", "footnotes": "footnote", "endnotes": "footnote",
+                   "rearnote": "footnote", "rearnotes": "footnote", "pagebreak": "page-number"}
 
 
 @dataclass(frozen=True)
@@ -60,18 +69,84 @@ def _skipped(el: etree._Element) -> bool:
     return False
 
 
+def _classes(el: etree._Element) -> str:
+    return el.get("class") or ""
+
+
+def _kind(el: etree._Element) -> str | None:
+    """What a non-prose element is (code, table, math, figure, line-number), or None."""
+    tag = _local(el.tag)
+    if tag == "pre" or (tag in _BLOCK_TAGS and _CODE.search(_classes(el))):
+        return "code"
+    if tag == "table":
+        return "table"
+    if tag == "math":
+        return "math"
+    if tag == "figure":
+        inner = {_local(e.tag) for e in el.iter() if isinstance(e.tag, str)}
+        return "table" if "table" in inner else "code" if "pre" in inner else "figure"
+    if _LINE_NUMBER.search(_classes(el)):
+        return "line-number"
+    return None
+
+
+_ACTION = {"code": "code", "table": "tables", "math": "math", "figure": "figures", "line-number": "line_numbers"}
+
+
 class _Walker:
-    def __init__(self, anchor_ids: set[str]) -> None:
+    def __init__(self, anchor_ids: set[str], reading: Reading = DEFAULT, language: str = "en") -> None:
         self.anchor_ids = anchor_ids
-        self.out: list[Block | Anchor] = []
+        self.reading, self.language = reading, language
+        self.out: list[Block | Anchor | Skip] = []  # Skips in place, so a split file's chapters get their own
         self.buf: list[str] = []
         self.heading = False
+        self.verse = 0  # depth of verse containers we are inside
 
     def flush(self) -> None:
         text = _WS.sub(" ", "".join(self.buf)).strip()
         self.buf = []
         if text:
-            self.out.append(Block(text, "heading" if self.heading else "paragraph"))
+            kind = "heading" if self.heading else "line" if self.verse else "paragraph"
+            self.out.append(Block(text, kind))
+
+    def _end_stanza(self) -> None:
+        """The last line of a stanza pauses like a paragraph."""
+        for i in range(len(self.out) - 1, -1, -1):
+            block = self.out[i]
+            if isinstance(block, Block):
+                if block.kind == "line":
+                    self.out[i] = Block(block.text, "paragraph", block.pause_s)
+                return
+
+    def _not_prose(self, el: etree._Element, kind: str) -> bool:
+        """Handle a code listing, table, equation, figure or line number per the policy; False
+        when it is to be read as ordinary text."""
+        text = _WS.sub(" ", " ".join(el.itertext())).strip()
+        if kind == "math":
+            alt = (el.get("alttext") or "").strip()
+            if alt:  # the book's own words for the equation
+                self.buf.append(f" {alt} ")
+                return True
+            block = el.get("display") == "block"
+            action = self.reading.math
+            if action == "read":
+                action = "note"  # MathML's raw text (mi, mo, mn run together) is not readable
+            self.out.append(skip_of(kind, action, text))
+            if action == "note":
+                if block:
+                    self.flush()
+                    self.out.append(Block(note_text("math", self.language), "paragraph", note="math"))
+                else:
+                    self.buf.append(f" {note_text('math-inline', self.language)} ")
+            return True
+        action = getattr(self.reading, _ACTION[kind])
+        if action == "read":
+            return False
+        self.out.append(skip_of(kind, action, text))
+        if action == "note":
+            self.flush()
+            self.out.append(Block(note_text(kind, self.language), "paragraph", note=kind))
+        return True
 
     def walk(self, el: etree._Element) -> None:
         if isinstance(el, etree._Entity):
@@ -80,12 +155,25 @@ class _Walker:
                 self.buf.append(el.tail)
             return
         if _skipped(el):
+            types = set((el.get(_EPUB_TYPE) or "").split()) | set((el.get("role") or "").replace("doc-", "").split())
+            recorded = next((_RECORDED_TYPES[t] for t in types if t in _RECORDED_TYPES), None)
+            if recorded and isinstance(el.tag, str):
+                text = " ".join(el.itertext()).strip()
+                if text:
+                    self.out.append(skip_of(recorded, "skip", text))
+            if el.tail:
+                self.buf.append(el.tail)
+            return
+        kind = _kind(el)
+        if kind is not None and self._not_prose(el, kind):
             if el.tail:
                 self.buf.append(el.tail)
             return
         tag = _local(el.tag)
         ident = el.get("id")
         is_block = tag in _BLOCK_TAGS
+        verse = self.reading.verse and is_block and (
+            bool(_VERSE.search(_classes(el))) or sum(1 for c in el if _local(c.tag) == "br") >= 2)
         if is_block or (ident and ident in self.anchor_ids):
             self.flush()
         if ident and ident in self.anchor_ids:
@@ -94,25 +182,35 @@ class _Walker:
             self.flush()
             self.out.append(Block("", "section_break"))
         elif tag == "br":
-            self.buf.append(" ")
+            if self.verse:
+                self.flush()  # a line of verse ends here
+            else:
+                self.buf.append(" ")
         was_heading = self.heading
         if tag in _HEADINGS:
             self.heading = True
+        if verse:
+            self.verse += 1
         if el.text:
             self.buf.append(el.text)
         for child in el:
             self.walk(child)
         if is_block:
             self.flush()
+        if verse:
+            self.verse -= 1
+            self._end_stanza()
         self.heading = was_heading
         if el.tail:
             self.buf.append(el.tail)
 
 
-def extract_blocks(root: etree._Element, anchor_ids: set[str] = frozenset()) -> list[Block | Anchor]:
-    """Blocks of the document's <body> (or root), with Anchor markers for ids in `anchor_ids`."""
+def extract_blocks(root: etree._Element, anchor_ids: set[str] = frozenset(), reading: Reading = DEFAULT,
+                   language: str = "en") -> list[Block | Anchor | Skip]:
+    """Blocks of the document's <body> (or root) in order, with Anchor markers for ids in
+    `anchor_ids` and a Skip where something is not read as written (see `Reading`)."""
     body = next((e for e in root.iter() if _local(e.tag) == "body"), root)
-    walker = _Walker(set(anchor_ids))
+    walker = _Walker(set(anchor_ids), reading, language)
     walker.walk(body)
     walker.flush()
     return walker.out

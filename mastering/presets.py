@@ -21,7 +21,7 @@ from typing import Literal, Mapping
 
 from mastering.errors import MasteringError
 
-PauseKind = Literal["sentence", "paragraph", "section_break", "heading"]
+PauseKind = Literal["sentence", "paragraph", "section_break", "heading", "line"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Preset:
     trim_threshold_db: float = 40.0  # clip edges quieter than this below the clip's loudest frame
     trim_keep_ms: float = 15.0  # margin kept outside the trimmed edges
     pause_sentence_s: float = 0.45
+    pause_line_s: float = 0.35  # after a line of verse (the stanza's last line pauses as a paragraph)
     pause_paragraph_s: float = 0.9
     pause_section_s: float = 1.6
     pause_heading_s: float = 2.0
@@ -94,7 +95,7 @@ class Preset:
     def pause_for(self, kind: PauseKind) -> float:
         """Seconds of room tone after a sentence that ends a unit of `kind`."""
         try:
-            return {"sentence": self.pause_sentence_s, "paragraph": self.pause_paragraph_s,
+            return {"sentence": self.pause_sentence_s, "line": self.pause_line_s, "paragraph": self.pause_paragraph_s,
                     "section_break": self.pause_section_s, "heading": self.pause_heading_s}[kind]
         except KeyError:
             raise MasteringError(f"unknown pause kind {kind!r}") from None

@@ -8,6 +8,7 @@ import pytest
 from ingest.errors import InputError
 from ingest.markdown import read_markdown
 from ingest.reader import read_book
+from ingest.reading import Reading
 from ingest.script import chapter_script
 
 SCRIPT = """---
@@ -65,7 +66,7 @@ def test_single_h1_over_h2_is_the_book_title(tmp_path: Path) -> None:
 
 
 def test_script_boundaries_drive_pauses(tmp_path: Path) -> None:
-    book = read_markdown(write(tmp_path, SCRIPT))
+    book = read_markdown(write(tmp_path, SCRIPT), Reading(code="skip"))  # by default a code block gets a note
     lines = chapter_script(book.chapters[0])
     assert [ln.boundary for ln in lines] == ["heading", "sentence", "section_break"]
     assert lines[-1].pause_s == 1.5

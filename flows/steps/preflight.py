@@ -35,7 +35,7 @@ def check_make(project: str, out: str | None, chapters: list[int] | None, option
     MasteringError, Busy) with one line naming the file and the problem."""
     proj = load_project(project)
     preset = get_preset(options.preset or proj.preset, None if options.preset else proj.preset_overrides)
-    book = read_book(proj.source)
+    book = read_book(proj.source, proj.reading)
     total = len(book.chapters)
     wanted = sorted(set(chapters)) if chapters else list(range(1, total + 1))
     bad = [i for i in wanted if not 1 <= i <= total]

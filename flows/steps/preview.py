@@ -1,11 +1,15 @@
 """What the front end will say, printed for a producer to proofread before any GPU time is spent.
 
 For every sentence: the source text, then each language run with its normalised text and the
-GPT-SoVITS phones. `--json` prints one object per sentence instead:
+GPT-SoVITS phones; then what the chapter does not read as written (code, tables, line numbers ...)
+and why, and before the first chapter the documents left out of the book. `--json` prints one
+object per sentence instead:
 {"chapter", "title", "index", "kind" (the pause after it: sentence, paragraph, heading or
 section_break), "text", "runs": [{"lang", "text", "phones", "g2p_text",
 "word2ph"}]}, where a run's "text" is its normalised text and "g2p_text" the characters the
-phones align to (word2ph: phones per character, Chinese runs only).
+phones align to (word2ph: phones per character, Chinese runs only), and per element not read
+{"chapter" (null for a whole document left out), "title", "skipped": {"what", "action" (skip or
+note), "words", "excerpt", "reason"}}.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from ingest.segment import Lang
 from mastering.presets import Preset
 from synth.g2p import G2P, load_lexicon
 
+from flows.steps.coverage import reason
 from flows.steps.spoken import book_scripts
 
 
@@ -39,6 +44,11 @@ def preview_lines(book: Book, chapter: int | None, as_json: bool, *, engine: str
     wanted = [chapter] if chapter is not None else list(range(1, total + 1))
     scripts = book_scripts(book, engine, preset, wanted, lexicon)
     g2p = G2P(load_lexicon(lexicon) if lexicon is not None else None)
+    if chapter is None:
+        for title, skip in book.left_out:
+            yield (json.dumps({"chapter": None, "title": title, "skipped": {**skip.to_dict(), "reason": reason(skip)}},
+                              ensure_ascii=False) if as_json else f"(left out: {title!r} — {reason(skip)}, "
+                                                                  f"{skip.words} words)")
     for number in wanted:
         chap = book.chapters[number - 1]
         if not as_json:
@@ -60,3 +70,7 @@ def preview_lines(book: Book, chapter: int | None, as_json: bool, *, engine: str
                 yield f"    {run.lang} | {run.text} | {' '.join(p.phones)}"
             if line.boundary == "section_break":
                 yield "   ---"
+        for skip in chap.skipped:
+            yield (json.dumps({"chapter": number, "title": chap.title, "skipped": {**skip.to_dict(), "reason": reason(skip)}},
+                              ensure_ascii=False) if as_json else
+                   f"   (not read: {reason(skip)}; {skip.words} words: {skip.excerpt[:50]!r})")

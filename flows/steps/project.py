@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.errors import InputError
+from ingest.reading import DEFAULT as DEFAULT_READING
+from ingest.reading import Reading
 
 EngineKind = str  # a name in the engine registry (synth.engines)
 
@@ -28,6 +30,7 @@ class Project:
     seed: int = 0
     title: str = ""
     book_files: tuple[str, ...] = ()  # whole-book files to add: "m4b", "mp3"
+    reading: Reading = DEFAULT_READING  # [reading]: code, tables, equations, back matter, TOC depth, verse
     extra: dict = field(default_factory=dict)  # other tables (podcast settings ...)
 
 
@@ -89,6 +92,10 @@ def load_project(path: str | Path) -> Project:
     if source is None and "podcast" not in data:
         raise InputError("[book] source = \"...\" is missing", config_file)
     engine = str(voice.get("engine", "espeak"))
+    try:
+        reading = Reading.from_table(_table(data, "reading", config_file), str(config_file))
+    except ValueError as exc:
+        raise InputError(str(exc), config_file) from None
     return Project(
         root=path.resolve(),
         source=source or path.resolve(),
@@ -102,7 +109,8 @@ def load_project(path: str | Path) -> Project:
         seed=whole(voice, "seed", "voice", 0),
         title=str(book.get("title", "")),
         book_files=_book_files(output.get("book_files", []), config_file),
-        extra={k: v for k, v in data.items() if k not in ("book", "voice", "mastering", "output")},
+        reading=reading,
+        extra={k: v for k, v in data.items() if k not in ("book", "voice", "mastering", "output", "reading")},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ingest.normalize.cmu import LETTER_NAMES, cmu_dict
 from ingest.normalize.numbers import (
     ANY_NUM,
     MAX_WHOLE_DIGITS,
@@ -76,18 +77,26 @@ _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTH_DAY = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s(\d{1,2})(?:st|nd|rd|th)?\b(,?\s(\d{4})\b)?")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s(" + "|".join(_MONTHS) + r")\b")
 _ORDINAL = re.compile(rf"\b(\d{{1,{MAX_WHOLE_DIGITS}}})(st|nd|rd|th)\b")
-_PHONE = re.compile(r"(?<![\d.])(\+\d{1,3}[\s-]?)?\(?(\d{3})\)?[\s.-](\d{3})[\s.-](\d{4})(?![\d.])")
+_PHONE = re.compile(r"(?<![\d.])(\+\d{1,3}[\s-]?)?\(?(\d{3})\)?[\s.-](\d{3})[\s.-](\d{4})(?!\d|\.\d)")
 _YEARS_PLURAL = re.compile(r"\b(1[1-9]\d0|20[0-9]0)s\b")
 _YEAR = re.compile(r"(?<![\d.,$£€¥-])(1[1-9]\d\d|20\d\d)(?!\d|[.,]\d|\s?%|\s?(?:" + _UNIT_RE + r")\b)")
 _UNIT = re.compile(r"((?<![\d.])-?" + NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
 _FRACTION = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")
-_RANGE = re.compile(r"(?<![\d.])(" + NUM + r")\s?[-–—~]\s?(" + NUM + r")(?![\d.])")
+_RANGE = re.compile(r"(?<![\d.])(" + NUM + r")\s?[-–—~]\s?(" + NUM + r")(?!\d|\.\d)")
 _NEG = re.compile(r"(?<![\w])-(?=\d)")
 _NUMBER = re.compile(ANY_NUM)
 _LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])(?!(?:st|nd|rd|th|s)\b)"
                            r"(?!(?:km|cm|mm|nm|kg|mg|ml|mL|kW|kWh|mph|lbs?|oz|ft|GB|MB|KB|TB|GHz|MHz|Hz|[mgLkKMB])\b)")
 _INITIAL = re.compile(r"\b([A-Z])\.(?=\s[A-Z])")
 _ACRONYM = re.compile(r"\b([A-Z]{2,6})(s?)\b")
+# 1.2k, 3M, 7B (after money, which reads "$2k" itself): the scale said as a word.
+_SCALED = re.compile(r"(?<![\d.$£€¥])(\d++(?:\.\d++)?)(k|K|M|B|bn)\b")
+_SCALE_WORDS = {"k": "thousand", "K": "thousand", "M": "million", "B": "billion", "bn": "billion"}
+# Model numbers: RTX 3090, GTX-1080, A100, H200 — read like a name (pairs, as years are), not as
+# a quantity ("three thousand and ninety").
+_MODEL = re.compile(r"\b([A-Z]{2,6}[ -]?|[A-Z])(\d{3,5})\b(?![.,]\d|\s?%)")
+# Versions: v2.1, 2.0.1 (two or more dots) — every part a number, joined by "point".
+_VERSION = re.compile(r"\b[vV](\d+(?:\.\d+)*)\b|(?<![\d.])(\d+(?:\.\d+){2,})(?!\d|\.\d)")
 _HYPHEN_WORDS = re.compile(r"(?<=[A-Za-z])[-/](?=[A-Za-z])")
 _SYMBOLS = {"&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number ",
             "×": " times ", "÷": " divided by ", "<": " less than ", ">": " greater than "}
@@ -179,14 +188,66 @@ def _spell(m: re.Match, spell: bool, keep: frozenset[str]) -> str:
     word, plural = m.groups()
     if word in keep or word + plural in keep:
         return m.group(0)
-    if word in WORD_ACRONYMS or not spell:
+    if word in WORD_ACRONYMS or not spell or not spelled_out(word):
         return word.capitalize() + plural
     return " ".join(word) + ("'s" if plural else "")
+
+
+def spelled_out(word: str) -> bool:
+    """Whether an all-capitals word is said letter by letter (FBI, HTML, IDPF) rather than read as
+    a word set in capitals for emphasis or style (WHALE, OSCAR WILDE, ARIA, DAISY).
+
+    The CMU dictionary decides words it knows: acronyms there are transcribed as letter names
+    (USA, CPU), words as words. An unknown word is spelled when it is short or unpronounceable
+    (no vowel, or a consonant cluster English does not have)."""
+    pron = cmu_dict().get(word.lower())
+    if pron is not None:
+        return _as_letters(word, pron)
+    return len(word) <= 3 or not _pronounceable(word)
+
+
+_VOWELS = set("AEIOUY")
+_CLUSTERS = frozenset("""STR SCR SPR SPL SHR THR CHR SCH PHR NTH NCH RTH RST NDS NTS NGS RLD GHT TCH LTS
+RDS RMS RNS LDS MPS NKS RKS""".split())
+
+
+def _pronounceable(word: str) -> bool:
+    if not any(c in _VOWELS for c in word):
+        return False
+    for run in re.findall(r"[^AEIOUY]{3,}", word):
+        if len(run) > 3 or run not in _CLUSTERS:
+            return False
+    return True
+
+
+def _as_letters(word: str, pron: tuple[str, ...]) -> bool:
+    """True when `pron` (ARPAbet) is the word's letters named one after another."""
+    named = [p.rstrip("012") for c in word.lower() for p in LETTER_NAMES.get(c, ("?",))]
+    said = [p.rstrip("012") for p in pron]
+    if said == named:
+        return True
+    # Letter names vary a little (G as "G IY" or "JH IY"): same length, same vowels in order.
+    vowels = set("AEIOU")
+    return len(said) == len(named) and [p for p in said if p[0] in vowels] == [p for p in named if p[0] in vowels]
+
+
+def _model(m: re.Match) -> str:
+    digits = m.group(2)
+    said = (en_number(digits) if len(digits) == 3 else en_year(int(digits)) if len(digits) == 4
+            else en_digits(digits))
+    return f"{m.group(1).rstrip(' -')} {said}"
+
+
+def _version(m: re.Match) -> str:
+    if m.group(1) is not None:
+        return "version " + " point ".join(en_number(str(int(p))) for p in m.group(1).split("."))
+    return " point ".join(en_number(str(int(p))) for p in m.group(2).split("."))
 
 
 def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = frozenset()) -> str:
     """Expand numbers, money, dates, times, units, abbreviations; spell ALL-CAPS acronyms."""
     text = text.translate(_ZH_PUNCT).replace("...", "…")
+    text = text.replace("---", "—").replace("--", "–")  # typewriter dashes: 1904--1985 is a range
     if "." in text:
         final_stop = text.rstrip().endswith(".")
         for pattern, repl in _ABBR:
@@ -201,6 +262,8 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
     if "." in text:
         text = _INITIAL.sub(r"\1", text)  # 'J. Smith': no full stop inside a name
     if any(c.isdigit() for c in text):
+        text = _VERSION.sub(_version, text)
+        text = _MODEL.sub(_model, text)
         text = _LETTER_DIGIT.sub(" ", text)
         text = _US_DATE.sub(_us_date, text)
         text = _ISO_DATE.sub(lambda m: f"{_MONTHS[int(m.group(2)) - 1]} {en_ordinal(int(m.group(3)))}, "
@@ -213,6 +276,7 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = _RATIO.sub(lambda m: f"{en_number(m.group(1))} to {en_number(m.group(2))}", text)
         text = _PHONE.sub(lambda m: ", ".join(en_digits(g) for g in m.groups() if g), text)
         text = _MONEY.sub(_money, text)
+        text = _SCALED.sub(lambda m: f"{en_number(m.group(1))} {_SCALE_WORDS[m.group(2)]}", text)
         text = _PERCENT_RANGE.sub(lambda m: f"{en_number(m.group(1))} to {en_number(m.group(2))} percent", text)
         text = _PERCENT.sub(lambda m: en_number(m.group(1)) + " percent", text)
         text = _UNIT.sub(_unit, text)

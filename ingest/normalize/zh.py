@@ -28,8 +28,8 @@ _YEAR = re.compile(r"(?<!\d)(\d{4}|\d{2})(?=\s*(?:年代|年|届))")
 _YEAR_RANGE = re.compile(r"(?<!\d)(\d{4})\s*[-~～—–至到]\s*(\d{4})(?=\s*年)")
 _TIME = re.compile(r"(?<!\d)([01]?\d|2[0-4])[:：]([0-5]\d)(?:[:：]([0-5]\d))?(?!\d)")
 _RATIO = re.compile(r"(?<![\d:])(\d++)[:：](\d++)(?![\d:])")
-_MOBILE = re.compile(r"(?<![\d.])(?:\+86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?![\d.])")
-_LANDLINE = re.compile(r"(?<![\d.])(0\d{2,3}|400|800)-(\d{3,4})-?(\d{3,4})(?![\d.])")
+_MOBILE = re.compile(r"(?<![\d.])(?:\+86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d|\.\d)")
+_LANDLINE = re.compile(r"(?<![\d.])(0\d{2,3}|400|800)-(\d{3,4})-?(\d{3,4})(?!\d|\.\d)")
 _MONEY_PRE = re.compile(r"(US\$|\$|¥|€|£|HK\$)\s?(" + _NUM + r")\s*(万亿|亿|万|千)?")
 _MONEY_NAMES = {"US$": "美元", "$": "美元", "¥": "元", "€": "欧元", "£": "英镑", "HK$": "港元"}
 _PERCENT = re.compile(r"((?<![\d.])[-+]?" + _NUM + r")\s?[%％]")
@@ -41,6 +41,8 @@ _FRACTION = re.compile(r"(?<![\d/])(\d++)/(\d++)(?![\d/])")
 _RANGE = re.compile(r"(" + _NUM + r")\s?[-~～—–]\s?(" + _NUM + r")")
 _NEG = re.compile(r"(?<![\dA-Za-z])-(?=\d)")
 _NUMBER = re.compile(ANY_NUM)
+_SCALED = re.compile(r"(?<![\d.])(\d++(?:\.\d++)?)(k|K|M|B|bn)(?![A-Za-z])")
+_SCALE_ZH = {"k": "千", "K": "千", "M": "百万", "B": "十亿", "bn": "十亿"}
 _DIGIT_STRING = re.compile(r"(?<![\d.,])0\d++(?![\d.,])|(?<![\d.,])\d{12,}+(?![\d.,])")
 
 _SYMBOLS = {"+": "加", "=": "等于", "×": "乘", "÷": "除以", "<": "小于", ">": "大于",
@@ -97,7 +99,9 @@ def _unit(m: re.Match) -> str:
 
 def normalize_zh(text: str) -> str:
     """Read digits, symbols and units in Chinese; Chinese punctuation is kept, quotes go."""
+    text = text.replace("---", "—").replace("--", "–")  # typewriter dashes: 1904--1985 is a range
     if any(c.isdigit() for c in text):
+        text = _SCALED.sub(lambda m: zh_number(m.group(1)) + _SCALE_ZH[m.group(2)], text)
         text = _DATE.sub(lambda m: f"{zh_digits(m.group(1))}年{zh_number(str(int(m.group(2))))}月"
                                    f"{zh_number(str(int(m.group(3))))}日", text)
         text = _YEAR_MONTH.sub(lambda m: f"{zh_digits(m.group(1))}年{zh_number(m.group(2))}月", text)
