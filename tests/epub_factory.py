@@ -32,7 +32,7 @@ class EpubSpec:
     author: str = "Ann Author"
     language: str = "en"
     docs: list[tuple[str, str]] = field(default_factory=list)  # (file name, xhtml text), spine order
-    toc: list[tuple[str, str]] = field(default_factory=list)  # (href, title)
+    toc: list[tuple] = field(default_factory=list)  # (href, title) or (href, title, depth), depth 1 = top
     nav: bool = True
     ncx: bool = True
     cover: bytes | None = None
@@ -55,17 +55,15 @@ def build_epub(path: Path, spec: EpubSpec) -> Path:
 <metadata xmlns:dc="http://purl.org/dc/elements/1.1/">
 <dc:identifier id="uid">urn:uuid:12345678-1234-1234-1234-123456789abc</dc:identifier>
 <dc:title>{spec.title}</dc:title><dc:creator>{spec.author}</dc:creator>
-<dc:language>{spec.language}</dc:language><dc:date>2024-05-01</dc:date>
+{f'<dc:language>{spec.language}</dc:language>' if spec.language else ''}<dc:date>2024-05-01</dc:date>
 <meta property="dcterms:modified">2024-05-01T00:00:00Z</meta>
 {'<meta name="cover" content="cover-img"/>' if spec.cover else ''}
 </metadata>
 <manifest>{''.join(items)}</manifest>
 <spine{' toc="ncx"' if spec.ncx else ''}>{''.join(spine)}</spine>
 </package>"""
-    nav_links = "".join(f'<li><a href="{h}">{t}</a></li>' for h, t in spec.toc)
+    nav_links, points = _nested(spec.toc)
     nav = xhtml(f'<nav epub:type="toc"><h1>Contents</h1><ol>{nav_links}</ol></nav>', "Contents")
-    points = "".join(f'<navPoint id="p{i}" playOrder="{i + 1}"><navLabel><text>{t}</text></navLabel>'
-                     f'<content src="{h}"/></navPoint>' for i, (h, t) in enumerate(spec.toc))
     ncx = ('<?xml version="1.0" encoding="utf-8"?><ncx xmlns="http://www.daisy.org/z3986/2005/ncx/" '
            f'version="2005-1"><head/><docTitle><text>{spec.title}</text></docTitle>'
            f'<navMap>{points}</navMap></ncx>')
@@ -89,6 +87,33 @@ def build_epub(path: Path, spec: EpubSpec) -> Path:
         for name, data in spec.extra.items():
             zf.writestr(name, data, zipfile.ZIP_DEFLATED)
     return path
+
+
+def _nested(toc: list[tuple]) -> tuple[str, str]:
+    """The nav's <li> items and the NCX's navPoints for a TOC whose entries may carry a depth."""
+    nav: list[str] = []
+    ncx: list[str] = []
+    stack: list[list] = []  # [level, its child list is open] of each <li> still open
+
+    def close() -> None:
+        _, has_list = stack.pop()
+        nav.append("</ol></li>" if has_list else "</li>")
+        ncx.append("</navPoint>")
+
+    for i, entry in enumerate(toc):
+        href, title, level = entry if len(entry) == 3 else (*entry, 1)
+        while stack and stack[-1][0] >= level:
+            close()
+        if stack and not stack[-1][1]:
+            nav.append("<ol>")
+            stack[-1][1] = True
+        nav.append(f'<li><a href="{href}">{title}</a>')
+        ncx.append(f'<navPoint id="p{i}" playOrder="{i + 1}"><navLabel><text>{title}</text></navLabel>'
+                   f'<content src="{href}"/>')
+        stack.append([level, False])
+    while stack:
+        close()
+    return "".join(nav), "".join(ncx)
 
 
 def sample_spec() -> EpubSpec:

@@ -104,6 +104,7 @@ _DROP = str.maketrans("", "", "“”\"‘«»「」『』《》*_`^|\\")
 _TO_COMMA = re.compile(r"(?:(?<!\s)\s++)?[()\[\]{}（）【】—–]+\s*+")
 _ZH_PUNCT = str.maketrans({"，": ",", "。": ".", "！": "!", "？": "?", "；": ";", "：": ":", "、": ",", "’": "'"})
 _PUNCT_RUN_EN = re.compile(r"[,.!?;:](?:\s*[,.!?;:])+")
+_GLUED_AFTER_PUNCT = re.compile(r"([,;:])(?=[A-Za-z])")  # "Hofgarten,ten": text nodes joined
 _SPACE_BEFORE_PUNCT = re.compile(r"(?<!\s)\s++([,.!?;:])")
 
 # Acronyms said as words, not letters.
@@ -200,12 +201,15 @@ def spelled_out(word: str) -> bool:
     The CMU dictionary decides words it knows: acronyms there are transcribed as letter names
     (USA, CPU), words as words. An unknown word is spelled when it is short or unpronounceable
     (no vowel, or a consonant cluster English does not have)."""
+    if len(word) <= 2:
+        return word not in _SHORT_WORDS  # AI, US, TV are letters; NO, OH, SO are words said loudly
     pron = cmu_dict().get(word.lower())
     if pron is not None:
         return _as_letters(word, pron)
     return len(word) <= 3 or not _pronounceable(word)
 
 
+_SHORT_WORDS = frozenset("NO GO SO DO OH MY BE WE HE ME IF OR AN AT IN ON TO OF IS AM BY UP HI YO OX AH".split())
 _VOWELS = set("AEIOUY")
 _CLUSTERS = frozenset("""STR SCR SPR SPL SHR THR CHR SCH PHR NTH NCH RTH RST NDS NTS NGS RLD GHT TCH LTS
 RDS RMS RNS LDS MPS NKS RKS""".split())
@@ -315,6 +319,7 @@ def tidy_en(text: str) -> str:
     text = _TO_COMMA.sub(", ", text)
     text = re.sub(r"\s+", " ", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = _GLUED_AFTER_PUNCT.sub(r"\1 ", text)
     text = _PUNCT_RUN_EN.sub(_strongest, text)
     return text.lstrip(" ,;:.!?").rstrip()
 
