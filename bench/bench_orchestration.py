@@ -49,7 +49,7 @@ def plain_run(book_path: Path, out: Path, workers: int) -> dict:
     book, t["ingest"] = timed(read_book, proj.source)
     scripts, t["front end"] = timed(lambda: [script(c, book.meta.language, proj.engine) for c in book.chapters])
     preset = get_preset("acx")
-    spec = engine_spec(proj.engine, proj.voice, proj.lexicon)
+    spec = engine_spec(proj.engine, proj.voice, proj.lexicon, proj.voice_settings)
     start = time.perf_counter()
     pool = make_pool(PoolConfig(workers=workers))
     synth = Synthesis(pool, spec, pool.fingerprint(spec), ClipCache(out / ".work" / "clips"))
@@ -82,7 +82,7 @@ def synth_only(book_path: Path, workers: int, work: Path) -> tuple[float, float]
     proj = load_project(book_path)
     book = read_book(proj.source, proj.reading)
     scripts = [line for c in book.chapters for line in script(c, book.meta.language, proj.engine)]
-    spec = engine_spec(proj.engine, proj.voice, proj.lexicon)
+    spec = engine_spec(proj.engine, proj.voice, proj.lexicon, proj.voice_settings)
     start = time.perf_counter()
     pool = make_pool(PoolConfig(workers=workers))
     fingerprint = pool.fingerprint(spec)  # starts every worker and builds its engine

@@ -73,7 +73,7 @@ def produce_podcast(project: str, script: str | None = None, force: bool = False
     preset = get_preset(proj.preset, proj.preset_overrides)
     out = output_dir(proj, settings, out_dir)
     scripts = [ep.read_episode(settings.resolve_script(script), settings)] if script else ep.scan_episodes(settings)
-    spec = engine_spec(proj.engine, proj.voice, proj.lexicon)
+    spec = engine_spec(proj.engine, proj.voice, proj.lexicon, proj.voice_settings)
     pool = make_pool(PoolConfig(workers, (), dask_address), use_gpus=spec.uses_gpu)
     try:
         synth = Synthesis(pool, spec, pool.fingerprint(spec), ClipCache((proj.work_dir or out / ".work") / "clips"),

@@ -30,7 +30,7 @@ from flows.steps.progress import Event, report
 from flows.steps.project import RunOptions, default_out_dir, load_project, remove_leftovers
 from flows import runtime
 from flows.steps.spoken import book_scripts
-from flows.steps.synthesis import Synthesis, engine_spec
+from flows.steps.synthesis import Synthesis, engine_settings, engine_spec
 from flows.tasks import export_chapter, ingest_book, synthesize_chapter
 from ingest.errors import BookcastError, Interrupted, raise_if_stopped, stop_requested
 from mastering.presets import get_preset
@@ -87,7 +87,7 @@ def dask_flow(address: str):
 def _produce(proj, book, mastering, out: Path, wanted: list[int], options: RunOptions) -> dict | Failed:
     logger = get_run_logger()
     started = time.perf_counter()
-    spec = engine_spec(proj.engine, proj.voice, proj.lexicon)
+    spec = engine_spec(proj.engine, proj.voice, proj.lexicon, proj.voice_settings)
     placement = PoolConfig(0 if options.dask_tasks else options.workers, options.devices,
                            None if options.dask_tasks else options.dask_address)
     pool = make_pool(placement, use_gpus=spec.uses_gpu)
@@ -107,7 +107,8 @@ def _produce(proj, book, mastering, out: Path, wanted: list[int], options: RunOp
                           proj.seed)
         header = {"book": {"title": book.meta.title, "author": book.meta.author, "language": book.meta.language,
                            "source": str(proj.source)},
-                  "engine": {"name": spec.kind, "voice": spec.voice, "fingerprint": synth.fingerprint},
+                  "engine": {"name": spec.kind, "voice": spec.voice, "fingerprint": synth.fingerprint,
+                             "settings": engine_settings(spec)},
                   "preset": mastering.name, "out_dir": str(out)}
         manifest = ManifestWriter(out, book, header, wanted)
         manifest.seconds["front_end"] = round(front_end_s, 2)

@@ -34,6 +34,7 @@ class EngineSpec:
     kind: str
     voice: str | None = None
     lexicon: str | None = None
+    settings: tuple[tuple[str, object], ...] = ()  # [voice] settings (hashable: nested tables as item tuples)
 
     @property
     def info(self) -> EngineInfo:
@@ -56,7 +57,17 @@ class EngineSpec:
 
     def build(self) -> Engine:
         return make_engine(self.kind, Path(self.voice) if self.voice else None,
-                           Path(self.lexicon) if self.lexicon else None)
+                           Path(self.lexicon) if self.lexicon else None, settings_dict(self.settings))
+
+
+def settings_tuple(settings: dict) -> tuple[tuple[str, object], ...]:
+    """[voice] settings as a hashable, ordered tuple (a spec is a dict key in workers)."""
+    return tuple(sorted((k, settings_tuple(v) if isinstance(v, dict) else v) for k, v in settings.items()))
+
+
+def settings_dict(settings: tuple) -> dict:
+    return {k: settings_dict(v) if isinstance(v, tuple) and v and isinstance(v[0], tuple) else v
+            for k, v in settings}
 
 
 @dataclass(frozen=True)

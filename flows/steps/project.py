@@ -31,6 +31,7 @@ class Project:
     title: str = ""
     book_files: tuple[str, ...] = ()  # whole-book files to add: "m4b", "mp3"
     reading: Reading = DEFAULT_READING  # [reading]: code, tables, equations, back matter, TOC depth, verse
+    voice_settings: dict = field(default_factory=dict)  # the engine's own [voice] settings (espeak: rate, pitch, voices)
     extra: dict = field(default_factory=dict)  # other tables (podcast settings ...)
 
 
@@ -76,8 +77,11 @@ def load_project(path: str | Path) -> Project:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"invalid TOML: {exc}", config_file) from exc
     book, voice, master, output = (_table(data, name, config_file) for name in ("book", "voice", "mastering", "output"))
-    for name, table in (("book", book), ("voice", voice), ("mastering", master), ("output", output)):
-        _known_keys(name, table, config_file)
+    engine = str(voice.get("engine", "espeak"))
+    settings = _engine_settings(engine, voice, config_file)
+    for name, table in (("book", book), ("voice", {k: v for k, v in voice.items() if k not in settings}),
+                        ("mastering", master), ("output", output)):
+        _known_keys(name, table, config_file, _engine_setting_names(engine) if name == "voice" else ())
 
     def rel(value: object) -> Path | None:
         return None if not value else (path / str(value)).resolve()
@@ -91,7 +95,6 @@ def load_project(path: str | Path) -> Project:
     source = rel(book.get("source"))
     if source is None and "podcast" not in data:
         raise InputError("[book] source = \"...\" is missing", config_file)
-    engine = str(voice.get("engine", "espeak"))
     try:
         reading = Reading.from_table(_table(data, "reading", config_file), str(config_file))
     except ValueError as exc:
@@ -110,6 +113,7 @@ def load_project(path: str | Path) -> Project:
         title=str(book.get("title", "")),
         book_files=_book_files(output.get("book_files", []), config_file),
         reading=reading,
+        voice_settings=settings,
         extra={k: v for k, v in data.items() if k not in ("book", "voice", "mastering", "output", "reading")},
     )
 
@@ -118,7 +122,35 @@ _KEYS = {"book": {"source", "lexicon", "title"}, "voice": {"engine", "path", "se
          "mastering": {"preset", "overrides"}, "output": {"dir", "work_dir", "book_files"}}
 
 
-def _known_keys(name: str, table: dict, config_file: Path) -> None:
+def _engine_settings(engine: str, voice: dict, config_file: Path) -> dict:
+    """The [voice] settings the engine takes (espeak: rate, pitch, voice, voices), checked now."""
+    from synth.engines import engine_info
+    from synth.errors import VoiceError
+
+    try:
+        info = engine_info(engine)
+    except VoiceError:
+        return {}  # an unknown engine is reported by preflight with the list of known ones
+    settings = {k: v for k, v in voice.items() if k in info.settings}
+    if settings and info.settings_check is not None:
+        try:
+            info.settings_check(settings)
+        except ValueError as exc:
+            raise InputError(str(exc), config_file) from None
+    return settings
+
+
+def _engine_setting_names(engine: str) -> tuple[str, ...]:
+    from synth.engines import engine_info
+    from synth.errors import VoiceError
+
+    try:
+        return engine_info(engine).settings
+    except VoiceError:
+        return ()
+
+
+def _known_keys(name: str, table: dict, config_file: Path, more: tuple[str, ...] = ()) -> None:
     """A misspelt or misplaced setting is an error, not silently ignored (`[mastering] mp3_quality`
     belongs under `[mastering.overrides]`)."""
     unknown = sorted(set(table) - _KEYS[name])
@@ -127,7 +159,7 @@ def _known_keys(name: str, table: dict, config_file: Path) -> None:
     from mastering.presets import Preset
 
     hint = ("; preset settings go under [mastering.overrides]" if name == "mastering"
-            and unknown[0] in Preset.__dataclass_fields__ else f"; known: {', '.join(sorted(_KEYS[name]))}")
+            and unknown[0] in Preset.__dataclass_fields__ else f"; known: {', '.join(sorted({*_KEYS[name], *more}))}")
     raise InputError(f"[{name}] has no setting {unknown[0]!r}{hint}", config_file)
 
 

@@ -20,7 +20,7 @@ from mastering.clipqc import clip_stats
 from mastering.presets import Preset
 from synth.cache import ClipCache, clip_key
 from synth.errors import SynthesisError
-from synth.jobs import EngineSpec, bucket_batches
+from synth.jobs import EngineSpec, bucket_batches, settings_dict, settings_tuple
 from synth.pool import Pool
 
 log = logging.getLogger(__name__)
@@ -111,9 +111,10 @@ def iter_clips(cache: ClipCache, keys: Sequence[str]) -> Iterator[np.ndarray]:
         yield clip.audio
 
 
-def engine_spec(engine: str, voice: Path | None, lexicon: Path | None) -> EngineSpec:
-    """How workers build the project's engine."""
-    return EngineSpec(engine, str(voice) if voice else None, str(lexicon) if lexicon else None)
+def engine_spec(engine: str, voice: Path | None, lexicon: Path | None, settings: dict | None = None) -> EngineSpec:
+    """How workers build the project's engine (`settings`: its [voice] settings)."""
+    return EngineSpec(engine, str(voice) if voice else None, str(lexicon) if lexicon else None,
+                      settings_tuple(settings or {}))
 
 
 def clip_rate(cache: ClipCache, keys: Sequence[str], preset: Preset) -> int:
@@ -122,3 +123,10 @@ def clip_rate(cache: ClipCache, keys: Sequence[str], preset: Preset) -> int:
     return int(meta["sample_rate"]) if meta else preset.sample_rate
 
 
+
+
+def engine_settings(spec: EngineSpec) -> dict:
+    """The engine's settings as it uses them, defaults filled in (espeak: rate, pitch and the voice
+    per language), for the manifest."""
+    check = spec.info.settings_check
+    return check(settings_dict(spec.settings)) if check is not None else settings_dict(spec.settings)

@@ -43,6 +43,11 @@ class EngineInfo:
     needs_voice: bool = False  # a voice folder is required ([voice] path)
     uses_lexicon: bool = False  # the project's lexicon changes pronunciations (part of the fingerprint)
     preflight: Callable[[Path | None], None] | None = None  # cheap checks before a run; raises VoiceError
+    # [voice] settings the engine takes beyond engine/path/seed (espeak: rate, pitch, voices), passed
+    # to `build` as keywords; `settings_check` validates them when the project is loaded (raises
+    # ValueError) and returns them as the engine will use them, defaults filled in (the manifest's record).
+    settings: tuple[str, ...] = ()
+    settings_check: Callable[[dict], dict] | None = None
     check_voice: Callable[[Path], object] | None = None  # `bookcast voice check`: a report with .lines()/.ok
 
     def fingerprint(self, engine: Engine, lexicon: Path | None) -> str:
@@ -79,10 +84,11 @@ def engine_info(name: str) -> EngineInfo:
     raise VoiceError(f"unknown engine {name!r}; choose one of {', '.join(known_engines())}")
 
 
-def make_engine(name: str, voice: Path | None = None, lexicon: Path | None = None) -> Engine:
-    """Build the named engine. Raises VoiceError for an unknown engine or a missing voice folder
-    (and whatever the engine raises for a bad one)."""
+def make_engine(name: str, voice: Path | None = None, lexicon: Path | None = None,
+                settings: dict | None = None) -> Engine:
+    """Build the named engine (`settings`: its [voice] settings). Raises VoiceError for an unknown
+    engine or a missing voice folder (and whatever the engine raises for a bad one)."""
     info = engine_info(name)
     if info.needs_voice and voice is None:
         raise VoiceError(f"the {name} engine needs a voice folder ([voice] path = ...)")
-    return info.build(voice, lexicon)
+    return info.build(voice, lexicon, **settings) if settings else info.build(voice, lexicon)

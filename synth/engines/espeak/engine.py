@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2  # espeak_AUDIO_OUTPUT: synthesise into our callback, no sound device
 _CHARS_UTF8 = 1
+_PHONEMES = 0x100  # espeakPHONEMES: [[...]] in the text is espeak phoneme input (lexicon words)
 _POS_CHARACTER = 1
 _PARAM_RATE, _PARAM_PITCH = 1, 3
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
@@ -141,7 +143,7 @@ class _Espeak:
         self._chunks = []
         self.lib.espeak_ng_SetRandSeed(0x5EED)  # fricative noise: same seed, same clip
         data = text.encode("utf-8") + b"\0"
-        err = self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        err = self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _PHONEMES, None, None)
         self.lib.espeak_Synchronize()
         if err != 0:
             raise SynthesisError(f"espeak-ng failed on {text[:40]!r} (error {err})")
@@ -154,11 +156,15 @@ class EspeakEngine:
 
     name = "espeak"
 
-    def __init__(self, config: EspeakConfig = EspeakConfig()) -> None:
+    def __init__(self, config: EspeakConfig = EspeakConfig(), lexicon=None) -> None:
         self.config = config
         self._lib = _Espeak.get()
         self.sample_rate = self._lib.sample_rate
         self._voices = dict(config.voices)
+        # The project lexicon's English entries (ARPAbet), said as espeak phonemes.
+        self._said = {w.lower(): "[[" + arpabet_to_espeak(p) + "]]" for w, p in (lexicon.en if lexicon else {}).items()}
+        self._words = (re.compile(r"(?<![\w'])(" + "|".join(re.escape(w) for w in sorted(self._said, key=len, reverse=True))
+                                  + r")(?![\w'])", re.IGNORECASE) if self._said else None)
 
     def fingerprint(self) -> str:
         key = f"espeak|{self._lib.version}|{self.config!r}|{_VARIANT_TEXT}"
@@ -176,9 +182,37 @@ class EspeakEngine:
                 if voice is None:
                     log.warning("espeak: no voice for language %s; skipping %r", run.lang, run.text[:30])
                     continue
-                audio = self._lib.speak(run.text, voice, self.config.rate, self.config.pitch)
+                text = run.text
+                if self._words is not None and run.lang == "en":
+                    text = self._words.sub(lambda m: self._said[m.group(1).lower()], text)
+                audio = self._lib.speak(text, voice, self.config.rate, self.config.pitch)
                 if parts and audio.size:
                     parts.append(gap)
                 parts.append(audio)
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         return Clip(audio=audio, sample_rate=self.sample_rate, text=sentence.text)
+
+
+# ARPAbet (the lexicon's English notation) → espeak-ng's English phoneme mnemonics.
+_ARPA = {"AA": "A:", "AE": "a", "AH": "V", "AO": "O:", "AW": "aU", "AY": "aI", "EH": "E", "ER": "3:", "EY": "eI",
+         "IH": "I", "IY": "i:", "OW": "oU", "OY": "OI", "UH": "U", "UW": "u:", "B": "b", "CH": "tS", "D": "d",
+         "DH": "D", "F": "f", "G": "g", "HH": "h", "JH": "dZ", "K": "k", "L": "l", "M": "m", "N": "n", "NG": "N",
+         "P": "p", "R": "r", "S": "s", "SH": "S", "T": "t", "TH": "T", "V": "v", "W": "w", "Y": "j", "Z": "z",
+         "ZH": "Z"}
+
+
+def arpabet_to_espeak(phones: Sequence[str]) -> str:
+    """ARPAbet with stress digits → espeak phonemes: primary stress ' and secondary , before the
+    vowel, unstressed AH as schwa."""
+    out = []
+    for phone in phones:
+        base, stress = phone.rstrip("012"), phone[len(phone.rstrip("012")):]
+        if base == "AH" and stress == "0":
+            out.append("@")
+            continue
+        if base == "ER" and stress == "0":
+            out.append("3")
+            continue
+        mark = "'" if stress == "1" else "," if stress == "2" else ""
+        out.append(mark + _ARPA.get(base, ""))
+    return "".join(out)
