@@ -26,6 +26,11 @@ def run(args: argparse.Namespace) -> int:
     preset = get_preset(proj.preset, proj.preset_overrides)
     for notice in book.notices:  # what the reader left out: on stderr, so --json output stays one kind
         print(f"bookcast: note: {book.source}: {notice}", file=sys.stderr)
+    from flows.steps.spoken import foreign_note
+
+    note = foreign_note(book, proj.engine)
+    if note:
+        print(f"bookcast: note: {book.source}: {note}", file=sys.stderr)
     if args.coverage:
         import json
 

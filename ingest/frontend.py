@@ -32,6 +32,10 @@ class FrontendConfig:
     # Words left exactly as written (not spelled as acronyms), so a pronunciation lexicon entry
     # such as SQL = "S IY1 K W AH0 L" still finds them; upper-case forms.
     keep_words: frozenset[str] = frozenset()
+    # Passages marked as another language (xml:lang="de", Greek words): True when the engine has
+    # voices for them (espeak) — they keep their language; False — Latin-script passages are read
+    # in the book voice as English, other scripts are skipped with a warning.
+    foreign_languages: bool = False
 
 
 DEFAULT = FrontendConfig()  # the cautious budget: engines declare their own (synth.engines)

@@ -26,6 +26,7 @@ from typing import Literal
 
 from ingest.frontend import DEFAULT, FrontendConfig
 from ingest.lengths import _HAN, _is_han, _join_all, cut_long, merge_short, units  # noqa: F401  (re-exported)
+from ingest.foreign import TAGGED, unmark
 from ingest.normalize import EMAIL, URL, clean_text, normalize_run, roman_to_int, say_address, script_of
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ approx cf u.s u.k u.n ph.d""".split())
 _SPLIT_UNLESS_NUMBER = frozenset("no nos fig figs vol ch pp p jan feb mar apr jun jul aug sep sept oct nov dec".split())
 _SPLIT_IF_CAPITAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+_INITIALS = re.compile(r"^(?:[A-Z]\.){1,3}[A-Z]$")
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -111,6 +113,8 @@ def _is_boundary(text: str, m: re.Match) -> bool:
         w = word.group(1).lower().rstrip(".")
         if w in _NEVER_SPLIT_AFTER or (len(w) == 1 and word.group(1).isupper() and w != "i"):
             return False
+        if _INITIALS.match(word.group(1)):  # 'T.S. Eliot', 'J.R.R. Tolkien': initials before a name
+            return False
         if w in _SPLIT_UNLESS_NUMBER and nxt.isdigit():
             return False
         if w in _SPLIT_IF_CAPITAL and not nxt.isupper():
@@ -121,6 +125,7 @@ def _is_boundary(text: str, m: re.Match) -> bool:
 _NUM_UNITS = "km/h|m/s|km²|m²|cm²|m³|mAh|km|cm|mm|nm|μm|kg|mg|ml|mL|kW|m|g|L|%|‰|℃|°C|°F|°"
 _ATOM = re.compile(
     r"(?P<url>" + URL.pattern + r")|(?P<email>" + EMAIL.pattern + r")"
+    r"|(?P<tagged>" + TAGGED.pattern + r")"
     r"|(?P<num>(?:US\$|HK\$|[$¥€£])?[-+]?\d(?:[\d,.:/\-]*\d)?(?:(?:[kKMB]|bn)(?![A-Za-z])"
     r"|\s?(?:" + _NUM_UNITS + r")(?![A-Za-z]))?)"
     r"|(?P<latin>[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F]"
@@ -153,6 +158,10 @@ def language_runs(sentence: str, default: Lang = "en", config: FrontendConfig = 
     for m in _ATOM.finditer(sentence):
         kind = m.lastgroup
         text = m.group(0)
+        if kind == "tagged":
+            tagged = TAGGED.match(text)
+            atoms.append(["tagged", tagged.group(2), tagged.group(1)])  # type: ignore[union-attr]
+            continue
         if kind in ("url", "email"):
             if (config.urls if kind == "url" else config.emails) == "drop":
                 continue
@@ -217,6 +226,15 @@ def romans_in_heading(text: str) -> str:
 _SPOKEN_SLACK = 1.5
 
 
+def _latin(text: str) -> bool:
+    return any(c.isalpha() for c in text) and all(ord(c) < 0x250 for c in text if c.isalpha())
+
+
+def tidy_foreign(text: str) -> str:
+    """A passage in another language, said as written: spacing tidied, digits left to the voice."""
+    return " ".join(text.split()).strip(" ,;:")
+
+
 def _speakable(piece: str, budget: float, default: Lang, config: FrontendConfig,
                skipped: dict[str, str]) -> list[Sentence]:
     """The piece as a Sentence, or as several when what is spoken is far over the budget: cut the
@@ -224,8 +242,17 @@ def _speakable(piece: str, budget: float, default: Lang, config: FrontendConfig,
     runs: list[Run] = []
     for lang, raw in language_runs(piece, default, config):
         if lang not in SUPPORTED:
-            skipped.setdefault(lang, raw)
-            continue
+            if lang in _LANG_NAMES or not (config.foreign_languages or _latin(raw)):
+                skipped.setdefault(lang, raw)
+                continue
+            if config.foreign_languages:  # the engine has a voice for it: said as written
+                spoken = tidy_foreign(raw)
+                if runs and runs[-1].lang == lang:
+                    runs[-1] = Run(_join_all([runs[-1].text, spoken]), lang)  # type: ignore[arg-type]
+                elif spoken:
+                    runs.append(Run(spoken, lang))  # type: ignore[arg-type]
+                continue
+            lang = "en"  # Latin script, an engine without the language: read in the book voice
         spoken = normalize_run(raw, lang, spell_acronyms=config.spell_acronyms, keep=config.keep_words)
         if not any(c.isalpha() for c in spoken):
             continue
@@ -237,7 +264,7 @@ def _speakable(piece: str, budget: float, default: Lang, config: FrontendConfig,
         return []
     said = sum(units(r.text) for r in runs)
     if said <= _SPOKEN_SLACK * config.max_units or budget <= 2:
-        return [Sentence(piece, tuple(runs))]
+        return [Sentence(unmark(piece), tuple(runs))]
     budget = max(2.0, min(budget / 2, budget * config.max_units / said))
     return [s for sub in cut_long(piece, budget) for s in _speakable(sub, budget, default, config, skipped)]
 

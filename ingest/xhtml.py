@@ -16,10 +16,12 @@ from html.entities import html5
 
 from lxml import etree
 
+from ingest.foreign import code_of, mark
 from ingest.model import Block, Skip, skip_of
 from ingest.reading import DEFAULT, Reading, note_text
 
 _EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _SKIP_TAGS = {"script", "style", "head", "rt", "rp", "nav", "svg", "img", "audio",
               "video", "object", "iframe", "button", "form", "input", "select", "textarea", "template"}
 _SKIP_TYPES = {"footnote", "endnote", "footnotes", "endnotes", "rearnote", "rearnotes", "noteref",
@@ -101,6 +103,11 @@ class _Walker:
         self.buf: list[str] = []
         self.heading = False
         self.verse = 0  # depth of verse containers we are inside
+        self.foreign: str | None = None  # the language (not en/zh) of the element we are in
+
+    def text(self, text: str | None) -> None:
+        if text:
+            self.buf.append(mark(text, self.foreign) if self.foreign else text)
 
     def flush(self) -> None:
         text = _WS.sub(" ", "".join(self.buf)).strip()
@@ -150,9 +157,8 @@ class _Walker:
 
     def walk(self, el: etree._Element) -> None:
         if isinstance(el, etree._Entity):
-            self.buf.append(_entity_text(el.name))
-            if el.tail:
-                self.buf.append(el.tail)
+            self.text(_entity_text(el.name))
+            self.text(el.tail)
             return
         if _skipped(el):
             types = set((el.get(_EPUB_TYPE) or "").split()) | set((el.get("role") or "").replace("doc-", "").split())
@@ -161,13 +167,11 @@ class _Walker:
                 text = " ".join(el.itertext()).strip()
                 if text:
                     self.out.append(skip_of(recorded, "skip", text))
-            if el.tail:
-                self.buf.append(el.tail)
+            self.text(el.tail)
             return
         kind = _kind(el)
         if kind is not None and self._not_prose(el, kind):
-            if el.tail:
-                self.buf.append(el.tail)
+            self.text(el.tail)
             return
         tag = _local(el.tag)
         ident = el.get("id")
@@ -186,13 +190,15 @@ class _Walker:
                 self.flush()  # a line of verse ends here
             else:
                 self.buf.append(" ")
-        was_heading = self.heading
+        was_heading, was_foreign = self.heading, self.foreign
         if tag in _HEADINGS:
             self.heading = True
+        lang = el.get(_XML_LANG) or el.get("lang")
+        if lang is not None:
+            self.foreign = code_of(lang)  # en/zh (None) inside a foreign passage ends it
         if verse:
             self.verse += 1
-        if el.text:
-            self.buf.append(el.text)
+        self.text(el.text)
         for child in el:
             self.walk(child)
         if is_block:
@@ -200,9 +206,8 @@ class _Walker:
         if verse:
             self.verse -= 1
             self._end_stanza()
-        self.heading = was_heading
-        if el.tail:
-            self.buf.append(el.tail)
+        self.heading, self.foreign = was_heading, was_foreign
+        self.text(el.tail)
 
 
 def extract_blocks(root: etree._Element, anchor_ids: set[str] = frozenset(), reading: Reading = DEFAULT,

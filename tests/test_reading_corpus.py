@@ -13,6 +13,7 @@ from lxml import etree
 
 from epub_factory import EpubSpec, build_epub, xhtml
 from ingest.epub import read_epub
+from ingest.frontend import FrontendConfig
 from ingest.markdown import read_markdown
 from ingest.model import Chapter
 from ingest.normalize.en import normalize_en
@@ -368,3 +369,70 @@ def test_reading_settings_in_project_toml(tmp_path: Path) -> None:
     (tmp_path / "project.toml").write_text('[book]\nsource = "b.md"\n[reading]\ncode = "mumble"\n')
     with pytest.raises(InputError, match="code must be one of read, skip, note"):
         load_project(tmp_path)
+
+
+# ------------------------------------------------------------------ passages in other languages
+
+ESPEAK_FRONT = FrontendConfig(max_units=400, min_units=2, foreign_languages=True)
+
+
+def runs_of(body: str, config: FrontendConfig) -> list[tuple[str, str]]:
+    root = etree.fromstring(xhtml(body).encode())
+    blocks = tuple(b for b in extract_blocks(root) if isinstance(b, Block))
+    return [(run.lang, run.text) for line in chapter_script(Chapter("c", blocks), "en", config)
+            for run in line.sentence.runs]
+
+
+def test_marked_passage_keeps_its_language_with_espeak() -> None:
+    body = '<p>He sang <span xml:lang="de">Frisch weht der Wind</span> to the sea.</p>'
+    assert runs_of(body, ESPEAK_FRONT) == [("en", "He sang"), ("de", "Frisch weht der Wind"), ("en", "to the sea.")]
+
+
+def test_marked_passage_is_read_in_the_book_voice_without_a_voice_for_it() -> None:
+    body = '<p>He sang <span lang="la">respondebat illa</span> softly.</p>'
+    assert runs_of(body, FrontendConfig()) == [("en", "He sang respondebat illa softly.")]
+
+
+def test_greek_words_are_greek_not_letter_names() -> None:
+    body = "<p>She asked Σίβυλλα τί θέλεις and the answer came.</p>"
+    assert runs_of(body, ESPEAK_FRONT) == [("en", "She asked"), ("el", "Σίβυλλα τί θέλεις"),
+                                           ("en", "and the answer came.")]
+    assert "sigma" not in " ".join(t for _, t in runs_of(body, FrontendConfig()))  # skipped, not spelled
+
+
+def test_a_lone_greek_letter_is_still_a_symbol() -> None:
+    assert runs_of("<p>The ratio π is old.</p>", ESPEAK_FRONT) == [("en", "The ratio pi is old.")]
+
+
+def test_english_inside_a_foreign_passage_is_english() -> None:
+    body = '<div xml:lang="fr">mon semblable, <span xml:lang="en">my brother</span></div>'
+    assert runs_of(body, ESPEAK_FRONT) == [("fr", "mon semblable"), ("en", "my brother")]
+
+
+def test_espeak_speaks_a_marked_passage_with_its_own_voice() -> None:
+    import numpy as np
+
+    from ingest.segment import Run, Sentence
+    from synth.engines import make_engine
+
+    engine = make_engine("espeak")
+    german = engine.synthesize([Sentence("Wind", (Run("Frisch weht der Wind", "de"),))])[0].audio
+    english = engine.synthesize([Sentence("Wind", (Run("Frisch weht der Wind", "en"),))])[0].audio
+    n = min(len(german), len(english))
+    assert german.size and (len(german) != len(english) or not np.array_equal(german[:n], english[:n]))
+
+
+def test_preview_and_make_say_what_happens_to_foreign_passages(tmp_path: Path) -> None:
+    from flows.steps.spoken import foreign_note
+
+    doc = xhtml('<h1>One</h1><p>Then <span xml:lang="de">Frisch weht der Wind</span> and '
+                '<span xml:lang="sa">Datta</span> were said.</p>')
+    book = read_epub(build_epub(tmp_path / "b.epub", EpubSpec(docs=[("c.xhtml", doc)], toc=[("c.xhtml", "One")])))
+    assert foreign_note(book, "gpt-sovits") == ("passages in de, sa will be read in the book voice by the gpt-sovits "
+                                                 "engine (Latin script as English; other scripts are skipped)")
+    assert foreign_note(book, "espeak") == "espeak has no voice for sa; those passages are read in the book voice"
+
+
+def test_initials_without_spaces_never_split_a_sentence() -> None:
+    lines = chapter_script(Chapter("c", (Block("Written by T.S. Eliot in London."),)))
+    assert len(lines) == 1

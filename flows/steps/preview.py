@@ -55,7 +55,7 @@ def preview_lines(book: Book, chapter: int | None, as_json: bool, *, engine: str
             yield f"== Chapter {number}: {chap.title} =="
         for index, line in enumerate(scripts[number], 1):
             sentence = line.sentence
-            runs = [(run, g2p.run(run)) for run in sentence.runs]
+            runs = [(run, g2p.run(run) if run.lang in ("zh", "en") else _OtherVoice(run.lang)) for run in sentence.runs]
             if as_json:
                 yield json.dumps({
                     "chapter": number, "title": chap.title, "index": index, "kind": line.boundary,
@@ -74,3 +74,12 @@ def preview_lines(book: Book, chapter: int | None, as_json: bool, *, engine: str
             yield (json.dumps({"chapter": number, "title": chap.title, "skipped": {**skip.to_dict(), "reason": reason(skip)}},
                               ensure_ascii=False) if as_json else
                    f"   (not read: {reason(skip)}; {skip.words} words: {skip.excerpt[:50]!r})")
+
+
+class _OtherVoice:
+    """A run in another language (xml:lang="de", Greek): no v2 phones; espeak says it in its voice."""
+
+    def __init__(self, lang: str) -> None:
+        self.phones = (f"({lang} voice)",)
+        self.text = ""
+        self.word2ph = None

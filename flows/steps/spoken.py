@@ -69,3 +69,26 @@ def lexicon_words(lexicon: Path | None) -> frozenset[str]:
     from synth.g2p import load_lexicon
 
     return frozenset(load_lexicon(lexicon).keep_words())
+
+
+def foreign_note(book: Book, engine: str) -> str | None:
+    """What happens to passages the book marks as other languages, when the engine cannot give them
+    their own voice (GPT-SoVITS: en and zh only), or when espeak has no voice for some of them."""
+    from ingest.foreign import languages
+    from synth.engines import engine_info
+
+    found: set[str] = set()
+    for chapter in book.chapters:
+        for block in chapter.blocks:
+            if "\ue000" in block.text:
+                found |= languages(block.text)
+    if not found:
+        return None
+    if not engine_info(engine).frontend.foreign_languages:
+        return (f"passages in {', '.join(sorted(found))} will be read in the book voice by the {engine} engine "
+                f"(Latin script as English; other scripts are skipped)")
+    from synth.engines.espeak.engine import _voice_for
+
+    missing = sorted(lang for lang in found if _voice_for(lang) is None)
+    return (f"espeak has no voice for {', '.join(missing)}; those passages are read in the book voice"
+            if missing else None)

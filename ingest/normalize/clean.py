@@ -10,6 +10,8 @@ import re
 import unicodedata
 from typing import Literal
 
+from ingest.foreign import MARKS, TAGGED, mark_greek
+
 Script = Literal["zh", "en", "ja", "ko"]
 
 # Full-width ASCII letters, digits and a few symbols -> ASCII. Full-width ，！？：；（） stay:
@@ -25,7 +27,7 @@ _GREEK = {"α": " alpha ", "β": " beta ", "γ": " gamma ", "δ": " delta ", "ε
 
 _EMOJI = re.compile(
     "[\U0001F000-\U0001FAFF\U0001FC00-\U0001FFFF\u2600-\u27BF\u2B00-\u2BFF\uFE00-\uFE0F"
-    "\u200B-\u200F\u2060-\u206F\u20E3\uE000-\uF8FF\U000E0000-\U000E007F\u00AD\uFEFF\u2122\u00AE\u00A9]"
+    "\u200B-\u200F\u2060-\u206F\u20E3\uE003-\uF8FF\U000E0000-\U000E007F\u00AD\uFEFF\u2122\u00AE\u00A9]"
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[ \t\r\n\u00A0\u2000-\u200A\u2028\u2029\u202F\u205F]+")
@@ -37,9 +39,22 @@ def clean_text(text: str) -> str:
     text = text.translate(_FW)
     text = _EMOJI.sub("", text)
     text = _CONTROL.sub(" ", text)
-    if any(ch in text for ch in _GREEK):
-        text = "".join(_GREEK.get(ch, ch) for ch in text)
+    text = mark_greek(text)  # Greek words are Greek; lone letters (π, Δ) are symbols
+    if MARKS[0] in text or any(ch in text for ch in _GREEK):
+        # Outside the marks: stray mark characters go, Greek letters become their names.
+        text = _outside_marks(text, lambda part: "".join(_GREEK.get(ch, ch) for ch in part if ch not in MARKS))
     return _SPACES.sub(" ", text).strip()
+
+
+def _outside_marks(text: str, fn) -> str:
+    """`fn` applied to the text between foreign-language marks (see ingest.foreign)."""
+    out, at = [], 0
+    for m in TAGGED.finditer(text):
+        out.append(fn(text[at:m.start()]))
+        out.append(m.group(0))
+        at = m.end()
+    out.append(fn(text[at:]))
+    return "".join(out)
 
 
 def script_of(ch: str) -> Script | None:

@@ -68,7 +68,7 @@ ENGINE = EngineInfo(
     name="espeak",
     build=_build,
     # espeak reads any length evenly; long sentences only cost a longer clip.
-    frontend=FrontendConfig(max_units=400, min_units=2),
+    frontend=FrontendConfig(max_units=400, min_units=2, foreign_languages=True),  # every espeak voice
     placement="cpu",
     deterministic=True,  # a clip depends on its text only (see engine.py): re-takes cannot help
     batch_size=lambda voice: 16,

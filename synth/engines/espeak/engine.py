@@ -178,7 +178,9 @@ class EspeakEngine:
         parts: list[np.ndarray] = []
         with _Espeak.lock:
             for run in sentence.runs:
-                voice = self._voices.get(run.lang)
+                voice = self._voices.get(run.lang) or _voice_for(run.lang)
+                if voice is None and run.lang not in ("zh", "en") and all(ord(c) < 0x250 for c in run.text):
+                    voice = self._voices.get("en")  # no espeak voice (Sanskrit): the book voice reads it
                 if voice is None:
                     log.warning("espeak: no voice for language %s; skipping %r", run.lang, run.text[:30])
                     continue
@@ -216,3 +218,14 @@ def arpabet_to_espeak(phones: Sequence[str]) -> str:
         mark = "'" if stress == "1" else "," if stress == "2" else ""
         out.append(mark + _ARPA.get(base, ""))
     return "".join(out)
+
+
+def _voice_for(lang: str) -> str | None:
+    """espeak's own voice for a language code (de, la, grc, fr-be ...), or for its primary subtag."""
+    from synth.engines.espeak import available_voices
+
+    known = available_voices()
+    for code in (lang.lower(), lang.lower().split("-")[0]):
+        if code in known:
+            return code
+    return None
