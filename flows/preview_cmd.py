@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +39,13 @@ def run(args: argparse.Namespace) -> int:
 
         print(json.dumps(book_coverage(book), ensure_ascii=False) if args.json else "\n".join(coverage_lines(book)))
         return 0
-    for line in preview_lines(book, args.chapter, args.json, engine=proj.engine, preset=preset,
-                              lexicon=proj.lexicon):
-        print(line)
+    import tempfile
+
+    from flows.steps.spoken import book_lexicon
+
+    with tempfile.TemporaryDirectory(prefix="bookcast-preview-") as tmp:  # the book's PLS/ssml:ph, if any
+        lexicon = book_lexicon(book, proj.lexicon, Path(tmp))
+        for line in preview_lines(book, args.chapter, args.json, engine=proj.engine, preset=preset,
+                                  lexicon=lexicon):
+            print(line)
     return 0

@@ -29,7 +29,7 @@ from flows.steps.manifest import ChapterRecord, ManifestWriter, previous_records
 from flows.steps.progress import Event, report
 from flows.steps.project import RunOptions, default_out_dir, load_project, remove_leftovers
 from flows import runtime
-from flows.steps.spoken import book_scripts
+from flows.steps.spoken import book_lexicon, book_scripts
 from flows.steps.synthesis import Synthesis, engine_settings, engine_spec
 from flows.tasks import export_chapter, ingest_book, synthesize_chapter
 from ingest.errors import BookcastError, Interrupted, raise_if_stopped, stop_requested
@@ -87,7 +87,8 @@ def dask_flow(address: str):
 def _produce(proj, book, mastering, out: Path, wanted: list[int], options: RunOptions) -> dict | Failed:
     logger = get_run_logger()
     started = time.perf_counter()
-    spec = engine_spec(proj.engine, proj.voice, proj.lexicon, proj.voice_settings)
+    lexicon = book_lexicon(book, proj.lexicon, proj.work_dir or out / ".work")  # + the book's PLS/ssml:ph
+    spec = engine_spec(proj.engine, proj.voice, lexicon, proj.voice_settings)
     placement = PoolConfig(0 if options.dask_tasks else options.workers, options.devices,
                            None if options.dask_tasks else options.dask_address)
     pool = make_pool(placement, use_gpus=spec.uses_gpu)
@@ -98,7 +99,7 @@ def _produce(proj, book, mastering, out: Path, wanted: list[int], options: RunOp
         # 20-hour book), instead of after it.
         with ThreadPoolExecutor(1, thread_name_prefix="bookcast-start") as starter:
             fingerprint = starter.submit(pool.fingerprint, spec)
-            scripts = book_scripts(book, proj.engine, mastering, wanted, proj.lexicon)
+            scripts = book_scripts(book, proj.engine, mastering, wanted, lexicon)
             front_end_s = time.perf_counter() - started
             fingerprint_value = fingerprint.result()
         report(Event("plan", sentences=sum(len(s) for s in scripts.values()),

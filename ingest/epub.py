@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from ingest.errors import InputError
 from ingest.images import usable_cover
 from ingest.model import Block, Book, BookMeta, Chapter, Skip, skip_of
+from ingest.pronounce import read_pls
 from ingest.reading import DEFAULT, Reading, is_back_matter, looks_like_legal_text
 from ingest.safety import check_epub_archive, safe_xml
 from ingest.structure import detect_language, fold_toc, merge_heading_only, numbered_title
@@ -60,7 +61,8 @@ def read_epub(path: str | Path, reading: Reading = DEFAULT) -> Book:
     meta, cover_notice = _metadata(book)
     toc = _toc(book, path)
     left_out: list[tuple[str, Skip]] = []
-    chapters = _chapters(book, toc, path, reading, meta.language, left_out)
+    said = _pls(book, path)
+    chapters = _chapters(book, toc, path, reading, meta.language, left_out, said)
     if not chapters:
         raise InputError("EPUB contains no readable text (empty pages, or only images)", path)
     if not _first(book, "language"):  # no dc:language: judge by the text
@@ -70,7 +72,16 @@ def read_epub(path: str | Path, reading: Reading = DEFAULT) -> Book:
             notices = [*notices, f"the book does not give its language; read as {found} from its text"]
     notices = [*notices, *([cover_notice] if cover_notice else [])]
     return Book(meta=meta, chapters=tuple(chapters), source=str(path), notices=tuple(notices),
-                left_out=tuple(left_out))
+                left_out=tuple(left_out), pronunciations=tuple(sorted(said.items())))
+
+
+def _pls(book, path: Path) -> dict[str, str]:
+    """word → IPA from the package's PLS lexicons (application/pls+xml)."""
+    out: dict[str, str] = {}
+    for item in book.get_items():
+        if (getattr(item, "media_type", "") or "").lower() == "application/pls+xml":
+            out.update(read_pls(safe_xml(item.get_content(), path, item.get_name())))
+    return out
 
 
 def _plain(exc: Exception) -> str:
@@ -203,7 +214,7 @@ def _skip_document(name: str, types: set[str], toc_titles: list[str]) -> str | N
 
 
 def _chapters(book, toc: list[TocEntry], path: Path, reading: Reading = DEFAULT, language: str = "en",
-              left_out: list[tuple[str, Skip]] | None = None) -> list[Chapter]:
+              left_out: list[tuple[str, Skip]] | None = None, said: dict[str, str] | None = None) -> list[Chapter]:
     by_file: dict[str, list[TocEntry]] = {}
     for entry in toc:
         by_file.setdefault(entry.file, []).append(entry)
@@ -237,7 +248,7 @@ def _chapters(book, toc: list[TocEntry], path: Path, reading: Reading = DEFAULT,
                 left_out.append((label, skip_of(why, "skip", text)))
             continue
         anchors = {e.fragment for e in entries if e.fragment}
-        stream = extract_blocks(root, anchors, reading, language)
+        stream = extract_blocks(root, anchors, reading, language, said)
         _distribute(stream, entries, name, chapters)
     missing = [f for f in by_file if f and f not in spine_files and not book.get_item_with_href(f)]
     if missing:

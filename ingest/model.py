@@ -91,6 +91,8 @@ class Book:
     notices: tuple[str, ...] = ()
     # Whole documents or sections left out (copyright page, back matter), with their titles.
     left_out: tuple[tuple[str, Skip], ...] = ()
+    # The book's own pronunciations (EPUB PLS lexicons, ssml:ph on single words): word → IPA.
+    pronunciations: tuple[tuple[str, str], ...] = ()
 
     @property
     def slug(self) -> str:

@@ -18,10 +18,13 @@ from lxml import etree
 
 from ingest.foreign import code_of, mark
 from ingest.model import Block, Skip, skip_of
+from ingest.pronounce import is_word
 from ingest.reading import DEFAULT, Reading, note_text
 
 _EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_SSML_PH = "{http://www.w3.org/2001/10/synthesis}ph"
+_SSML_ALPHABET = "{http://www.w3.org/2001/10/synthesis}alphabet"
 _SKIP_TAGS = {"script", "style", "head", "rt", "rp", "nav", "svg", "img", "audio",
               "video", "object", "iframe", "button", "form", "input", "select", "textarea", "template"}
 _SKIP_TYPES = {"footnote", "endnote", "footnotes", "endnotes", "rearnote", "rearnotes", "noteref",
@@ -104,6 +107,7 @@ class _Walker:
         self.heading = False
         self.verse = 0  # depth of verse containers we are inside
         self.foreign: str | None = None  # the language (not en/zh) of the element we are in
+        self.pronunciations: dict[str, str] = {}  # ssml:ph on single words: word → IPA
 
     def text(self, text: str | None) -> None:
         if text:
@@ -193,6 +197,11 @@ class _Walker:
         was_heading, was_foreign = self.heading, self.foreign
         if tag in _HEADINGS:
             self.heading = True
+        ph = el.get(_SSML_PH)
+        if ph and (el.get(_SSML_ALPHABET) or "ipa").lower() == "ipa":
+            words = "".join(el.itertext()).strip()
+            if is_word(words):
+                self.pronunciations[words] = ph
         lang = el.get(_XML_LANG) or el.get("lang")
         if lang is not None:
             self.foreign = code_of(lang)  # en/zh (None) inside a foreign passage ends it
@@ -211,13 +220,16 @@ class _Walker:
 
 
 def extract_blocks(root: etree._Element, anchor_ids: set[str] = frozenset(), reading: Reading = DEFAULT,
-                   language: str = "en") -> list[Block | Anchor | Skip]:
+                   language: str = "en", pronunciations: dict[str, str] | None = None) -> list[Block | Anchor | Skip]:
     """Blocks of the document's <body> (or root) in order, with Anchor markers for ids in
-    `anchor_ids` and a Skip where something is not read as written (see `Reading`)."""
+    `anchor_ids` and a Skip where something is not read as written (see `Reading`); ssml:ph
+    pronunciations of single words are added to `pronunciations`."""
     body = next((e for e in root.iter() if _local(e.tag) == "body"), root)
     walker = _Walker(set(anchor_ids), reading, language)
     walker.walk(body)
     walker.flush()
+    if pronunciations is not None:
+        pronunciations.update(walker.pronunciations)
     return walker.out
 
 

@@ -436,3 +436,74 @@ def test_preview_and_make_say_what_happens_to_foreign_passages(tmp_path: Path) -
 def test_initials_without_spaces_never_split_a_sentence() -> None:
     lines = chapter_script(Chapter("c", (Block("Written by T.S. Eliot in London."),)))
     assert len(lines) == 1
+
+
+# ------------------------------------------------------------------ the book's own pronunciations
+
+PLS = b"""<?xml version="1.0" encoding="utf-8"?>
+<lexicon version="1.0" alphabet="ipa" xml:lang="en" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon">
+<lexeme><grapheme>Altamaha</grapheme><phoneme>\xcb\x88\xc9\x94lt\xc9\x99m\xc9\x99\xcb\x8ch\xc9\x94</phoneme></lexeme>
+</lexicon>"""
+
+
+def pls_book(tmp_path: Path) -> Path:
+    doc = xhtml('<h1>Rivers</h1><p>The Altamaha and the <span xmlns:ssml="http://www.w3.org/2001/10/synthesis" '
+                'ssml:alphabet="ipa" ssml:ph="\u02c8o\u028akmulgi">Ocmulgee</span> meet.</p>')
+    spec = EpubSpec(docs=[("c.xhtml", doc)], toc=[("c.xhtml", "Rivers")], extra={"OEBPS/lexicon/en.pls": PLS})
+    path = build_epub(tmp_path / "b.epub", spec)
+    # declare the PLS in the manifest, as EPUB3 does
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["OEBPS/content.opf"] = members["OEBPS/content.opf"].replace(
+        b"</manifest>", b'<item id="pls" href="lexicon/en.pls" media-type="application/pls+xml"/></manifest>')
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), members.pop("mimetype"))
+        for name, data in members.items():
+            zf.writestr(name, data, zipfile.ZIP_DEFLATED)
+    return path
+
+
+def test_ipa_to_arpabet() -> None:
+    from ingest.pronounce import ipa_to_arpabet
+
+    assert ipa_to_arpabet("ˌæbəˈlɪʃən") == ("AE2", "B", "AH0", "L", "IH1", "SH", "AH0", "N")
+    assert ipa_to_arpabet("ˈθɜrti") == ("TH", "ER1", "T", "IY0")
+    assert ipa_to_arpabet("səˈvænə") == ("S", "AH0", "V", "AE1", "N", "AH0")
+    assert ipa_to_arpabet("ʘ") is None  # a click: not English, left to the engine's own G2P
+
+
+def test_pls_and_ssml_ph_become_lexicon_entries_for_both_engines(tmp_path: Path) -> None:
+    from flows.steps.spoken import book_lexicon
+    from synth.g2p import G2P
+    from synth.g2p.lexicon import load_lexicon
+
+    book = read_epub(pls_book(tmp_path))
+    assert dict(book.pronunciations) == {"Altamaha": "ˈɔltəməˌhɔ", "Ocmulgee": "ˈoʊkmulgi"}
+    own = tmp_path / "own.toml"
+    own.write_text('[en]\n"Ocmulgee" = "OW0 K M AH1 L G IY0"\n', encoding="utf-8")  # the project's entry wins
+    lexicon = load_lexicon(book_lexicon(book, own, tmp_path / "work"))
+    assert lexicon.en == {"altamaha": ("AO1", "L", "T", "AH0", "M", "AH0", "HH", "AO2"),
+                          "ocmulgee": ("OW0", "K", "M", "AH1", "L", "G", "IY0")}
+    run = chapter_script(book.chapters[0])[1].sentence.runs[0]
+    assert G2P(lexicon).run(run).phones[2:10] == ("AO1", "L", "T", "AH0", "M", "AH0", "HH", "AO2")  # after "The"
+    # espeak says the entry with its own phonemes (see test_narration_settings)
+    from synth.engines import make_engine
+
+    sentence = chapter_script(book.chapters[0])[1].sentence
+    plain = make_engine("espeak").synthesize([sentence])[0].audio
+    said = make_engine("espeak", lexicon=tmp_path / "work" / "book-lexicon.toml").synthesize([sentence])[0].audio
+    assert len(plain) != len(said) or (plain != said).any()
+
+
+def test_a_book_without_pronunciations_keeps_the_project_lexicon(tmp_path: Path) -> None:
+    from flows.steps.spoken import book_lexicon
+
+    book = md_book(tmp_path, "# A\n\nText.\n")
+    assert book_lexicon(book, None, tmp_path / "work") is None
+    assert not (tmp_path / "work").exists()
+
+
+def test_abbreviated_unit_before_a_running_sentence() -> None:
+    assert normalize_en("It falls 96 ft. in less than a mile.") == "It falls ninety six feet in less than a mile."

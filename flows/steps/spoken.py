@@ -92,3 +92,33 @@ def foreign_note(book: Book, engine: str) -> str | None:
     missing = sorted(lang for lang in found if _voice_for(lang) is None)
     return (f"espeak has no voice for {', '.join(missing)}; those passages are read in the book voice"
             if missing else None)
+
+
+BOOK_LEXICON = "book-lexicon.toml"
+
+
+def book_lexicon(book: Book, lexicon: Path | None, folder: Path) -> Path | None:
+    """The lexicon a run uses: the project's, plus the book's own pronunciations (EPUB PLS and
+    ssml:ph, converted from IPA; the project's entries win), written as TOML into `folder` when the
+    book has any — else the project lexicon as it is. Both engines read it (see README)."""
+    if not book.pronunciations:
+        return lexicon
+    import json
+
+    from ingest.pronounce import ipa_to_arpabet
+    from mastering.files import write_bytes_atomic
+    from synth.g2p.lexicon import Lexicon, load_lexicon
+
+    base = load_lexicon(lexicon) if lexicon is not None else Lexicon()
+    en: dict[str, tuple[str, ...]] = {}
+    for word, ipa in book.pronunciations:
+        phones = ipa_to_arpabet(ipa)
+        if phones is not None and word.lower() not in base.en:
+            en[word.lower()] = phones
+    en.update(base.en)
+    lines = ["# The project lexicon plus the book's own pronunciations (written by bookcast for one run)", "[en]"]
+    lines += [f"{json.dumps(w, ensure_ascii=False)} = {json.dumps(' '.join(p))}" for w, p in sorted(en.items())]
+    lines += ["[zh]"] + [f"{json.dumps(w, ensure_ascii=False)} = {json.dumps(' '.join(p))}"
+                          for w, p in sorted(base.zh.items())]
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_bytes_atomic(folder / BOOK_LEXICON, ("\n".join(lines) + "\n").encode("utf-8"))
