@@ -28,7 +28,8 @@ class Cue:
     text: str
 
 
-_BREAK = re.compile(r"(?<=[,;:，；：、。！？!?.])\s*|\s+")
+# After CJK punctuation, or ASCII punctuation not inside a number (4.0, 0.85, 1,000, 10:30).
+_BREAK = re.compile(r"(?<=[，；：、。！？!?])\s*|(?<=[,;:.])(?!\d)\s*|\s+")
 
 
 def _pieces(text: str) -> list[str]:

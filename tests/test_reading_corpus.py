@@ -507,3 +507,12 @@ def test_a_book_without_pronunciations_keeps_the_project_lexicon(tmp_path: Path)
 
 def test_abbreviated_unit_before_a_running_sentence() -> None:
     assert normalize_en("It falls 96 ft. in less than a mile.") == "It falls ninety six feet in less than a mile."
+
+
+@pytest.mark.parametrize("text", ["版本4.0发布，准确率0.85。", "It rose 0.85 points to 1,000 at 10:30."])
+def test_transcripts_never_break_inside_a_number(text: str) -> None:
+    from mastering.transcripts import split_text, wrap
+
+    for chunk in split_text(text * 3, 30):
+        assert "4. 0" not in chunk and "0. 85" not in chunk and "1, 000" not in chunk and "10: 30" not in chunk
+    assert "0. 85" not in wrap(text) and "0.\n85" not in wrap(text)
