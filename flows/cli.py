@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 
 from ingest.errors import BookcastError, Interrupted
@@ -57,18 +56,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def run() -> None:
-    """The `bookcast` command. After a stop (Ctrl-C, SIGTERM) the process ends at once: its worker
-    processes were killed, perhaps in the middle of sending a result, and the interpreter's exit
-    would otherwise wait forever for the process pools' reader threads to hear the rest (seen:
-    a stopped run still alive minutes later). Everything bookcast writes is atomic and already done."""
-    code = main()
-    if code == 130:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
-
-
 if __name__ == "__main__":
-    run()
+    sys.exit(main())

@@ -196,11 +196,22 @@ def shutdown(executor: ProcessPoolExecutor, now: bool = False) -> None:
         executor.shutdown(wait=True, cancel_futures=True)
         return
     processes = list((getattr(executor, "_processes", None) or {}).values())
+    results = getattr(executor, "_result_queue", None)  # shutdown() forgets it
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.kill()
     for process in processes:
         process.join(5)
+    # A worker killed while sending a result leaves half a message in the pipe, and the pool's
+    # reader thread waits for the rest forever — and the interpreter's exit waits for that thread
+    # (seen: a stopped run alive minutes later). This process holds the pipe's other end too;
+    # closing it ends the wait (EOF), and the thread winds the pool down as broken.
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        try:
+            writer.close()
+        except OSError:
+            pass
 
 
 def _bridge(remote) -> Future:

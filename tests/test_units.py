@@ -275,3 +275,35 @@ def test_manifest_assembled_from_entries_equals_a_full_dump(tmp_path: Path) -> N
     assert json.loads(on_disk)["chapters"][2]["status"] == "pending"
     writer.finish({})
     assert json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))["this_run"]["chapters"] == [1, 2, 4]
+
+
+_KILLED_MID_RESULT = '''
+import multiprocessing as mp, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from synth.pool import shutdown
+
+def big():
+    return b"x" * (400 << 20)
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+    pool.submit(int).result()
+    pool.submit(big)
+    time.sleep(float(sys.argv[1]))  # the worker is sending its 400 MB result by now
+    shutdown(pool, now=True)
+'''
+
+
+@pytest.mark.parametrize("delay", [1.0, 1.5])
+def test_a_stop_that_kills_a_worker_mid_result_lets_the_process_exit(tmp_path: Path, delay: float) -> None:
+    """A worker killed while sending a result left half a message in the pipe; the pool's reader
+    waited for the rest forever, and so did the interpreter's exit (a stopped run stayed alive)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "stop.py"
+    script.write_text(_KILLED_MID_RESULT, encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(script), str(delay)], cwd=root, timeout=60, capture_output=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr[-500:]
