@@ -166,13 +166,15 @@ def test_ctrl_c_stops_in_moments_with_one_line_and_the_run_resumes(tmp_path: Pat
     stops = [line for line in err.splitlines() if "stopping" in line]
     assert len(stops) == 1 and "Traceback" not in err and "Error" not in err, err
     assert _survivors(seen) == []
-    resumed = subprocess.run(cli("make", str(book), "--out", str(out), "--workers", "2"), env=env,
-                             capture_output=True, text=True, timeout=300)
+    # The resume of the first chapters (the whole book's resume is the SIGKILL test's; this keeps
+    # the default suite short).
+    resumed = subprocess.run(cli("make", str(book), "--out", str(out), "--workers", "2", "--chapters", "1-2"),
+                             env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert [c["status"] for c in manifest["chapters"]] == ["ok"] * 8
+    assert [c["status"] for c in manifest["chapters"]][:2] == ["ok"] * 2 and len(manifest["chapters"]) == 8
     assert manifest["this_run"]["reused"] > 0  # the sentences synthesized before the stop
-    for c in manifest["chapters"]:  # delivered files are readable by others (a web server)
+    for c in manifest["chapters"][:2]:  # delivered files are readable by others (a web server)
         assert (out / c["file"]).stat().st_mode & 0o777 == 0o644
 
 
