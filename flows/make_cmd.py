@@ -74,13 +74,10 @@ def run_make(project: str, out: str | None, chapters: list[int] | None, options:
     from flows.steps.preflight import check_make
 
     plan = check_make(project, out, chapters, options)  # before Prefect: bad input ends here
-    for notice in plan.book.notices:
-        print(f"bookcast: note: {plan.book.source}: {notice}", file=sys.stderr)
-    from flows.steps.spoken import foreign_note
+    from flows.steps.spoken import book_notes
 
-    note = foreign_note(plan.book, plan.project.engine)
-    if note:
-        print(f"bookcast: note: {plan.book.source}: {note}", file=sys.stderr)
+    for notice in book_notes(plan.book, plan.project.engine):
+        print(f"bookcast: note: {plan.book.source}: {notice}", file=sys.stderr)
     runtime.start_reaper()
     with runtime.stop_on_signals(), runtime.prefect_api():
         manifest = _run_flow(project, str(plan.out), chapters, options)

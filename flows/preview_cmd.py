@@ -25,13 +25,10 @@ def run(args: argparse.Namespace) -> int:
     proj = load_project(args.project)
     book = read_book(proj.source, proj.reading)
     preset = get_preset(proj.preset, proj.preset_overrides)
-    for notice in book.notices:  # what the reader left out: on stderr, so --json output stays one kind
-        print(f"bookcast: note: {book.source}: {notice}", file=sys.stderr)
-    from flows.steps.spoken import foreign_note
+    from flows.steps.spoken import book_notes
 
-    note = foreign_note(book, proj.engine)
-    if note:
-        print(f"bookcast: note: {book.source}: {note}", file=sys.stderr)
+    for notice in book_notes(book, proj.engine):  # on stderr, so --json output stays one kind
+        print(f"bookcast: note: {book.source}: {notice}", file=sys.stderr)
     if args.coverage:
         import json
 

@@ -234,16 +234,14 @@ def _chapters(book, toc: list[TocEntry], path: Path, reading: Reading = DEFAULT,
         root = safe_xml(item.get_content(), path, name)
         titles = [e.title for e in entries]
         label = titles[0] if titles else posixpath.basename(name)
+        text = " ".join(" ".join(root.itertext()).split())
         why = _skip_document(name, body_types(root), titles)
-        text = None
-        if why is None and reading.copyright != "read":
-            text = " ".join(" ".join(root.itertext()).split())
-            why = "copyright" if looks_like_legal_text(text) else None
+        if why is None and reading.copyright != "read" and looks_like_legal_text(text):
+            why = "copyright"
         if why is None and reading.back_matter != "read" and titles and all(is_back_matter(t) for t in titles):
             why = "back-matter"
         if why is not None:
             log.debug("%s: skipping %s (%s)", path, name, why)
-            text = text if text is not None else " ".join(" ".join(root.itertext()).split())
             if text:
                 left_out.append((label, skip_of(why, "skip", text)))
             continue

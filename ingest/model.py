@@ -46,13 +46,13 @@ def skip_of(what: str, action: str, text: str) -> Skip:
     return Skip(what, action, count_words(text), " ".join(text.split())[:80])
 
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # Han characters (counted as words)
 
 
 def count_words(text: str) -> int:
     """Words of source text: whitespace-separated words, each CJK character counting as one."""
-    cjk = len(_CJK.findall(text))
-    return cjk + len(_CJK.sub(" ", text).split())
+    cjk = len(CJK.findall(text))
+    return cjk + len(CJK.sub(" ", text).split())
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TypeVar
+from ingest.model import CJK, Chapter
 
-from ingest.model import Chapter
-
-T = TypeVar("T")
-
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
 
@@ -24,7 +19,7 @@ def detect_language(text: str) -> str | None:
     """"zh" or "en" from the text itself (Han characters against Latin letters, on up to 20,000
     characters), or None when there is too little text to tell."""
     sample = text[:20_000]
-    han, latin = len(_HAN.findall(sample)), len(_LATIN.findall(sample))
+    han, latin = len(CJK.findall(sample)), len(_LATIN.findall(sample))
     if han + latin < 20:
         return None
     # A Chinese character carries about as much as an English word of ~5 letters.
@@ -45,44 +40,45 @@ def fold_toc(chapters: list[tuple[Chapter, int]], depth: int = 0) -> list[Chapte
         parent = next((i for i in range(len(out) - 1, -1, -1) if out[i][1] < level), None)
         if parent is not None and level > 1 and (level > depth if depth else not out[parent][2]):
             host, host_level, apart = out[-1]
-            out[-1] = (replace(host, blocks=host.blocks + chapter.blocks, skipped=host.skipped + chapter.skipped),
-                       host_level, apart)
+            out[-1] = (_joined(host, chapter, keep=host), host_level, apart)
             continue
         own = sum(len(b.text.split()) for b in chapter.blocks if b.kind != "heading")
         out.append((chapter, level, own <= PART_WORDS))
     # A part's own few words (its title, an epigraph) open its first sub-chapter rather than
     # making a file of their own.
-    merged: list[Chapter] = []
-    carry: Chapter | None = None
-    for k, (chapter, level, apart) in enumerate(out):
-        if carry is not None:
-            chapter = replace(chapter, blocks=carry.blocks + chapter.blocks, skipped=carry.skipped + chapter.skipped)
-            carry = None
-        if apart and k + 1 < len(out) and out[k + 1][1] > level:
-            carry = chapter
-            continue
-        merged.append(chapter)
-    return merged
+    return _into_next([c for c, _, _ in out],
+                      [apart and k + 1 < len(out) and out[k + 1][1] > level for k, (_, level, apart) in enumerate(out)])
 
 
 def merge_heading_only(chapters: list[Chapter]) -> list[Chapter]:
     """A chapter whose text is only headings ("Part One", a section title page) joins the next
     chapter as its opening; the next chapter keeps its own title. A heading-only last chapter
     is kept as it is."""
+    def heading_only(chapter: Chapter) -> bool:
+        texts = [b for b in chapter.blocks if b.text]
+        return bool(texts) and all(b.kind == "heading" for b in texts)
+
+    return _into_next(chapters, [heading_only(c) and i < len(chapters) - 1 for i, c in enumerate(chapters)])
+
+
+def _into_next(chapters: list[Chapter], joins: list[bool]) -> list[Chapter]:
+    """Each chapter marked in `joins` opens the one after it (which keeps its title); the last
+    chapter is never marked."""
     out: list[Chapter] = []
     carry: Chapter | None = None
-    for i, chapter in enumerate(chapters):
+    for chapter, join in zip(chapters, joins):
         if carry is not None:
-            chapter = replace(chapter, blocks=carry.blocks + chapter.blocks, skipped=carry.skipped + chapter.skipped)
-            carry = None
-        texts = [b for b in chapter.blocks if b.text]
-        if texts and all(b.kind == "heading" for b in texts) and i < len(chapters) - 1:
+            chapter, carry = _joined(carry, chapter, keep=chapter), None
+        if join:
             carry = chapter
-            continue
-        out.append(chapter)
-    if carry is not None:
-        out.append(carry)
+        else:
+            out.append(chapter)
     return out
+
+
+def _joined(first: Chapter, second: Chapter, keep: Chapter) -> Chapter:
+    """`keep`'s title and source over the blocks and skips of `first` then `second`."""
+    return replace(keep, blocks=first.blocks + second.blocks, skipped=first.skipped + second.skipped)
 
 
 _BARE_NUMBER = re.compile(r"^\s*(\d{1,4}|[IVXLCDM]{1,7})\.?\s*$")

@@ -61,12 +61,16 @@ def _local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
 
 
+def _types(el: etree._Element) -> set[str]:
+    """The element's epub:type values and ARIA roles (doc-footnote → footnote)."""
+    return set((el.get(_EPUB_TYPE) or "").split()) | set((el.get("role") or "").replace("doc-", "").split())
+
+
 def _skipped(el: etree._Element) -> bool:
     tag = _local(el.tag)
     if tag in _SKIP_TAGS or not isinstance(el.tag, str):
         return True
-    types = set((el.get(_EPUB_TYPE) or "").split()) | set((el.get("role") or "").replace("doc-", "").split())
-    if types & _SKIP_TYPES:
+    if _types(el) & _SKIP_TYPES:
         return True
     # <sup><a href="#fn1">1</a></sup> and <a class="noteref">: reference marks, not text
     if tag == "sup" and len(el) and _local(el[0].tag) == "a" and (el[0].get("href") or "").find("#") >= 0:
@@ -165,9 +169,9 @@ class _Walker:
             self.text(el.tail)
             return
         if _skipped(el):
-            types = set((el.get(_EPUB_TYPE) or "").split()) | set((el.get("role") or "").replace("doc-", "").split())
-            recorded = next((_RECORDED_TYPES[t] for t in types if t in _RECORDED_TYPES), None)
-            if recorded and isinstance(el.tag, str):
+            recorded = next((_RECORDED_TYPES[t] for t in _types(el) if t in _RECORDED_TYPES), None) \
+                if isinstance(el.tag, str) else None
+            if recorded:
                 text = " ".join(el.itertext()).strip()
                 if text:
                     self.out.append(skip_of(recorded, "skip", text))

@@ -15,7 +15,7 @@ from epub_factory import EpubSpec, build_epub, xhtml
 from ingest.epub import read_epub
 from ingest.frontend import FrontendConfig
 from ingest.markdown import read_markdown
-from ingest.model import Chapter
+from ingest.model import Chapter, Skip
 from ingest.normalize.en import normalize_en
 from ingest.reading import Reading
 from ingest.script import chapter_script
@@ -38,8 +38,7 @@ def xhtml_said(body: str, reading: Reading = Reading(), lang: str = "en") -> str
 
 def xhtml_skips(body: str, reading: Reading = Reading()) -> list[tuple[str, str]]:
     root = etree.fromstring(xhtml(body).encode())
-    return [(s.what, s.action) for s in extract_blocks(root, reading=reading) if not isinstance(s, (Block,))
-            and hasattr(s, "action")]
+    return [(s.what, s.action) for s in extract_blocks(root, reading=reading) if isinstance(s, Skip)]
 
 
 def md_book(tmp_path: Path, text: str, reading: Reading = Reading()):

@@ -71,6 +71,13 @@ def lexicon_words(lexicon: Path | None) -> frozenset[str]:
     return frozenset(load_lexicon(lexicon).keep_words())
 
 
+def book_notes(book: Book, engine: str) -> list[str]:
+    """What `make` and `preview` tell the user about this book before anything else: what the
+    reader left out or could not use, and what happens to its passages in other languages."""
+    note = foreign_note(book, engine)
+    return [*book.notices, *([note] if note else [])]
+
+
 def foreign_note(book: Book, engine: str) -> str | None:
     """What happens to passages the book marks as other languages, when the engine cannot give them
     their own voice (GPT-SoVITS: en and zh only), or when espeak has no voice for some of them."""
@@ -87,9 +94,9 @@ def foreign_note(book: Book, engine: str) -> str | None:
     if not engine_info(engine).frontend.foreign_languages:
         return (f"passages in {', '.join(sorted(found))} will be read in the book voice by the {engine} engine "
                 f"(Latin script as English; other scripts are skipped)")
-    from synth.engines.espeak.engine import _voice_for
+    from synth.engines.espeak.engine import voice_for
 
-    missing = sorted(lang for lang in found if _voice_for(lang) is None)
+    missing = sorted(lang for lang in found if voice_for(lang) is None)
     return (f"espeak has no voice for {', '.join(missing)}; those passages are read in the book voice"
             if missing else None)
 

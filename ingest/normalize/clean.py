@@ -40,7 +40,7 @@ def clean_text(text: str) -> str:
     text = _EMOJI.sub("", text)
     text = _CONTROL.sub(" ", text)
     text = mark_greek(text)  # Greek words are Greek; lone letters (π, Δ) are symbols
-    if MARKS[0] in text or any(ch in text for ch in _GREEK):
+    if any(ch in text for ch in MARKS) or any(ch in text for ch in _GREEK):
         # Outside the marks: stray mark characters go, Greek letters become their names.
         text = _outside_marks(text, lambda part: "".join(_GREEK.get(ch, ch) for ch in part if ch not in MARKS))
     return _SPACES.sub(" ", text).strip()

@@ -178,7 +178,7 @@ class EspeakEngine:
         parts: list[np.ndarray] = []
         with _Espeak.lock:
             for run in sentence.runs:
-                voice = self._voices.get(run.lang) or _voice_for(run.lang)
+                voice = self._voices.get(run.lang) or voice_for(run.lang)
                 if voice is None and run.lang not in ("zh", "en") and all(ord(c) < 0x250 for c in run.text):
                     voice = self._voices.get("en")  # no espeak voice (Sanskrit): the book voice reads it
                 if voice is None:
@@ -220,7 +220,7 @@ def arpabet_to_espeak(phones: Sequence[str]) -> str:
     return "".join(out)
 
 
-def _voice_for(lang: str) -> str | None:
+def voice_for(lang: str) -> str | None:
     """espeak's own voice for a language code (de, la, grc, fr-be ...), or for its primary subtag."""
     from synth.engines.espeak import available_voices
 
