@@ -15,7 +15,7 @@ import sys
 from ingest.errors import BookcastError, Interrupted
 
 COMMAND_MODULES = ("flows.make_cmd", "flows.preview_cmd", "flows.voice_cmd", "flows.cache_cmd",
-                   "flows.podcast_cmd", "flows.qc_cmd")
+                   "flows.podcast_cmd", "flows.qc_cmd", "flows.studio_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

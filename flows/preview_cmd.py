@@ -38,11 +38,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import tempfile
 
+    from flows.steps.proof import load_proof
     from flows.steps.spoken import book_lexicon
 
     with tempfile.TemporaryDirectory(prefix="bookcast-preview-") as tmp:  # the book's PLS/ssml:ph, if any
         lexicon = book_lexicon(book, proj.lexicon, Path(tmp))
         for line in preview_lines(book, args.chapter, args.json, engine=proj.engine, preset=preset,
-                                  lexicon=lexicon):
+                                  lexicon=lexicon, proof=load_proof(proj)):
             print(line)
     return 0

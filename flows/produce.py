@@ -29,6 +29,7 @@ from flows.steps.manifest import ChapterRecord, ManifestWriter, previous_records
 from flows.steps.progress import Event, report
 from flows.steps.project import RunOptions, default_out_dir, load_project, remove_leftovers
 from flows import runtime
+from flows.steps.proof import load_proof
 from flows.steps.spoken import book_lexicon, book_scripts
 from flows.steps.synthesis import Synthesis, engine_settings, engine_spec
 from flows.tasks import export_chapter, ingest_book, synthesize_chapter
@@ -99,7 +100,7 @@ def _produce(proj, book, mastering, out: Path, wanted: list[int], options: RunOp
         # 20-hour book), instead of after it.
         with ThreadPoolExecutor(1, thread_name_prefix="bookcast-start") as starter:
             fingerprint = starter.submit(pool.fingerprint, spec)
-            scripts = book_scripts(book, proj.engine, mastering, wanted, lexicon)
+            scripts = book_scripts(book, proj.engine, mastering, wanted, lexicon, load_proof(proj))
             front_end_s = time.perf_counter() - started
             fingerprint_value = fingerprint.result()
         report(Event("plan", sentences=sum(len(s) for s in scripts.values()),

@@ -20,6 +20,7 @@ class Line:
     sentence: Sentence
     boundary: Boundary = "sentence"
     pause_s: float | None = None  # explicit pause after this line (overrides the preset)
+    take: int | None = None  # a take chosen in proofing (0: the first); None: clip QC may re-take it
 
 
 def chapter_script(chapter: Chapter, default_lang: Lang = "en", config: FrontendConfig = DEFAULT,

@@ -36,10 +36,14 @@ log = logging.getLogger(__name__)
 _SCALE = float(1 << 23)
 
 
-def clip_key(sentence: Sentence, engine_fingerprint: str, seed: int) -> str:
-    """Content address of one sentence's audio; independent of its chapter and position."""
-    payload = json.dumps({"runs": [[r.lang, r.text] for r in sentence.runs], "engine": engine_fingerprint,
-                          "seed": seed}, ensure_ascii=False, sort_keys=True)
+def clip_key(sentence: Sentence, engine_fingerprint: str, seed: int, lexicon: tuple[str, ...] = ()) -> str:
+    """Content address of one sentence's audio; independent of its chapter and position.
+    `lexicon`: the pronunciation entries that apply to this sentence (`Lexicon.entries_in`), so a
+    lexicon edit changes only the keys of the sentences containing the word."""
+    fields: dict = {"runs": [[r.lang, r.text] for r in sentence.runs], "engine": engine_fingerprint, "seed": seed}
+    if lexicon:
+        fields["lexicon"] = list(lexicon)
+    payload = json.dumps(fields, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -117,6 +121,11 @@ class ClipCache:
         self.decodes += 1
         return decode_clip(entry[0], entry[1].get("text", ""))
 
+    def flac(self, key: str) -> bytes | None:
+        """The stored FLAC bytes of `key` (checksum verified), or None: for players that take FLAC."""
+        entry = self._verified(key)
+        return entry[0] if entry else None
+
     def clip_stats(self, key: str, measure: Callable[[np.ndarray, int], object]) -> dict | None:
         """The clip-QC stats of `key` from its sidecar; entries written before the sidecar carried
         them are measured once (`measure(audio, rate).to_dict()`) and the sidecar updated."""
@@ -129,7 +138,7 @@ class ClipCache:
                 return None
             meta["stats"] = measure(clip.audio, clip.sample_rate).to_dict()  # type: ignore[attr-defined]
             try:
-                _write_atomic(self._paths(key)[1], json.dumps(meta, ensure_ascii=False).encode())
+                write_atomic(self._paths(key)[1], json.dumps(meta, ensure_ascii=False).encode())
             except OSError:
                 pass  # a read-only cache still answers
         return meta["stats"]
@@ -145,8 +154,8 @@ class ClipCache:
                 **(extra or {})}
         try:
             flac.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(flac, data)
-            _write_atomic(meta_path, json.dumps(meta, ensure_ascii=False).encode())
+            write_atomic(flac, data)
+            write_atomic(meta_path, json.dumps(meta, ensure_ascii=False).encode())
         except OSError as exc:
             raise OutputError(f"cannot write the clip cache ({exc.strerror or exc})", flac) from exc
         return float(info.duration)
@@ -186,7 +195,9 @@ class ClipCache:
         return removed
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, then rename it over `path`: a reader (or a crash)
+    never sees half a file. Raises OSError."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

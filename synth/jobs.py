@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -35,6 +35,7 @@ class EngineSpec:
     voice: str | None = None
     lexicon: str | None = None
     settings: tuple[tuple[str, object], ...] = ()  # [voice] settings (hashable: nested tables as item tuples)
+    lexicon_sha: str = ""  # sha256 of the lexicon file's bytes: an edited lexicon is another spec (a fresh engine)
 
     @property
     def info(self) -> EngineInfo:
@@ -93,6 +94,10 @@ def engine_for(spec: EngineSpec) -> Engine:
     with _engines_lock:
         engine = _engines.get(spec)
         if engine is None:
+            # The same voice with an edited lexicon replaces the old engine (one model in memory).
+            voice = replace(spec, lexicon=None, lexicon_sha="")
+            for old in [s for s in _engines if replace(s, lexicon=None, lexicon_sha="") == voice]:
+                del _engines[old]
             started = time.perf_counter()
             engine = _engines[spec] = spec.build()
             log.info("built %s engine in %.1f s", spec.kind, time.perf_counter() - started)
@@ -101,7 +106,7 @@ def engine_for(spec: EngineSpec) -> Engine:
 
 def engine_fingerprint(spec: EngineSpec) -> str:
     """What keys this engine's clips (see `EngineInfo.fingerprint`)."""
-    return spec.info.fingerprint(engine_for(spec), Path(spec.lexicon) if spec.lexicon else None)
+    return spec.info.fingerprint(engine_for(spec), spec.lexicon_sha)
 
 
 def run_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int,

@@ -52,9 +52,9 @@ def _init_worker() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # see the module docstring
-    from flows.steps.memory import tame_malloc
+    from flows.steps.memory import WORKER_MMAP_THRESHOLD, WORKER_TRIM_THRESHOLD, tame_malloc
 
-    tame_malloc()
+    tame_malloc(WORKER_MMAP_THRESHOLD, WORKER_TRIM_THRESHOLD)
 
 
 class ProcessMastering:

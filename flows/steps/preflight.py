@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.steps.locking import probe
+from flows.steps.proof import load_proof
 from flows.steps.project import Project, RunOptions, default_out_dir, load_project
 from ingest.errors import BookcastError, OutputError
 from ingest.model import Book
@@ -42,6 +43,7 @@ def check_make(project: str, out: str | None, chapters: list[int] | None, option
     if bad:
         raise BookcastError(f"chapter {bad[0]} does not exist (the book has {total})", proj.source)
     check_engine(proj)
+    load_proof(proj)  # a broken proof.toml is bad input too
     out_dir = Path(out) if out else (proj.out_dir or default_out_dir(book.slug))
     check_writable(out_dir)
     probe(out_dir / ".work")

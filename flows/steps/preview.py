@@ -24,6 +24,7 @@ from mastering.presets import Preset
 from synth.g2p import G2P, load_lexicon
 
 from flows.steps.coverage import reason
+from flows.steps.proof import Proof
 from flows.steps.spoken import book_scripts
 
 
@@ -33,7 +34,8 @@ def book_lang(book: Book) -> Lang:
 
 
 def preview_lines(book: Book, chapter: int | None, as_json: bool, *, engine: str = "gpt-sovits",
-                  preset: Preset | None = None, lexicon: Path | None = None) -> Iterator[str]:
+                  preset: Preset | None = None, lexicon: Path | None = None, proof: Proof | None = None
+                  ) -> Iterator[str]:
     """Lines of the preview of one chapter (1-based) or of the whole book: exactly what `make`
     will speak with `engine` (its sentence budget, the lexicon's words, the preset's credits).
 
@@ -42,7 +44,7 @@ def preview_lines(book: Book, chapter: int | None, as_json: bool, *, engine: str
     if chapter is not None and not 1 <= chapter <= total:
         raise InputError(f"chapter {chapter} does not exist (the book has {total})", book.source or None)
     wanted = [chapter] if chapter is not None else list(range(1, total + 1))
-    scripts = book_scripts(book, engine, preset, wanted, lexicon)
+    scripts = book_scripts(book, engine, preset, wanted, lexicon, proof)
     g2p = G2P(load_lexicon(lexicon) if lexicon is not None else None)
     if chapter is None:
         for title, skip in book.left_out:

@@ -48,6 +48,17 @@ class RunOptions:
     dask_tasks: bool = False  # the flow's tasks run on the Dask cluster (prefect-dask)
 
 
+def default_lexicon(root: Path, source: Path) -> Path:
+    """Where a project keeps its pronunciation lexicon when project.toml names none (read when it
+    exists; the studio creates it): `lexicon.toml` in a project folder, `<book>.lexicon.toml` beside
+    a bare book file."""
+    return root / "lexicon.toml" if (root / "project.toml").is_file() else source.with_name(source.stem + ".lexicon.toml")
+
+
+def _if_file(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
 def default_out_dir(slug: str) -> Path:
     return Path.cwd() / "bookcast-out" / slug
 
@@ -68,7 +79,8 @@ def load_project(path: str | Path) -> Project:
     if path.is_file():
         if path.name == "project.toml":
             return load_project(path.parent)
-        return Project(root=path.parent, source=path)
+        lexicon = default_lexicon(path.parent, path)
+        return Project(root=path.parent, source=path, lexicon=lexicon if lexicon.is_file() else None)
     config_file = path / "project.toml"
     if not config_file.exists():
         raise InputError("not a bookcast project (no project.toml) and not a book file", path)
@@ -108,7 +120,7 @@ def load_project(path: str | Path) -> Project:
         preset_overrides=_table(master, "overrides", config_file, "mastering."),
         out_dir=rel(output.get("dir")),
         work_dir=rel(output.get("work_dir")),
-        lexicon=rel(book.get("lexicon")),
+        lexicon=rel(book.get("lexicon")) or _if_file(default_lexicon(path.resolve(), path.resolve())),
         seed=whole(voice, "seed", "voice", 0),
         title=str(book.get("title", "")),
         book_files=_book_files(output.get("book_files", []), config_file),

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from flows.steps.synthesis import Synthesis, store
+from flows.steps.synthesis import Synthesis, retake_seed, store
 from ingest.script import Line
 from mastering.clipqc import ClipStats, clip_stats, flags_from_stats, retake_flagged
-from synth.cache import clip_key
 from synth.errors import SynthesisError
 
-RETAKE_SEED_STEP = 7919  # a prime: re-take seeds never collide with neighbouring base seeds
 MAX_RETAKES = 2  # new takes tried per flagged clip
 
 
@@ -26,20 +24,17 @@ class RetakeOutcome:
     unresolved: tuple[dict, ...]  # ClipFlag dicts still present after the last attempt
 
 
-def retake_seed(seed: int, attempt: int) -> int:
-    return seed + attempt * RETAKE_SEED_STEP
-
-
 def review(synth: Synthesis, lines: list[Line], keys: tuple[str, ...], max_attempts: int = MAX_RETAKES
            ) -> RetakeOutcome:
     """Flag this chapter's clips and re-take flagged ones (deterministic engines are only flagged).
 
     Judged on the stats in the clip cache's sidecars: no clip's audio is read here. Speaking rate
-    is judged on the spoken form ("1906" is read as four words, not four characters).
+    is judged on the spoken form ("1906" is read as four words, not four characters). A take the
+    producer chose in proofing (`Line.take`) is kept as it is.
     """
     if not lines:
         return RetakeOutcome(keys, 0, ())
-    pool, spec, fingerprint, cache, seed = synth.pool, synth.spec, synth.fingerprint, synth.cache, synth.seed
+    pool, spec, cache = synth.pool, synth.spec, synth.cache
     texts = [line.sentence.spoken for line in lines]
 
     def measure(key: str) -> ClipStats:
@@ -52,8 +47,10 @@ def review(synth: Synthesis, lines: list[Line], keys: tuple[str, ...], max_attem
         return RetakeOutcome(keys, 0, tuple(asdict(f) for f in flags_from_stats([measure(k) for k in keys], texts)))
 
     def resynthesize(index: int, attempt: int) -> str:
-        sentence, take_seed = lines[index].sentence, retake_seed(seed, attempt)
-        key = clip_key(sentence, fingerprint, take_seed)
+        if lines[index].take is not None:
+            return keys[index]
+        sentence, take_seed = lines[index].sentence, retake_seed(synth.seed, attempt)
+        key = synth.key(sentence, attempt)
         if not cache.has(key):
             result = pool.submit(spec, [key], [sentence], take_seed, clip_stats).result()
             store(cache, key, sentence, result, 0, retake_of=keys[index])

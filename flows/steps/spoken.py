@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from flows.steps.proof import Proof, apply_proof
+from ingest.frontend import FrontendConfig
 from ingest.model import Book, Chapter
 from ingest.script import Line, chapter_script
 from ingest.segment import segment
@@ -21,11 +23,23 @@ def script(chapter: Chapter, language: str, engine: str, index: int | None = Non
            keep_words: frozenset[str] = frozenset()) -> list[Line]:
     """The chapter's lines, cut to the sentence lengths `engine` is reliable on; `keep_words` (from a
     pronunciation lexicon) are left for the lexicon instead of being normalised or spelled."""
-    config = engine_info(engine).frontend
-    if keep_words:
-        config = replace(config, keep_words=frozenset(keep_words))
     where = f"chapter {index} ({chapter.title})" if index else f"chapter {chapter.title!r}"
-    return chapter_script(chapter, "zh" if language.startswith("zh") else "en", config, where)
+    return chapter_script(chapter, _lang(language), _config(engine, keep_words), where)
+
+
+def _lang(language: str) -> str:
+    return "zh" if language.startswith("zh") else "en"
+
+
+def _config(engine: str, keep_words: frozenset[str]) -> FrontendConfig:
+    config = engine_info(engine).frontend
+    return replace(config, keep_words=frozenset(keep_words)) if keep_words else config
+
+
+def edited(text: str, language: str, engine: str, keep_words: frozenset[str] = frozenset(), where: str = "") -> list:
+    """What the engine says for a producer's edit of a sentence: the same front end as the book
+    (normalisation, languages, the lexicon's words), as Sentences."""
+    return segment(text, _lang(language), where=where or "an edited sentence", config=_config(engine, keep_words))
 
 
 def add_credits(lines: list[Line], book: Book, index: int, total: int, engine: str) -> list[Line]:
@@ -50,15 +64,19 @@ def add_credits(lines: list[Line], book: Book, index: int, total: int, engine: s
     return out
 
 
-def book_scripts(book: Book, engine: str, preset: Preset | None, wanted: list[int], lexicon: Path | None = None
-                 ) -> dict[int, list[Line]]:
+def book_scripts(book: Book, engine: str, preset: Preset | None, wanted: list[int], lexicon: Path | None = None,
+                 proof: Proof | None = None) -> dict[int, list[Line]]:
     """Each wanted chapter's lines as the engine will speak them (credits included when the preset
-    wants them): what runs synthesize, what preview shows and what cache pruning keeps."""
+    wants them), with the producer's `proof` choices applied: what runs synthesize, what preview
+    shows, what the studio lists and what cache pruning keeps."""
     keep = lexicon_words(lexicon)
     total = len(book.chapters)
     scripts = {i: script(book.chapters[i - 1], book.meta.language, engine, i, keep) for i in wanted}
     if preset is not None and preset.credits:
         scripts = {i: add_credits(lines, book, i, total, engine) for i, lines in scripts.items()}
+    if proof is not None and proof.choices:
+        for i, lines in scripts.items():
+            scripts[i], _ = apply_proof(i, lines, proof, lambda text: edited(text, book.meta.language, engine, keep))
     return scripts
 
 

@@ -6,24 +6,39 @@ fingerprint, the clip cache and the seed — so steps take one argument instead 
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
 from ingest.errors import raise_if_stopped
 from ingest.script import Line
+from ingest.segment import Sentence
 from mastering.clipqc import clip_stats
 from mastering.presets import Preset
 from synth.cache import ClipCache, clip_key
+from synth.engines import clip_fingerprint
 from synth.errors import SynthesisError
 from synth.jobs import EngineSpec, bucket_batches, settings_dict, settings_tuple
 from synth.pool import Pool
 
+if TYPE_CHECKING:
+    from synth.g2p.lexicon import Lexicon
+
 log = logging.getLogger(__name__)
+
+
+RETAKE_SEED_STEP = 7919  # a prime: take seeds never collide with neighbouring base seeds
+
+
+def retake_seed(seed: int, take: int) -> int:
+    """The seed of take number `take` (0: the first) of a sentence, for a project seeded `seed`."""
+    return seed + take * RETAKE_SEED_STEP
 
 
 @dataclass(frozen=True)
@@ -32,9 +47,29 @@ class Synthesis:
 
     pool: Pool
     spec: EngineSpec
-    fingerprint: str
+    fingerprint: str  # the workers' (voice + lexicon version): results from another are refused
     cache: ClipCache
     seed: int = 0
+
+    @functools.cached_property
+    def lexicon(self) -> Lexicon | None:
+        """The lexicon the engine reads, for the entries that key each sentence's clip."""
+        if not self.spec.lexicon or not self.spec.info.uses_lexicon:
+            return None
+        from synth.g2p.lexicon import load_lexicon  # imports the G2P package (pypinyin: 1 s)
+
+        return load_lexicon(self.spec.lexicon)
+
+    def key(self, sentence: Sentence, take: int | None = None) -> str:
+        """The clip-cache key of `sentence`'s take number `take` (None or 0: the first)."""
+        return sentence_key(sentence, self.fingerprint, retake_seed(self.seed, take or 0), self.lexicon)
+
+
+def sentence_key(sentence: Sentence, fingerprint: str, seed: int, lexicon: "Lexicon | None") -> str:
+    """The one definition of a sentence's clip key for a worker `fingerprint`: its voice, the seed
+    and the lexicon entries that apply to this sentence (not the whole lexicon)."""
+    entries = lexicon.entries_in([r.text for r in sentence.runs]) if lexicon else ()
+    return clip_key(sentence, clip_fingerprint(fingerprint), seed, entries)
 
 
 @dataclass(frozen=True)
@@ -57,17 +92,20 @@ def synthesize(synth: Synthesis, lines: list[Line],
     Finished batches are stored as they arrive, so a failure or a kill loses only unfinished ones.
     Raises SynthesisError naming the first failed batch's text.
     """
-    pool, spec, fingerprint, cache, seed = synth.pool, synth.spec, synth.fingerprint, synth.cache, synth.seed
-    keys = [clip_key(line.sentence, fingerprint, seed) for line in lines]
-    missing: dict[str, object] = {}
+    pool, spec, fingerprint, cache = synth.pool, synth.spec, synth.fingerprint, synth.cache
+    keys = [synth.key(line.sentence, line.take) for line in lines]
+    missing: dict[int, dict[str, Sentence]] = {}  # per seed (a chosen take has its own): key → sentence
     for key, line in zip(keys, lines):
-        if key not in missing and not cache.has(key):
-            missing[key] = line.sentence
-    on_batch(len(lines) - len(missing), 0.0)  # reused sentences count as done at once
+        seed = retake_seed(synth.seed, line.take or 0)
+        if not any(key in m for m in missing.values()) and not cache.has(key):
+            missing.setdefault(seed, {})[key] = line.sentence
+    todo = sum(len(m) for m in missing.values())
+    on_batch(len(lines) - todo, 0.0)  # reused sentences count as done at once
     pending = {}
-    for batch in bucket_batches(list(missing.items()), spec.batch_size):
-        batch_keys = [k for k, _ in batch]
-        pending[pool.submit(spec, batch_keys, [s for _, s in batch], seed, clip_stats)] = batch
+    for seed, sentences in missing.items():
+        for batch in bucket_batches(list(sentences.items()), spec.batch_size):
+            batch_keys = [k for k, _ in batch]
+            pending[pool.submit(spec, batch_keys, [s for _, s in batch], seed, clip_stats)] = batch
     batches = len(pending)
     audio_s = 0.0
     errors = []
@@ -90,7 +128,7 @@ def synthesize(synth: Synthesis, lines: list[Line],
             on_batch(len(batch), seconds)
     if errors:
         raise SynthesisError(f"{len(errors)} of {batches} batches failed: {errors[0]}")
-    return ChapterClips(tuple(keys), len(missing), len(lines) - len(missing), audio_s)
+    return ChapterClips(tuple(keys), todo, len(lines) - todo, audio_s)
 
 
 def store(cache: ClipCache, key: str, sentence, result, i: int, **extra: object) -> float:
@@ -112,9 +150,11 @@ def iter_clips(cache: ClipCache, keys: Sequence[str]) -> Iterator[np.ndarray]:
 
 
 def engine_spec(engine: str, voice: Path | None, lexicon: Path | None, settings: dict | None = None) -> EngineSpec:
-    """How workers build the project's engine (`settings`: its [voice] settings)."""
+    """How workers build the project's engine (`settings`: its [voice] settings); the lexicon's
+    contents are part of the spec, so an edited lexicon gets a freshly built engine."""
+    sha = hashlib.sha256(lexicon.read_bytes()).hexdigest() if lexicon is not None and lexicon.is_file() else ""
     return EngineSpec(engine, str(voice) if voice else None, str(lexicon) if lexicon else None,
-                      settings_tuple(settings or {}))
+                      settings_tuple(settings or {}), sha)
 
 
 def clip_rate(cache: ClipCache, keys: Sequence[str], preset: Preset) -> int:

@@ -50,13 +50,23 @@ class EngineInfo:
     settings_check: Callable[[dict], dict] | None = None
     check_voice: Callable[[Path], object] | None = None  # `bookcast voice check`: a report with .lines()/.ok
 
-    def fingerprint(self, engine: Engine, lexicon: Path | None) -> str:
-        """The one definition of what keys a clip: the engine's own fingerprint, plus the lexicon's
-        contents when this engine reads it."""
+    def fingerprint(self, engine: Engine, lexicon_sha: str = "") -> str:
+        """A worker's identity: the engine's own fingerprint, plus the version of the lexicon it was
+        built with when this engine reads one (a worker with another lexicon must not fill the run's
+        cache). Clip keys use `clip_fingerprint` of it: the lexicon enters a clip's key only through
+        the entries that apply to its sentence (`Lexicon.entries_in`)."""
         fingerprint = engine.fingerprint()
-        if lexicon is not None and self.uses_lexicon:
-            fingerprint += "/lex-" + hashlib.sha256(Path(lexicon).read_bytes()).hexdigest()[:16]
+        if lexicon_sha and self.uses_lexicon:
+            fingerprint += _LEXICON_MARK + lexicon_sha[:16]
         return fingerprint
+
+
+_LEXICON_MARK = "/lex-"
+
+
+def clip_fingerprint(fingerprint: str) -> str:
+    """The part of a worker's fingerprint that keys its clips: the voice, not the lexicon version."""
+    return fingerprint.split(_LEXICON_MARK, 1)[0]
 
 
 _registered: dict[str, EngineInfo] = {}
