@@ -773,7 +773,8 @@ def test_prefect_servers_bind_to_localhost(monkeypatch, tmp_path: Path) -> None:
             return None
 
     answers = iter([False, True])  # nothing listening yet; then the started server answers
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_API_URL", "")  # recorded, so the value ensure_api sets is undone after the test
+    monkeypatch.delenv("PREFECT_API_URL")
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     monkeypatch.setattr(subprocess, "Popen", FakeServer)
     monkeypatch.setattr(podcast_cmd, "_healthy", lambda url: next(answers))

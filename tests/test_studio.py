@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import socket
 import threading
@@ -143,6 +144,40 @@ def test_a_retake_while_the_voice_is_missing_is_refused(produced, tmp_path: Path
     assert not (broken / "proof.toml").exists()
 
 
+def test_a_running_make_and_two_tabs_never_write_at_once(produced, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from starlette.testclient import TestClient
+
+    from flows.steps.locking import exclusive
+    from flows.steps.proof import read_proof
+    from flows.studio.server import create_app
+    from flows.studio.service import Studio
+
+    project, out = produced
+    copy = tmp_path / "project"  # the choices below stay out of the shared project
+    shutil.copytree(project, copy)
+    studio = Studio(str(copy), str(out))
+    try:
+        client = TestClient(create_app(studio))
+        clips = sorted((out / ".work" / "clips").rglob("*.flac"))
+        with exclusive(out / ".work"):  # what a running `bookcast make` holds
+            reply = client.post("/api/retake", json={"chapter": 3, "line": 1})
+        assert reply.status_code == 409 and "another bookcast run is using this folder" in reply.json()["error"]
+        assert sorted((out / ".work" / "clips").rglob("*.flac")) == clips  # nothing written
+
+        def pause(line: int) -> int:  # tabs at once, each setting another sentence's pause
+            return client.post("/api/pause", json={"chapter": 3, "line": line, "seconds": 1 + line / 10}).status_code
+
+        lines = range(1, len(studio.script(3)) + 1)
+        with ThreadPoolExecutor(4) as tabs:
+            assert set(tabs.map(pause, lines)) == {200}
+        choices = read_proof(copy / "proof.toml").choices
+        assert {k: c.pause_s for k, c in choices.items()} == {(3, n): 1 + n / 10 for n in lines}
+    finally:
+        studio.close()
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt install chromium; .ci/run does)")
 def test_proof_a_book_in_the_browser(produced, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -192,7 +227,8 @@ def test_proof_a_book_in_the_browser(produced, tmp_path: Path) -> None:
             expect(message).to_contain_text("re-synthesized", timeout=30_000)
 
             page.click("#reexport")
-            expect(message).to_contain_text("Re-exported", timeout=240_000)
+            expect(message).to_contain_text(re.compile("Re-export(ed| ended)"), timeout=240_000)
+            assert message.inner_text().startswith("Re-exported"), message.inner_text()
             page.locator("#chapter-list li").first.click()
             expect(page.locator("#chapter-status")).to_contain_text("Delivered", timeout=20_000)
             page.wait_for_function("document.querySelector('#picture').toDataURL().length > 5000", timeout=20_000)

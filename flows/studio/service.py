@@ -22,7 +22,7 @@ from flows.steps.locking import exclusive
 from flows.steps.manifest import ChapterRecord, read_manifest
 from flows.steps.project import default_lexicon, default_out_dir, load_project
 from flows.steps.proof import Choice, load_proof, save_choice
-from flows.steps.review import review
+from flows.steps.review import MAX_RETAKES, review
 from flows.steps.spoken import book_lexicon, book_scripts
 from flows.steps.synthesis import Synthesis, engine_spec, retake_seed, store, synthesize
 from ingest.errors import BookcastError
@@ -169,12 +169,13 @@ class Studio:
         rows = []
         for n, (line, clip) in enumerate(zip(lines, keys), 1):
             meta = self.cache.meta(clip) or {}
+            takes = self.takes(line)
             choice = proof.choices.get((index, n))
             rows.append({
                 "line": n, "text": line.sentence.text, "spoken": line.sentence.spoken,
                 "runs": [[r.lang, r.text] for r in line.sentence.runs], "key": clip,
-                "duration_s": meta.get("duration_s"), "take": self._take_of(line, clip),
-                "takes": self.takes(line), "chosen": line.take, "pause_s": round(pauses[n - 1], 3),
+                "duration_s": meta.get("duration_s"), "take": next((t["take"] for t in takes if t["key"] == clip), None),
+                "takes": takes, "chosen": line.take, "pause_s": round(pauses[n - 1], 3),
                 "pause_set": choice is not None and choice.pause_s is not None,
                 "edited": choice.text if choice else None,
                 "flags": [f for f in flags if f["index"] == n - 1],
@@ -186,17 +187,18 @@ class Studio:
                 "rules": _rules(self.preset)}
 
     def takes(self, line: Line) -> list[dict]:
-        """The takes of this sentence in the cache: take number (0 first), clip key, duration."""
+        """The takes of this sentence in the cache: take number (0 first), clip key, duration.
+        Clip QC makes takes 1..MAX_RETAKES only as needed; the studio numbers its own after the
+        highest, so past those the takes run without gaps."""
         out = []
         for t in range(MAX_TAKES):
             key = self.synth.key(line.sentence, t)
             meta = self.cache.meta(key)
             if meta is not None:
                 out.append({"take": t, "key": key, "duration_s": meta.get("duration_s")})
+            elif t > MAX_RETAKES:
+                break
         return out
-
-    def _take_of(self, line: Line, key: str) -> int | None:
-        return next((t for t in range(MAX_TAKES) if self.synth.key(line.sentence, t) == key), None)
 
     # ---- fixing ------------------------------------------------------------------------------
 
