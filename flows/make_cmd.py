@@ -19,8 +19,13 @@ from ingest.errors import BookcastError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    make = sub.add_parser("make", help="produce the audiobook for a project folder or an .epub/.md file")
-    make.add_argument("project", help="project folder (with project.toml) or a book file")
+    make = sub.add_parser("make", help="produce the audiobook for a project folder or an .epub/.md file; for a "
+                                       "podcast project, every new or changed episode and the feed",
+                          description="Produce the audiobook of a book project (or an .epub/.md file): synthesize, "
+                                      "master and export every chapter, reusing what is unchanged. For a podcast "
+                                      "project (project.toml with [podcast]) it does what a scheduled run does, once: "
+                                      "every new or changed episode in episodes/ is produced and the feed rebuilt.")
+    make.add_argument("project", help="project folder (with project.toml; a book or a podcast) or a book file")
     make.add_argument("--out", help="output folder (default ./bookcast-out/<book-slug>/)")
     make.add_argument("--chapters", help="only these chapters, e.g. 3,7-9")
     add_run_options(make)
@@ -44,13 +49,19 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="also write the whole book as one M4B with chapter marks and cover")
     p.add_argument("--book-mp3", action="append_const", const="mp3", dest="book_files",
                    help="also write the whole book as one MP3 with ID3 chapter frames (CHAP/CTOC)")
+    p.add_argument("--readalong", action="append_const", const="readalong", dest="book_files",
+                   help="also write <slug>-readalong.epub: the book with its narration as EPUB 3 Media Overlays "
+                        "(each sentence highlighted as it is read)")
+    p.add_argument("--layout", choices=("flat", "audiobookshelf"), default="flat",
+                   help="audiobookshelf: write into <out>/<Author>/<Title>/ (out: your library folder) with "
+                        "the cover, metadata.json and an OPF that Audiobookshelf reads")
 
 
 def options_from(args: argparse.Namespace, force_export: bool = False) -> RunOptions:
     return RunOptions(preset=args.preset, workers=args.workers,
                       devices=tuple(args.devices.split(",")) if args.devices else (),
                       dask_address=args.dask_address, force_export=force_export,
-                      book_files=tuple(args.book_files) if args.book_files else None)
+                      book_files=tuple(args.book_files) if args.book_files else None, layout=args.layout)
 
 
 def parse_chapters(spec: str | None) -> list[int] | None:
@@ -71,7 +82,10 @@ def parse_chapters(spec: str | None) -> list[int] | None:
 
 
 def run_make(project: str, out: str | None, chapters: list[int] | None, options: RunOptions = RunOptions()) -> int:
-    from flows.steps.preflight import check_make
+    from flows.steps.preflight import check_make, podcast_project
+
+    if podcast_project(project):
+        return _make_podcast(project, out, chapters, options)
 
     plan = check_make(project, out, chapters, options)  # before Prefect: bad input ends here
     from flows.steps.spoken import book_notes
@@ -81,6 +95,10 @@ def run_make(project: str, out: str | None, chapters: list[int] | None, options:
     runtime.start_reaper()
     with runtime.stop_on_signals(), runtime.prefect_api():
         manifest = _run_flow(project, str(plan.out), chapters, options)
+    if options.layout == "audiobookshelf":
+        from flows.steps.layout import write_audiobookshelf
+
+        write_audiobookshelf(plan.out, plan.book, manifest)
     print_summary(manifest)
     failed = [c for c in manifest["chapters"] if c["index"] in manifest["this_run"]["chapters"]
               and c["status"] == "failed"]
@@ -95,6 +113,29 @@ def run_make(project: str, out: str | None, chapters: list[int] | None, options:
         print(f"bookcast: error: delivered, but {len(broken)} file(s) break the {manifest['preset']} preset: "
               f"{'; '.join(broken)}", file=sys.stderr)
         return 3
+    return 0
+
+
+def _make_podcast(project: str, out: str | None, chapters: list[int] | None, options: RunOptions) -> int:
+    """`make` on a podcast project: one run of what the schedule runs (new or changed episodes, then
+    the feed), on the same local Prefect API as a book run."""
+    from flows.podcast_cmd import print_summary
+    from flows.steps.episode import podcast_settings
+    from flows.steps.project import load_project
+
+    if chapters:
+        raise BookcastError("--chapters is for books; a podcast project makes every new or changed episode "
+                            "(`bookcast episode PROJECT SCRIPT` makes one)", project)
+    if options.preset or options.book_files or options.dask_address:
+        raise BookcastError("--preset, --m4b, --book-mp3 and --dask are for books; a podcast project sets its "
+                            "preset in project.toml", project)
+    podcast_settings(load_project(project))  # bad settings fail here, in one line, before Prefect
+    runtime.start_reaper()
+    with runtime.stop_on_signals(), runtime.prefect_api():
+        from flows.podcast import produce_podcast
+
+        summary = produce_podcast(project, out_dir=out, workers=0 if options.workers is None else options.workers)
+    print_summary(summary)
     return 0
 
 

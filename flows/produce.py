@@ -22,7 +22,7 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from flows.steps.book_files import book_file
+from flows.steps.book_files import book_file, length_groups
 from flows.steps.mastering_pool import make_mastering_pool
 from flows.steps.locking import exclusive
 from flows.steps.manifest import ChapterRecord, ManifestWriter, previous_records
@@ -141,6 +141,7 @@ def _produce(proj, book, mastering, out: Path, wanted: list[int], options: RunOp
         pool.close(now=stop_requested.is_set())
         masters.close(now=stop_requested.is_set())
     whole = options.book_files if options.book_files is not None else proj.book_files
+    whole = tuple(dict.fromkeys([*whole, *mastering.book_files]))  # a store preset's own (apple-books: m4b)
     book_files = _book_files(book, manifest, out, mastering, tuple(whole))
     manifest.seconds["wall"] = round(time.perf_counter() - started, 2)
     result = manifest.finish(book_files)
@@ -204,7 +205,14 @@ def _book_files(book, manifest: ManifestWriter, out: Path, preset, kinds: tuple[
         get_run_logger().warning("whole-book files skipped: chapter(s) %s not delivered", missing)
         return {**manifest.book_files, "skipped": f"chapter(s) {', '.join(map(str, missing))} not delivered"}
     previous = {k: v for k, v in manifest.book_files.items() if isinstance(v, dict)}
-    return {kind: book_file(book, records, out, preset, kind, previous.get(kind)) for kind in kinds}
+    files = {}
+    for kind in kinds:
+        groups = length_groups(records, preset.max_minutes) if kind == "m4b" else [records]
+        for k, group in enumerate(groups, 1):  # a store's limit per file: tracks cut between chapters
+            name = kind if len(groups) == 1 else f"{kind}-part{k}"
+            files[name] = book_file(book, group, out, preset, kind, previous.get(name),
+                                    part=None if len(groups) == 1 else (k, len(groups)))
+    return files
 
 
 def _publish(manifest: dict, slug: str) -> None:

@@ -11,6 +11,14 @@ Sources for the numbers:
 - Podcast apps (Apple Podcasts / AES TD1004 practice): −16 LUFS for stereo, −19 LUFS for mono,
   ±1 LU, true peak ≤ −1 dBTP.
 - EBU R128: −23 LUFS ±1 LU (live tolerance is wider; we hold files to ±1), true peak ≤ −1 dBTP.
+- Apple Books (Apple's audiobook package specification, help.apple.com/itc/audiobooksspec, and the
+  Apple Books asset guide): AAC at 256 kbps in an M4B/M4A, chapter marks, no track longer than
+  23 hours and no chapter split across tracks. Apple states no loudness window: we master to the
+  ACX levels (a store-neutral audiobook level) and hold the true peak under −1 dBTP for the AAC.
+- Google Play Books (Partner Center help, "Audiobook file formats", support.google.com/books/partner/
+  answer/3424254, and answer/7626222): MP3 (CBR preferred) ≥ 128 kbps mono or ≥ 256 kbps stereo, or
+  FLAC 16-bit at ≥ 44.1 kHz; start and end every file with silence; a book of 5 minutes to 100 hours.
+  No loudness window either: ACX levels again.
 """
 from __future__ import annotations
 
@@ -63,6 +71,14 @@ class Preset:
     channels: int = 1
     max_minutes: float | None = None  # longer chapters are split at a paragraph boundary
     credits: bool = False  # opening/closing credits spoken from the book's metadata
+    # Store rules on the delivered files (None / empty: not checked). MP3: at least (mono, stereo)
+    # kbps instead of exactly `mp3_bitrate_kbps` CBR; M4B: AAC at ≥ aac_min_kbps with chapter marks;
+    # FLAC/WAV: 16-bit at ≥ 44.1 kHz accepted; the book's total length in minutes (qc on a folder).
+    mp3_min_kbps: tuple[float, float] | None = None
+    aac_min_kbps: int | None = None
+    lossless_ok: bool = False
+    book_minutes: tuple[float, float] | None = None
+    book_files: tuple[str, ...] = ()  # whole-book files this preset delivers ("m4b"), whatever the project says
     limiter_margin_db: float = 0.5  # aim this far under the ceiling before encoding
     limiter_lookahead_ms: float = 5.0
     limiter_release_db_per_s: float = 40.0
@@ -131,6 +147,18 @@ PRESETS: dict[str, Preset] = {
         mp3_bitrate_kbps=192, sample_rate=48000, channels=1),
 }
 
+# Store presets: ACX levels (no store sets a loudness window) with each store's own file rules.
+_AUDIOBOOK_LEVELS = dict(target_lufs=-20.0, lufs_tolerance_lu=None, rms_min_db=-23.0, rms_max_db=-18.0,
+                         noise_floor_db=-60.0, require_room_tone=True, room_tone_db=-72.0, credits=True)
+PRESETS["apple-books"] = Preset(
+    name="apple-books", **_AUDIOBOOK_LEVELS, true_peak_ceiling_db=-1.0, head_room_tone_s=0.75,
+    tail_room_tone_s=2.5, sample_rate=44100, channels=2, mp3_bitrate_kbps=320, mp3_min_kbps=(128.0, 256.0),
+    aac_bitrate_kbps=256, aac_min_kbps=256, max_minutes=23 * 60.0, book_files=("m4b",))
+PRESETS["google-play"] = Preset(
+    name="google-play", **_AUDIOBOOK_LEVELS, sample_peak_ceiling_db=-3.0, head_room_tone_s=0.75,
+    tail_room_tone_s=2.5, head_tail_range_s=(0.25, 10.0, 0.25, 10.0), sample_rate=44100, channels=1,
+    mp3_bitrate_kbps=128, mp3_min_kbps=(128.0, 256.0), lossless_ok=True, book_minutes=(5.0, 100 * 60.0))
+
 # Presets whose loudness target depends on the channel count: (mono, stereo).
 _CHANNEL_TARGETS: dict[str, tuple[float, float]] = {"podcast": (-19.0, -16.0)}
 
@@ -161,6 +189,10 @@ def _coerce(preset: str, key: str, kind: str, value: object) -> object:
             if not math.isfinite(number):
                 raise bad
             return number
+        if base.startswith("tuple[str"):
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):  # type: ignore[union-attr]
+                raise bad
+            return tuple(value)  # type: ignore[arg-type]
         if base.startswith("tuple"):
             items = tuple(float(v) for v in value)  # type: ignore[union-attr]
             if len(items) != base.count("float"):
@@ -194,6 +226,8 @@ def get_preset(name: str, overrides: Mapping[str, object] | None = None) -> Pres
     if "channels" in changes and "target_lufs" not in changes and name in _CHANNEL_TARGETS:
         mono, stereo = _CHANNEL_TARGETS[name]
         changes["target_lufs"] = stereo if changes["channels"] == 2 else mono
+    if "channels" in changes and "mp3_bitrate_kbps" not in changes and base.mp3_min_kbps is not None:
+        changes["mp3_bitrate_kbps"] = max(base.mp3_bitrate_kbps, int(base.mp3_min_kbps[changes["channels"] - 1]))
     try:
         return dataclasses.replace(base, **changes)
     except TypeError as exc:

@@ -117,7 +117,8 @@ def check_rules(m: Measures, preset: Preset, head_s: float | None = None,
 
 
 def check_mp3_format(path: Path, preset: Preset) -> list[RuleResult]:
-    """Encoding rules for an MP3: sample rate, channels, constant bitrate at the preset's rate."""
+    """Encoding rules for an MP3: sample rate, channels, constant bitrate at the preset's rate; or,
+    for a store preset (`mp3_min_kbps`), a minimum bitrate for the file's channel count."""
     from mutagen.mp3 import MP3, BitrateMode, HeaderNotFoundError
 
     try:
@@ -126,6 +127,11 @@ def check_mp3_format(path: Path, preset: Preset) -> list[RuleResult]:
         raise InputError(f"not an MP3 ({exc})", path) from exc
     cbr = info.bitrate_mode in (BitrateMode.CBR, BitrateMode.UNKNOWN)
     kbps = round(info.bitrate / 1000)
+    if preset.mp3_min_kbps is not None:
+        low = preset.mp3_min_kbps[0 if info.channels == 1 else 1]
+        return [RuleResult("sample_rate_hz", info.sample_rate, ">= 44100", info.sample_rate >= 44100),
+                RuleResult("mp3_kbps", kbps, f">= {low:g} ({'mono' if info.channels == 1 else 'stereo'})",
+                           kbps >= low)]
     return [
         RuleResult("sample_rate_hz", info.sample_rate, f"== {preset.sample_rate}",
                    info.sample_rate == preset.sample_rate),
@@ -135,6 +141,44 @@ def check_mp3_format(path: Path, preset: Preset) -> list[RuleResult]:
                    f"CBR {preset.mp3_bitrate_kbps}",
                    cbr and kbps == preset.mp3_bitrate_kbps),
     ]
+
+
+def check_aac_format(path: Path, preset: Preset) -> list[RuleResult]:
+    """A store's rules for an M4B/M4A (`aac_min_kbps`): AAC at that bitrate or more, and chapter
+    marks that start at 0, follow each other without gaps and end with the audio (to the ms)."""
+    from .ffmpeg import probe
+
+    info = probe(path)
+    kbps = info.bitrate_kbps
+    rules = [RuleResult("codec", info.codec, "aac", info.codec == "aac"),
+             # ffmpeg's AAC encoder averages a few percent under its nominal rate on speech.
+             RuleResult("aac_kbps", kbps, f">= {preset.aac_min_kbps} (nominal)",
+                        kbps is not None and kbps >= 0.9 * (preset.aac_min_kbps or 0))]
+    marks = info.chapters
+    gaps = [b.start_s - a.end_s for a, b in zip(marks, marks[1:])]
+    end_off = abs(marks[-1].end_s - info.duration_s) if marks and info.duration_s else math.inf
+    exact = bool(marks) and abs(marks[0].start_s) <= 0.001 and all(abs(g) <= 0.001 for g in gaps) and end_off <= 0.05
+    rules.append(RuleResult("chapters", f"{len(marks)} marks, end {end_off * 1000:.0f} ms off" if marks else "none",
+                            "from 0, contiguous, ending with the audio", exact))
+    return rules
+
+
+def check_lossless_format(path: Path, preset: Preset) -> list[RuleResult]:
+    """A store's rule for FLAC and WAV (`lossless_ok`): 16-bit samples at 44.1 kHz or more."""
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    return [RuleResult("lossless_format", f"{info.subtype} {info.samplerate} Hz", "PCM_16 at >= 44100 Hz",
+                       info.subtype == "PCM_16" and info.samplerate >= 44100)]
+
+
+def book_total_rule(reports: Iterable[QCReport], preset: Preset) -> RuleResult | None:
+    """The store's rule on a whole book's length (`book_minutes`), over the files of one folder."""
+    if preset.book_minutes is None:
+        return None
+    lo, hi = preset.book_minutes
+    minutes = sum(r.measures.duration_s for r in reports) / 60.0
+    return _r("book_length_min", minutes, f"{lo:g}..{hi:g}", lo <= minutes <= hi)
 
 
 def qc_audio(audio: np.ndarray, sample_rate: int, preset: Preset, path: str = "") -> QCReport:
@@ -164,9 +208,20 @@ def qc_file(path: str | Path, preset: Preset) -> QCReport:
     else:
         meter = measure_file(p, edges=True)
     report = _report(meter, preset, str(p))
-    if p.suffix.lower() == ".mp3":
+    suffix = p.suffix.lower()
+    extra: list[RuleResult] = []
+    if suffix == ".mp3":
+        extra = check_mp3_format(p, preset)
+    elif suffix in (".m4b", ".m4a") and preset.aac_min_kbps is not None:
+        extra = check_aac_format(p, preset)
+    elif suffix in (".flac", ".wav") and preset.lossless_ok:
+        extra = check_lossless_format(p, preset)
+    elif preset.mp3_min_kbps is not None or preset.aac_min_kbps is not None:  # a store preset
+        accepted = "MP3" + (", FLAC, WAV" if preset.lossless_ok else "") + (", M4B/M4A (AAC)" if preset.aac_min_kbps else "")
+        extra = [RuleResult("file_type", suffix.lstrip("."), accepted, False)]
+    if extra:
         report = QCReport(report.path, report.preset, report.measures, report.head_s,
-                          report.tail_s, report.rules + tuple(check_mp3_format(p, preset)))
+                          report.tail_s, report.rules + tuple(extra))
     log.info("%s: %s", p, "pass" if report.passed else
              "FAIL " + ", ".join(r.rule for r in report.failures))
     return report

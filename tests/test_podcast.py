@@ -17,7 +17,9 @@ import pytest
 import soundfile as sf
 from mutagen.id3 import ID3
 
+from flows.cli import main
 from flows.steps.feed import ITUNES_NS, PODCAST_NS, podcast_guid
+from mastering.chapters_json import check_chapters
 from flows.podcast import produce_podcast
 from flows.steps.podcast_state import episode_lock, load_state, try_lock
 from flows.steps.episode import podcast_settings, scan_episodes
@@ -106,6 +108,30 @@ def test_feed_lists_every_episode_with_true_sizes_and_durations(sample_runs) -> 
         vtt = (out / links["text/vtt"]).read_text(encoding="utf-8")
         assert vtt.startswith("WEBVTT") and "-->" in vtt
         assert (out / links["application/x-subrip"]).exists()
+        chapters = item.find(f"{PC}chapters")  # Podcasting 2.0 JSON chapters, one per ## segment
+        assert chapters.get("type") == "application/json+chapters"
+        doc = json.loads((out / chapters.get("url").removeprefix(base)).read_text(encoding="utf-8"))
+        check_chapters(doc, seconds)
+        assert doc["version"] == "1.2.0" and doc["chapters"][0]["startTime"] == 0
+        script = (sample_runs["project"] / "episodes" / record["script"]).read_text(encoding="utf-8")
+        segments = [line[3:].strip() for line in script.splitlines() if line.startswith("## ")]
+        assert [c["title"] for c in doc["chapters"]] == (segments if len(segments) > 1 else [record["title"]])
+
+
+def test_make_on_a_podcast_project_produces_every_episode(prefect_harness, tmp_path: Path, capsys) -> None:
+    project = copy_project(tmp_path / "weekly-podcast")
+    assert main(["make", str(project)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 produced, 0 unchanged" in printed and "feed.xml (2 episodes)" in printed
+    assert len(feed_items(project / "out")) == 2
+    assert main(["make", str(project)]) == 0  # a second make is a scheduled run with nothing new
+    assert "0 produced, 2 unchanged" in capsys.readouterr().out
+    assert main(["make", str(project), "--chapters", "1"]) == 1
+    assert "--chapters is for books" in capsys.readouterr().err
+    from flows.cli import build_parser
+
+    make_help = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "make")[1]
+    assert "podcast project" in " ".join(make_help.format_help().split())
 
 
 def test_feed_parses_with_feedparser(sample_runs) -> None:

@@ -31,12 +31,15 @@ from ingest.errors import InputError
 from ingest.markdown import read_markdown, read_text_file, split_front_matter
 from ingest.model import Book, slugify
 from ingest.script import Line
+from mastering.chapters_json import MIME as CHAPTERS_MIME
+from mastering.chapters_json import chapters_bytes
+from mastering.files import write_bytes_atomic
 from mastering.presets import Preset
 from mastering.tags import ChapterMark, Tags
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = 2  # bump when rendering changes in a way that should re-produce every episode
+RECIPE_VERSION = 3  # bump when rendering changes in a way that should re-produce every episode
 
 
 @dataclass(frozen=True)
@@ -270,8 +273,13 @@ def render(settings: PodcastSettings, script: EpisodeScript, synth: Synthesis, p
         marks = _chapter_marks(starts, assembly.spans, assembly.duration)
         part = deliver_part(out / file, assembly, [line.sentence.text for line in lines], preset,
                             episode_tags(settings, script), marks, work)
+        # Podcasting 2.0 JSON chapters: one per `##` segment (the whole episode when it has one).
+        json_marks = marks or [ChapterMark(script.title, 0.0, assembly.duration)]
     finally:
         assembly.close()
+    chapters = f"{script.key}.chapters.json"
+    write_bytes_atomic(out / chapters, chapters_bytes(json_marks, title=script.title, podcast_name=settings.title,
+                                                      file_name=file))
     transcripts = [{"file": f"{script.key}{suffix}", "mime": TRANSCRIPT_MIME[suffix]} for suffix in (".vtt", ".srt")]
     now = datetime.now(timezone.utc).replace(microsecond=0)
     published = script.published or (
@@ -283,6 +291,7 @@ def render(settings: PodcastSettings, script: EpisodeScript, synth: Synthesis, p
         "guid": script.guid or (previous or {}).get("guid") or new_episode_guid(settings.feed_url, script.key),
         "duration_s": part["duration_s"], "bytes": (out / file).stat().st_size,
         "measures": part["measures"], "qc": part["qc"], "transcripts": transcripts, "produced_at": now.isoformat(),
+        "chapters": {"file": chapters, "mime": CHAPTERS_MIME},
         "sentences": len(lines), "synthesized": made.synthesized, "reused": made.reused,
         "retakes": checked.retakes, "clip_flags": list(checked.unresolved),
     }

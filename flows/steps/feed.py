@@ -28,6 +28,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ingest.errors import OutputError
+from mastering.chapters_json import MIME as CHAPTERS_MIME
 from mastering.files import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class FeedEpisode:
     number: int | None = None
     audio_mime: str = "audio/mpeg"
     transcripts: tuple[Transcript, ...] = ()
+    chapters_url: str = ""  # Podcasting 2.0 JSON chapters
 
 
 @dataclass(frozen=True)
@@ -119,15 +121,21 @@ class _PodcastIndexFeed(BaseExtension):
 
 
 class _PodcastIndexEntry(BaseEntryExtension):
-    """Item part of the Podcasting 2.0 namespace: transcripts."""
+    """Item part of the Podcasting 2.0 namespace: transcripts and JSON chapters."""
 
     def __init__(self) -> None:
         self._transcripts: list[Transcript] = []
+        self._chapters = ""
 
     def transcripts(self, values: Sequence[Transcript]) -> None:
         self._transcripts = list(values)
 
+    def chapters(self, url: str) -> None:
+        self._chapters = url
+
     def extend_rss(self, entry):  # lxml element of <item>
+        if self._chapters:
+            etree.SubElement(entry, f"{{{PODCAST_NS}}}chapters", url=self._chapters, type=CHAPTERS_MIME)
         for t in self._transcripts:
             el = etree.SubElement(entry, f"{{{PODCAST_NS}}}transcript", url=t.url, type=t.mime)
             if t.language:
@@ -193,6 +201,7 @@ def _add_item(fg: FeedGenerator, ep: FeedEpisode) -> None:
     if ep.summary:
         fe.podcast.itunes_summary(ep.summary)
     fe.podcastindex.transcripts(ep.transcripts)
+    fe.podcastindex.chapters(ep.chapters_url)
 
 
 def check_feed(data: bytes, expected_items: int, where: str | Path) -> None:

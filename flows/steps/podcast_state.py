@@ -173,10 +173,12 @@ def rebuild_feed(settings: ep.PodcastSettings, out: Path, now: datetime | None =
             transcripts = tuple(
                 Transcript(public_url(settings.base_url, t["file"]), t["mime"], record["language"])
                 for t in record.get("transcripts", []) if (out / t["file"]).exists())
+            chapters = (record.get("chapters") or {}).get("file", "")
             items.append(FeedEpisode(
                 guid=record["guid"], title=record["title"], summary=record["summary"], published=published,
                 audio_url=public_url(settings.base_url, record["file"]), audio_bytes=audio.stat().st_size,
-                duration_s=record["duration_s"], number=record["number"], transcripts=transcripts))
+                duration_s=record["duration_s"], number=record["number"], transcripts=transcripts,
+                chapters_url=public_url(settings.base_url, chapters) if chapters and (out / chapters).exists() else ""))
         channel = FeedChannel(
             title=settings.title, description=settings.description, feed_url=settings.feed_url,
             link=settings.link, author=settings.author, language=settings.language, image_url=cover_url,

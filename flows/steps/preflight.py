@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.steps.layout import library_folder
 from flows.steps.locking import probe
 from flows.steps.proof import load_proof
 from flows.steps.project import Project, RunOptions, default_out_dir, load_project
@@ -44,10 +45,22 @@ def check_make(project: str, out: str | None, chapters: list[int] | None, option
         raise BookcastError(f"chapter {bad[0]} does not exist (the book has {total})", proj.source)
     check_engine(proj)
     load_proof(proj)  # a broken proof.toml is bad input too
-    out_dir = Path(out) if out else (proj.out_dir or default_out_dir(book.slug))
+    if options.layout == "audiobookshelf":  # `out` (or the project's) is the library: Author/Title below it
+        out_dir = library_folder(Path(out) if out else (proj.out_dir or default_out_dir(book.slug).parent), book)
+    else:
+        out_dir = Path(out) if out else (proj.out_dir or default_out_dir(book.slug))
     check_writable(out_dir)
     probe(out_dir / ".work")
     return MakePlan(proj, book, preset, wanted, out_dir)
+
+
+def podcast_project(project: str) -> bool:
+    """Whether `project` is a podcast project folder (project.toml with a [podcast] table); a broken
+    project.toml answers False here and is reported by the book checks."""
+    try:
+        return "podcast" in load_project(project).extra
+    except BookcastError:
+        return False
 
 
 def check_writable(folder: Path) -> None:

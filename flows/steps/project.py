@@ -46,6 +46,7 @@ class RunOptions:
     force_export: bool = False  # re-master chapters even when their inputs are unchanged
     book_files: tuple[str, ...] | None = None  # None: the project's [output] book_files
     dask_tasks: bool = False  # the flow's tasks run on the Dask cluster (prefect-dask)
+    layout: str = "flat"  # "audiobookshelf": <out>/<Author>/<Title>/ with cover, metadata.json, OPF
 
 
 def default_lexicon(root: Path, source: Path) -> Path:
@@ -185,6 +186,6 @@ def _table(data: dict, name: str, config_file: Path, prefix: str = "") -> dict:
 
 def _book_files(value: object, config_file: Path) -> tuple[str, ...]:
     kinds = [value] if isinstance(value, str) else value
-    if not isinstance(kinds, list) or any(k not in ("m4b", "mp3") for k in kinds):
-        raise InputError('[output] book_files must be a list of "m4b" and/or "mp3"', config_file)
+    if not isinstance(kinds, list) or any(k not in ("m4b", "mp3", "readalong") for k in kinds):
+        raise InputError('[output] book_files must be a list of "m4b", "mp3" and/or "readalong"', config_file)
     return tuple(kinds)
