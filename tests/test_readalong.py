@@ -95,6 +95,27 @@ def texts_and_markup(data: bytes) -> tuple[str, list]:
     return "".join(root.itertext()), kept
 
 
+def browser_finds_every_overlay(result: dict, tmp: Path) -> None:
+    """Open each overlaid document in headless Chromium and look up every overlay id."""
+    if not CHROMIUM.exists():
+        pytest.skip("the XML checks ran; the browser check needs Debian's chromium (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    folder = tmp / "unzipped"
+    for name, data in result["files"].items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        page = browser.new_page()
+        for doc, ids in result["overlays"].items():
+            page.goto((folder / doc).as_uri())
+            missing = page.evaluate("ids => ids.filter(id => !document.getElementById(id))", ids)
+            assert ids and missing == [], (doc, missing)
+        browser.close()
+
+
 def make(project: Path, out: Path) -> dict:
     assert main(["make", str(project), "--out", str(out), "--readalong"]) == 0
     return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -119,6 +140,7 @@ def test_readalong_from_an_epub_keeps_the_book_and_times_every_sentence(prefect_
     overlaid = sum(len(v) for v in result["overlays"].values())
     assert entry["readalong"]["overlaid"] == overlaid and overlaid >= len(spoken) - 8
     assert not any("copyright" in name for name in result["overlays"])
+    browser_finds_every_overlay(result, tmp_path)
 
 
 def test_readalong_from_markdown_is_a_generated_epub3(prefect_harness, tmp_path: Path) -> None:
@@ -131,21 +153,5 @@ def test_readalong_from_markdown_is_a_generated_epub3(prefect_harness, tmp_path:
     spoken = [s for c in manifest["chapters"] for s in c["spans"]]
     assert sum(len(v) for v in result["overlays"].values()) == len(spoken)  # every sentence, credits too
     assert len(result["overlays"]) == len(manifest["chapters"])
-    if CHROMIUM.exists():
-        from playwright.sync_api import sync_playwright
+    browser_finds_every_overlay(result, tmp_path)
 
-        folder = tmp_path / "unzipped"
-        for name, data in result["files"].items():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_bytes(data)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-            page = browser.new_page()
-            for doc, ids in result["overlays"].items():
-                page.goto((folder / doc).as_uri())
-                missing = page.evaluate("ids => ids.filter(id => !document.getElementById(id))", ids)
-                assert missing == [], (doc, missing)
-            browser.close()
-    else:
-        pytest.skip("the XML checks ran; the browser check needs Debian's chromium")
