@@ -207,7 +207,7 @@ def _book_files(book, manifest: ManifestWriter, out: Path, preset, kinds: tuple[
     previous = {k: v for k, v in manifest.book_files.items() if isinstance(v, dict)}
     files = {}
     for kind in kinds:
-        groups = length_groups(records, preset.max_minutes) if kind == "m4b" else [records]
+        groups = length_groups(records, preset.book_file_max_hours) if kind == "m4b" else [records]
         for k, group in enumerate(groups, 1):  # a store's limit per file: tracks cut between chapters
             name = kind if len(groups) == 1 else f"{kind}-part{k}"
             files[name] = book_file(book, group, out, preset, kind, previous.get(name),

@@ -79,6 +79,7 @@ class Preset:
     lossless_ok: bool = False
     book_minutes: tuple[float, float] | None = None
     book_files: tuple[str, ...] = ()  # whole-book files this preset delivers ("m4b"), whatever the project says
+    book_file_max_hours: float | None = None  # a whole-book M4B longer than this is cut between chapters
     limiter_margin_db: float = 0.5  # aim this far under the ceiling before encoding
     limiter_lookahead_ms: float = 5.0
     limiter_release_db_per_s: float = 40.0
@@ -153,7 +154,7 @@ _AUDIOBOOK_LEVELS = dict(target_lufs=-20.0, lufs_tolerance_lu=None, rms_min_db=-
 PRESETS["apple-books"] = Preset(
     name="apple-books", **_AUDIOBOOK_LEVELS, true_peak_ceiling_db=-1.0, head_room_tone_s=0.75,
     tail_room_tone_s=2.5, sample_rate=44100, channels=2, mp3_bitrate_kbps=320, mp3_min_kbps=(128.0, 256.0),
-    aac_bitrate_kbps=256, aac_min_kbps=256, max_minutes=23 * 60.0, book_files=("m4b",))
+    aac_bitrate_kbps=256, aac_min_kbps=256, book_file_max_hours=23.0, book_files=("m4b",))
 PRESETS["google-play"] = Preset(
     name="google-play", **_AUDIOBOOK_LEVELS, sample_peak_ceiling_db=-3.0, head_room_tone_s=0.75,
     tail_room_tone_s=2.5, head_tail_range_s=(0.25, 10.0, 0.25, 10.0), sample_rate=44100, channels=1,

@@ -143,12 +143,15 @@ def check_mp3_format(path: Path, preset: Preset) -> list[RuleResult]:
     ]
 
 
-def check_aac_format(path: Path, preset: Preset) -> list[RuleResult]:
-    """A store's rules for an M4B/M4A (`aac_min_kbps`): AAC at that bitrate or more, and chapter
-    marks that start at 0, follow each other without gaps and end with the audio (to the ms)."""
+def check_aac_format(path: Path, preset: Preset, duration_s: float | None = None) -> list[RuleResult]:
+    """A store's rules for an M4B/M4A (`aac_min_kbps`): AAC at that bitrate or more, chapter marks
+    that start at 0, follow each other without gaps and end with the audio — to the millisecond
+    when the decoded `duration_s` is given (ffmpeg's header shows centiseconds) — and the store's
+    length per file."""
     from .ffmpeg import probe
 
     info = probe(path)
+    duration, tolerance = (duration_s, 0.001) if duration_s is not None else (info.duration_s, 0.006)
     kbps = info.bitrate_kbps
     rules = [RuleResult("codec", info.codec, "aac", info.codec == "aac"),
              # ffmpeg's AAC encoder averages a few percent under its nominal rate on speech.
@@ -156,10 +159,13 @@ def check_aac_format(path: Path, preset: Preset) -> list[RuleResult]:
                         kbps is not None and kbps >= 0.9 * (preset.aac_min_kbps or 0))]
     marks = info.chapters
     gaps = [b.start_s - a.end_s for a, b in zip(marks, marks[1:])]
-    end_off = abs(marks[-1].end_s - info.duration_s) if marks and info.duration_s else math.inf
-    exact = bool(marks) and abs(marks[0].start_s) <= 0.001 and all(abs(g) <= 0.001 for g in gaps) and end_off <= 0.05
-    rules.append(RuleResult("chapters", f"{len(marks)} marks, end {end_off * 1000:.0f} ms off" if marks else "none",
+    end_off = abs(marks[-1].end_s - duration) if marks and duration else math.inf
+    exact = bool(marks) and abs(marks[0].start_s) <= 0.001 and all(abs(g) <= 0.001 for g in gaps) and end_off <= tolerance
+    rules.append(RuleResult("chapters", f"{len(marks)} marks, end {end_off * 1000:.1f} ms off" if marks else "none",
                             "from 0, contiguous, ending with the audio", exact))
+    if preset.book_file_max_hours is not None and duration is not None:
+        hours = duration / 3600
+        rules.append(_r("length_h", hours, f"<= {preset.book_file_max_hours:g}", hours <= preset.book_file_max_hours))
     return rules
 
 
@@ -213,7 +219,7 @@ def qc_file(path: str | Path, preset: Preset) -> QCReport:
     if suffix == ".mp3":
         extra = check_mp3_format(p, preset)
     elif suffix in (".m4b", ".m4a") and preset.aac_min_kbps is not None:
-        extra = check_aac_format(p, preset)
+        extra = check_aac_format(p, preset, report.measures.duration_s)
     elif suffix in (".flac", ".wav") and preset.lossless_ok:
         extra = check_lossless_format(p, preset)
     elif preset.mp3_min_kbps is not None or preset.aac_min_kbps is not None:  # a store preset

@@ -480,3 +480,26 @@ def test_check_voice_reports_broken_aux_models(tmp_path, aux_models):
     assert set(details) == {"BERT", "HuBERT"}, report.lines()
     assert "cannot load BERT model" in details["BERT"] and str(bad_bert) in details["BERT"]
     assert "hidden size is 1024" in details["HuBERT"]
+
+
+def test_engine_continuous_decoding_gives_the_same_clips(voice_dir):
+    """[settings] continuous = true: two slots kept full across five sentences; every clip is the
+    one the static engine makes (the sentences all stop at EOS here), and `batch_size` sends the
+    worker four slots' worth of sentences at once."""
+    from synth.engines.gpt_sovits import CONTINUOUS_FILL, _batch_size
+
+    sentences = _mixed() + _mixed()[:2]
+    static = _engine(voice_dir, settings=replace(SamplingSettings(), batch_size=2))
+    flowing = _engine(voice_dir, settings=replace(SamplingSettings(), batch_size=2, continuous=True))
+    assert static.fingerprint() != flowing.fingerprint()  # the setting is part of the voice's identity
+    feats = [static.sentence_features(s) for s in sentences]
+    assert all(len(t) < static.early_stop_num for t in static._semantic_tokens(feats, seed=5))  # EOS, not caps
+    for a, b in zip(static.synthesize(sentences, seed=5), flowing.synthesize(sentences, seed=5)):
+        np.testing.assert_array_equal(a.audio, b.audio)
+    toml = voice_dir / "voice.toml"
+    original = toml.read_text(encoding="utf-8")
+    try:
+        toml.write_text(original + "\n[settings]\nbatch_size = 3\ncontinuous = true\n", encoding="utf-8")
+        assert _batch_size(voice_dir) == 3 * CONTINUOUS_FILL
+    finally:
+        toml.write_text(original, encoding="utf-8")

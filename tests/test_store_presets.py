@@ -78,6 +78,8 @@ def test_each_store_rule_fails_by_name(tmp_path: Path) -> None:
                   source_rate=RATE, work=tmp_path)
     assert failed(tmp_path / "good.m4b", "apple-books") == set()
     assert failed(tmp_path / "thin.m4b", "apple-books") == {"aac_kbps"}
+    over = get_preset("apple-books", {"book_file_max_hours": 0.005})  # 18 s: as a 23-hour limit would a long book
+    assert {r.rule for r in qc_file(tmp_path / "good.m4b", over).failures} == {"length_h"}
     bare = encode(narration(channels=2), tmp_path / "bare.m4a", "-c:a", "aac", "-b:a", "256k")
     assert failed(bare, "apple-books") == {"chapters"}
     assert failed(good_mp3, "apple-books") == set()  # MP3 chapters are judged by the MP3 rules
@@ -128,7 +130,7 @@ def test_apple_books_cuts_tracks_between_chapters_at_23_hours() -> None:
 
     hours = [9, 9, 4, 1, 12, 0.5]
     chapters = [ChapterRecord(index=i, title=str(i), duration_s=h * 3600) for i, h in enumerate(hours, 1)]
-    groups = length_groups(chapters, get_preset("apple-books").max_minutes)
+    groups = length_groups(chapters, get_preset("apple-books").book_file_max_hours)
     assert [[c.index for c in g] for g in groups] == [[1, 2, 3, 4], [5, 6]]
     assert length_groups(chapters, None) == [chapters]
 

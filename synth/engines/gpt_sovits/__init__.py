@@ -20,11 +20,17 @@ def _build(voice: Path | None, lexicon: Path | None):
     return GptSovitsEngine(voice, g2p=default_g2p(lexicon))
 
 
+CONTINUOUS_FILL = 4  # sentences per slot a worker is sent at once when it decodes continuously
+
+
 def _batch_size(voice: Path | None) -> int:
     """The voice's [settings] batch_size (the one size batches are cut to)."""
     from synth.engines.gpt_sovits.voice import parse_voice
 
-    return parse_voice(voice).settings.batch_size if voice is not None else 8
+    if voice is None:
+        return 8
+    settings = parse_voice(voice).settings
+    return settings.batch_size * (CONTINUOUS_FILL if settings.continuous else 1)
 
 
 def _preflight(voice: Path | None) -> None:

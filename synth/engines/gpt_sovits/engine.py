@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ from synth.engines.gpt_sovits.model.checkpoint import load_gpt_checkpoint
 from synth.engines.gpt_sovits.model.sovits import SynthesizerTrnV2
 from synth.engines.gpt_sovits.model.ssl import HubertFeatures
 from synth.engines.gpt_sovits.model.t2s import SamplingParams, Text2SemanticDecoder, decode_batch, load_t2s, pipeline_early_stop_num
+from synth.engines.gpt_sovits.model.t2s_continuous import decode_continuous
 from synth.engines.gpt_sovits.prompt import ReferencePrompt, build_prompt
 from synth.engines.gpt_sovits.text import Phonemizer, TextFeatures, bucket_batches, default_g2p, sentence_features
 from synth.engines.gpt_sovits.voice import SamplingSettings, Voice, load_voice, voice_fingerprint
@@ -159,6 +160,7 @@ class GptSovitsEngine:
             self._fingerprint = (
                 f"{ENGINE_NAME}-v2/r{ENGINE_REVISION}/{voice}/"
                 f"k{s.top_k}-p{s.top_p}-t{s.temperature}-rp{s.repetition_penalty}-sp{s.speed}-s{s.seed}"
+                + ("-cb" if s.continuous else "")  # a capped sentence keeps other tokens (see t2s_continuous)
             )
         return self._fingerprint
 
@@ -182,6 +184,12 @@ class GptSovitsEngine:
                 raise SynthesisError(f"cannot phonemise {sentence.text[:60]!r}: {exc}") from exc
         spoken = [i for i, f in enumerate(feats) if f is not None]
         audio: dict[int, np.ndarray] = {}
+        if self.settings.continuous and spoken:  # every sentence through batch_size slots kept full
+            def vocode(k: int, tokens: torch.Tensor) -> None:
+                audio[spoken[k]] = self._vocode(tokens, feats[spoken[k]], seed)  # type: ignore[arg-type]
+
+            self._semantic_tokens([feats[i] for i in spoken], seed, on_done=vocode)  # type: ignore[misc]
+            spoken = []
         lengths = [len(feats[i].norm_text) for i in spoken]  # type: ignore[union-attr]
         for batch in bucket_batches(lengths, self.settings.batch_size):
             items = [spoken[b] for b in batch]
@@ -194,8 +202,10 @@ class GptSovitsEngine:
             for i, s in enumerate(sentences)
         ]
 
-    def _semantic_tokens(self, batch: list[TextFeatures], seed: int) -> list[torch.Tensor]:
-        """GPT decoding of one bucket: prompt transcript + sentence, prompt tokens continued."""
+    def _semantic_tokens(self, batch: list[TextFeatures], seed: int,
+                         on_done: Callable[[int, torch.Tensor], None] | None = None) -> list[torch.Tensor]:
+        """GPT decoding of one bucket: prompt transcript + sentence, prompt tokens continued. With
+        `on_done` (continuous decoding), each sentence's tokens are handed over as it finishes."""
         s = self.settings
         prompt_text = self.prompt.text
         phones, berts = [], []
@@ -209,10 +219,18 @@ class GptSovitsEngine:
         )
         seeds = [derive_seed("t2s", s.seed, seed, f.norm_text) for f in batch]  # one stream per row
         try:
+            if on_done is not None and self.prompt.semantic is not None:
+                results = decode_continuous(
+                    self.t2s, phones, berts, self.prompt.semantic, slots=s.batch_size, sampling=sampling,
+                    early_stop_num=self.early_stop_num, seed=seeds, on_done=lambda k, r: on_done(k, r.tokens))
+                return [r.tokens for r in results]
             results = decode_batch(
                 self.t2s, phones, berts, self.prompt.semantic, sampling=sampling,
                 early_stop_num=self.early_stop_num, seed=seeds,
             )
+            if on_done is not None:  # reference-free: decoded one by one anyway
+                for k, r in enumerate(results):
+                    on_done(k, r.tokens)
         except (ValueError, RuntimeError) as exc:
             raise SynthesisError(f"GPT decoding failed for {batch[0].norm_text[:60]!r}: {exc}") from exc
         return [r.tokens for r in results]

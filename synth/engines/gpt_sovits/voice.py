@@ -29,6 +29,7 @@ the folder layout. It parses (`load_voice`), validates everything a user can get
     speed = 1.0
     seed = 0
     batch_size = 8
+    continuous = false                              # true: batch_size slots kept full (see t2s_continuous)
 """
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ class SamplingSettings:
     speed: float = 1.0
     seed: int = 0
     batch_size: int = 8
+    # Continuous batching: `batch_size` decoding slots, each refilled with the worker's next sentence
+    # as soon as its row stops (model/t2s_continuous.py); workers get 4 × batch_size sentences at a
+    # time to keep them full. Off: fixed batches, as the reference pipeline decodes.
+    continuous: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,8 @@ class Voice:
 
 
 def _require_type(value: Any, kind: type | tuple[type, ...], what: str, toml_path: Path) -> Any:
-    if isinstance(value, bool) or not isinstance(value, kind):
+    """`value` when it is of `kind` (a bool is a number only where a bool is asked for)."""
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise VoiceError(f"{what} must be a {names}, got {value!r}", toml_path)
     return value
@@ -120,7 +126,9 @@ def _parse_settings(raw: Any, toml_path: Path) -> SamplingSettings:
         raise VoiceError(f"unknown [settings] keys: {', '.join(unknown)}", toml_path)
     values: dict[str, Any] = {}
     for name, value in raw.items():
-        if known[name].type == "int":
+        if known[name].type == "bool":
+            values[name] = _require_type(value, bool, f"settings.{name}", toml_path)
+        elif known[name].type == "int":
             values[name] = _require_type(value, int, f"settings.{name}", toml_path)
         else:
             values[name] = float(_require_type(value, (int, float), f"settings.{name}", toml_path))

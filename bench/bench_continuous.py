@@ -1,0 +1,118 @@
+"""T2S decoding of a book's sentences: static batches against continuous batching (aggregate tokens/s).
+
+A full-size v2 GPT (24 layers, 512 wide: the shape of s1longer-v2.yaml) with seeded random weights
+decodes the first `--sentences` sentences of a real book, phonemised by bookcast's own front end
+and G2P. Random weights would stop at random steps, so the EOS row of the output layer is zeroed
+and each sentence instead stops at its own cap — 2.2 semantic tokens (25 Hz) per phone, about
+what speech takes — so the mix of lengths is the book's. Three ways, interleaved, ≥ 3 repetitions:
+
+- static, book order: batches of `--batch` consecutive sentences, rows leaving as they finish;
+- static, bucketed: the same after sorting by length (what the worker pool does: `bucket_batches`);
+- continuous: `--batch` slots, each refilled with the next sentence as soon as its row stops.
+
+All three produce the same tokens for every sentence (checked). Prints min/median wall and
+aggregate tokens/s per way, and continuous ÷ each static. CPU threads: `--threads` (default 2).
+
+    python bench/bench_continuous.py --book ~/books/moby-dick.epub --sentences 48
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from synth.engines.gpt_sovits.model.t2s_continuous import decode_continuous  # noqa: E402
+from synth.engines.gpt_sovits.model.t2s_model import build_random_t2s  # noqa: E402
+from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams  # noqa: E402
+
+V2_T2S = {"vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512, "hidden_dim": 512, "head": 16,
+          "n_layer": 24, "EOS": 1024}  # s1longer-v2.yaml, model section
+TOKENS_PER_PHONE = 2.2
+
+
+def book_phones(book: Path, count: int) -> list[list[int]]:
+    """Phone ids of the book's first `count` sentences of ≥ 3 words, in reading order."""
+    from flows.steps.spoken import book_scripts
+    from ingest.reader import read_book
+    from synth.g2p import G2P, phones_to_ids
+
+    parsed = read_book(book)
+    g2p = G2P()
+    out: list[list[int]] = []
+    for i in range(1, len(parsed.chapters) + 1):
+        for line in book_scripts(parsed, "gpt-sovits", None, [i])[i]:
+            if len(line.sentence.text.split()) < 3:
+                continue
+            phones = [p for run in line.sentence.runs if run.lang in ("en", "zh") for p in g2p.run(run).phones]
+            if phones:
+                out.append(phones_to_ids(phones))
+            if len(out) == count:
+                return out
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--book", type=Path, default=REPO / "projects" / "sample-epub" / "lighthouse.epub")
+    ap.add_argument("--sentences", type=int, default=48)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = build_random_t2s(V2_T2S, seed=0)
+    with torch.no_grad():
+        model.ar_predict_layer.weight[model.cfg.eos].zero_()  # EOS never wins: sentences stop at their caps
+    ids = book_phones(args.book, args.sentences)
+    gen = torch.Generator().manual_seed(1)
+    prompt_phones = torch.randint(0, 732, (24,), generator=gen)
+    phones = [torch.cat([prompt_phones, torch.tensor(p)]) for p in ids]
+    bert = [torch.randn(1024, len(p), generator=gen) for p in phones]
+    prompt = torch.randint(0, 1024, (75,), generator=gen)  # a 3-second reference
+    caps = [max(20, min(400, round(TOKENS_PER_PHONE * len(p)))) for p in ids]
+    seeds = list(range(len(ids)))
+    sampling = SamplingParams(top_k=15, top_p=1.0, temperature=1.0, repetition_penalty=1.35)
+    total_tokens = sum(c + 1 for c in caps)
+    print(f"{len(ids)} sentences of {args.book.name}: {min(len(p) for p in ids)}–{max(len(p) for p in ids)} phones, "
+          f"{total_tokens} tokens in all; batch/slots {args.batch}; {args.threads} threads")
+
+    def run(order: list[int], continuous: bool) -> tuple[float, list[list[int]]]:
+        tokens: dict[int, list[int]] = {}
+        started = time.perf_counter()
+        groups = [order] if continuous else [order[k:k + args.batch] for k in range(0, len(order), args.batch)]
+        for group in groups:
+            results = decode_continuous(model, [phones[i] for i in group], [bert[i] for i in group], prompt,
+                                        slots=args.batch, sampling=sampling, seed=[seeds[i] for i in group],
+                                        early_stop_num=[caps[i] for i in group])
+            tokens.update({i: r.tokens.tolist() for i, r in zip(group, results)})
+        return time.perf_counter() - started, [tokens[i] for i in range(len(ids))]
+
+    book_order = list(range(len(ids)))
+    bucketed = sorted(book_order, key=lambda i: len(phones[i]))
+    ways = {"static, book order": (book_order, False), "static, bucketed": (bucketed, False),
+            "continuous": (book_order, True)}
+    times: dict[str, list[float]] = {w: [] for w in ways}
+    reference = None
+    for _ in range(args.reps):  # interleaved, so a busy moment hits every way alike
+        for way, (order, continuous) in ways.items():
+            seconds, tokens = run(order, continuous)
+            times[way].append(seconds)
+            reference = reference or tokens
+            assert tokens == reference, f"{way} produced other tokens"
+    print(f"\n| way | min s | median s | tokens/s (median) |\n|---|---|---|---|")
+    for way, t in times.items():
+        print(f"| {way} | {min(t):.1f} | {statistics.median(t):.1f} | {total_tokens / statistics.median(t):.0f} |")
+    cont = statistics.median(times["continuous"])
+    for way in ("static, book order", "static, bucketed"):
+        print(f"continuous vs {way}: {statistics.median(times[way]) / cont:.2f}× aggregate tokens/s")
+
+
+if __name__ == "__main__":
+    main()
