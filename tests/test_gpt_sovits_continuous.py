@@ -105,3 +105,28 @@ def test_reference_fixture_model(setup) -> None:
     for a, b in zip(alone, decode_continuous(model, phones, bert, prompt, slots=2, sampling=SAMPLED, seed=seeds,
                                              max_steps=150, keep_logits=True)):
         same(a, b)
+
+
+def test_compacting_the_cache_changes_nothing(setup, monkeypatch) -> None:
+    """Columns nobody sees any more are squeezed out of the cache (here as early as possible);
+    every item still decodes as alone."""
+    import synth.engines.gpt_sovits.model.t2s_continuous as tc
+
+    model, phones, bert, prompt, seeds = setup
+    shrunk = []
+    real = tc._compact
+
+    def counting(cache, visible, rows):
+        before = cache.length
+        out = real(cache, visible, rows)
+        if cache.length < before:
+            shrunk.append(before - cache.length)
+        return out
+
+    monkeypatch.setattr(tc, "TRIM_AT", 2)
+    monkeypatch.setattr(tc, "_compact", counting)
+    got = tc.decode_continuous(model, phones, bert, prompt, slots=3, sampling=SAMPLED, seed=seeds, max_steps=200,
+                               keep_logits=True)
+    assert shrunk  # it really compacted
+    for a, b in zip(naive(model, phones, bert, prompt, seeds, max_steps=200), got):
+        same(a, b)

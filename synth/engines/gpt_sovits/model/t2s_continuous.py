@@ -42,7 +42,7 @@ from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams, choose_n
 
 log = logging.getLogger(__name__)
 
-TRIM_AT = 32  # drop leading cache columns once this many are padding for every row
+TRIM_AT = 64  # compact the cache once at least this many columns (and half of them) are nobody's
 
 
 @dataclass
@@ -95,82 +95,87 @@ def decode_continuous(
     eos = model.cfg.eos
     results: list[DecodeResult | None] = [None] * len(items)
     queue = deque(range(len(items)))
-    rows: list[_Row] = []
+    rows: list[_Row | None] = [None] * min(slots, len(items))  # one per slot; None: free
     cache = model.new_cache()
-    allowed = torch.zeros(0, 0, dtype=torch.bool, device=device)  # (B, L): which cache columns a row sees
-    logits = torch.zeros(0, model.cfg.vocab_size, device=device)
+    visible = torch.zeros(len(rows), 0, dtype=torch.bool, device=device)  # (B, L): the columns a row sees
+    logits = torch.zeros(len(rows), model.cfg.vocab_size, device=device)
     position = model.ar_audio_position
 
     def finish(k: int, stop: StopReason) -> None:
         row = rows[k]
+        assert row is not None
         sequence = torch.tensor(row.tokens, dtype=torch.long)
         index = row.step
         result = DecodeResult(tokens=_slice(sequence, index, plen), sequence=sequence, index=index, stop=stop,
                               steps=row.step + 1, logits=torch.stack(row.raw) if keep_logits else None)
         results[row.item] = result
+        rows[k] = None
         if on_done is not None:
             on_done(row.item, result)
 
-    while queue or rows:
-        # Refill: prefill new items alone, then splice them into the batch.
-        while queue and len(rows) < slots:
-            item = queue.popleft()
-            phones, item_bert = items[item]
-            xy = torch.cat([model.embed_text(phones, item_bert), model.embed_semantic(prompt, 0)], dim=1)
-            own = model.new_cache()
-            first = model.run(xy, own, ~_prefix_blocked(phones.shape[1], plen, device)[None, None]).float()
-            cache, allowed = _splice(cache, allowed, own, xy.shape[1])
-            logits = torch.cat([logits, first], dim=0)
-            rows.append(_Row(item, gens[item], prompt[0].tolist()))
+    while queue or any(r is not None for r in rows):
+        # Refill free slots: each new item is prefilled alone and its keys/values written into its
+        # slot's row of the cache, at columns 0.. (attention ignores column order: positions are
+        # in the embeddings; the row sees only its own columns).
+        for k in range(len(rows)):
+            if rows[k] is None and queue:
+                item = queue.popleft()
+                phones, item_bert = items[item]
+                xy = torch.cat([model.embed_text(phones, item_bert), model.embed_semantic(prompt, 0)], dim=1)
+                own = model.new_cache()
+                logits[k] = model.run(xy, own, ~_prefix_blocked(phones.shape[1], plen, device)[None, None])[0].float()
+                visible = _place(cache, visible, own, k, xy.shape[1])
+                rows[k] = _Row(item, gens[item], prompt[0].tolist())
+        if not queue and any(r is None for r in rows):  # nothing left to refill with: drop free slots
+            keep = torch.tensor([k for k, r in enumerate(rows) if r is not None], dtype=torch.long, device=device)
+            cache.keep_rows(keep)
+            visible, logits = visible.index_select(0, keep), logits.index_select(0, keep)
+            rows = [r for r in rows if r is not None]
+            if not rows:
+                break
+        live: list[_Row] = [r for r in rows if r is not None]
         # Sample every row from its logits, early rows (EOS excluded) and later rows apart.
         if keep_logits:
-            for k, row in enumerate(rows):
+            for k, row in enumerate(live):
                 row.raw.append(logits[k].cpu().clone())
-        chosen = torch.empty(len(rows), dtype=torch.long, device=device)
-        argmax_eos = torch.zeros(len(rows), dtype=torch.bool, device=device)
+        chosen = torch.empty(len(live), dtype=torch.long, device=device)
+        argmax_eos = torch.zeros(len(live), dtype=torch.bool, device=device)
         for early in (True, False):
-            group = [k for k, row in enumerate(rows) if (row.step < NO_EOS_STEPS) == early]
+            group = [k for k, row in enumerate(live) if (row.step < NO_EOS_STEPS) == early]
             if not group:
                 continue
             index = torch.tensor(group, device=device)
             part = logits.index_select(0, index)
             part = part[:, :-1] if early else part
-            history = _histories([rows[k].tokens for k in group], device)
-            nxt = choose_next(part, history, sampling, [rows[k].generator for k in group])  # (g, 1)
+            history = _histories([live[k].tokens for k in group], device)
+            nxt = choose_next(part, history, sampling, [live[k].generator for k in group])  # (g, 1)
             chosen[index] = nxt[:, 0]
             if not early:
                 argmax_eos[index] = part.argmax(dim=-1) == eos
         chosen_list = chosen.tolist()
         ended_list = ((chosen == eos) | argmax_eos).tolist()
-        keep = []
-        for k, row in enumerate(rows):
+        for k, row in enumerate(live):
             row.tokens.append(chosen_list[k])
             if ended_list[k]:
                 row.tokens.pop()
                 finish(k, "eos")
             elif (caps[row.item] != -1 and len(row.tokens) - plen > caps[row.item]) or row.step == max_steps - 1:
                 finish(k, "cap")
-            else:
-                keep.append(k)
-        if len(keep) < len(rows):
-            index = torch.tensor(keep, dtype=torch.long, device=device)
-            cache.keep_rows(index)
-            allowed = allowed.index_select(0, index)
-            rows = [rows[k] for k in keep]
-            cache, allowed = _trim(cache, allowed)
-        if not rows:  # the next items start a fresh batch
-            cache, allowed, logits = model.new_cache(), allowed[:0, :0], logits[:0]
+        if all(r is None for r in rows):
             continue
-        # One step for every row, each at its own position.
-        last = torch.tensor([[row.tokens[-1]] for row in rows], dtype=torch.long, device=device)  # (B, 1)
-        where = torch.tensor([plen + row.step for row in rows], device=device)
+        visible = _compact(cache, visible, rows)
+        # One step for every row, each at its own position (a slot freed just now steps idly; the
+        # refill overwrites it).
+        last = torch.tensor([[r.tokens[-1] if r else 0] for r in rows], dtype=torch.long, device=device)  # (B, 1)
+        where = torch.tensor([plen + r.step if r else 0 for r in rows], device=device)
         table = position._ensure(int(where.max()) + 1)
         embedded = model.ar_audio_embedding(last)  # (B, 1, D), as embed_semantic with a start per row
         step_in = embedded + position.alpha * table[where][:, None].to(dtype=embedded.dtype)
-        allowed = F.pad(allowed, (0, 1), value=True)
-        logits = model.run(step_in, cache, allowed[:, None, None, :]).float()
-        for row in rows:
-            row.step += 1
+        visible = F.pad(visible, (0, 1), value=True)
+        logits = model.run(step_in, cache, visible[:, None, None, :]).float()
+        for r in rows:
+            if r is not None:
+                r.step += 1
     log.debug("T2S continuous decode of %d items in %d slots", len(items), slots)
     return [r for r in results if r is not None]
 
@@ -182,39 +187,45 @@ def _histories(tokens: list[list[int]], device: torch.device) -> torch.Tensor:
     return torch.tensor([t + [t[0]] * (width - len(t)) for t in tokens], dtype=torch.long, device=device)
 
 
-def _splice(cache: KVCache, allowed: torch.Tensor, own: KVCache, length: int) -> tuple[KVCache, torch.Tensor]:
-    """Append a prefilled row (its cache `own`, `length` positions) to the batch's cache, both
-    left-padded to a common length; returns the new cache and (B, L) visibility."""
-    rows, current = allowed.shape
-    width = max(current, length)
-    merged = KVCache(len(own.keys))
+def _place(cache: KVCache, visible: torch.Tensor, own: KVCache, slot: int, length: int) -> torch.Tensor:
+    """Write a prefilled row (its cache `own`, `length` columns) into `slot` at columns 0..length-1,
+    growing the shared length if needed; returns the visibility with the slot seeing just those."""
+    need = max(cache.length, length)
     for layer, (k_new, v_new) in enumerate(zip(own.keys, own.values, strict=True)):
-        k_new, v_new = k_new[:, :, :length], v_new[:, :, :length]  # type: ignore[index]
-        parts_k, parts_v = [], []
-        if rows:
-            k_old = cache.keys[layer][:, :, :current]  # type: ignore[index]
-            v_old = cache.values[layer][:, :, :current]  # type: ignore[index]
-            parts_k.append(F.pad(k_old, (0, 0, width - current, 0)))
-            parts_v.append(F.pad(v_old, (0, 0, width - current, 0)))
-        parts_k.append(F.pad(k_new, (0, 0, width - length, 0)))
-        parts_v.append(F.pad(v_new, (0, 0, width - length, 0)))
-        merged.keys[layer], merged.values[layer] = torch.cat(parts_k), torch.cat(parts_v)
-    merged.length = width
-    seen = torch.zeros(rows + 1, width, dtype=torch.bool, device=allowed.device)
-    seen[:rows, width - current:] = allowed
-    seen[rows, width - length:] = True
-    return merged, seen
+        assert k_new is not None and v_new is not None
+        buf_k, buf_v = cache.keys[layer], cache.values[layer]
+        if buf_k is None or buf_v is None or buf_k.shape[2] < need + 1:
+            capacity = need + 256
+            grown_k = k_new.new_zeros(visible.shape[0], k_new.shape[1], capacity, k_new.shape[3])
+            grown_v = v_new.new_zeros(visible.shape[0], v_new.shape[1], capacity, v_new.shape[3])
+            if buf_k is not None and buf_v is not None and cache.length:
+                grown_k[:, :, :cache.length] = buf_k[:, :, :cache.length]
+                grown_v[:, :, :cache.length] = buf_v[:, :, :cache.length]
+            cache.keys[layer], cache.values[layer] = buf_k, buf_v = grown_k, grown_v
+        buf_k[slot, :, :length] = k_new[0, :, :length]
+        buf_v[slot, :, :length] = v_new[0, :, :length]
+    if need > cache.length:
+        visible = F.pad(visible, (0, need - cache.length), value=False)
+        cache.length = need
+    visible[slot] = False
+    visible[slot, :length] = True
+    return visible
 
 
-def _trim(cache: KVCache, allowed: torch.Tensor) -> tuple[KVCache, torch.Tensor]:
-    """Drop leading cache columns that no remaining row attends to (once there are TRIM_AT)."""
-    if allowed.shape[0] == 0:
-        return cache, allowed
-    lead = int(allowed.float().argmax(dim=1).min())  # first visible column of the earliest row
-    if lead < TRIM_AT:
-        return cache, allowed
+def _compact(cache: KVCache, visible: torch.Tensor, rows: list) -> torch.Tensor:
+    """Once most columns are invisible to every row (long rows finished, short ones joined), move
+    each row's visible columns to the front (order kept) and shorten the cache: attention then
+    costs what the rows really see. Returns the new visibility."""
+    counts = visible.sum(dim=1)
+    width = int(counts.max()) if len(rows) else 0
+    if cache.length - width < max(TRIM_AT, cache.length // 2):
+        return visible
+    order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)[:, :width]  # (B, width) columns to keep
     for layer in range(len(cache.keys)):
-        cache.keys[layer] = cache.keys[layer][:, :, lead:cache.length].contiguous()  # type: ignore[index]
-        cache.values[layer] = cache.values[layer][:, :, lead:cache.length].contiguous()  # type: ignore[index]
-    cache.length -= lead
-    return cache, allowed[:, lead:]
+        buf_k, buf_v = cache.keys[layer], cache.values[layer]
+        assert buf_k is not None and buf_v is not None
+        index = order[:, None, :, None].expand(-1, buf_k.shape[1], -1, buf_k.shape[3])
+        cache.keys[layer] = buf_k[:, :, :cache.length].gather(2, index)
+        cache.values[layer] = buf_v[:, :, :cache.length].gather(2, index)
+    cache.length = width
+    return torch.arange(width, device=visible.device)[None, :] < counts[:, None]
