@@ -43,7 +43,7 @@ def timed_run(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedPr
     return time.perf_counter() - started, proc
 
 
-def long_book(path: Path, chapters: int = 8, sentences: int = 60) -> Path:
+def long_book(path: Path, chapters: int = 8, sentences: int = 40) -> Path:
     text = ["---\ntitle: Lifecycle\nauthor: test\n---\n"]
     for c in range(1, chapters + 1):
         text.append(f"# Chapter {c}\n")

@@ -179,10 +179,13 @@ def test_a_running_make_and_two_tabs_never_write_at_once(produced, tmp_path: Pat
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt install chromium; .ci/run does)")
-def test_proof_a_book_in_the_browser(produced, tmp_path: Path) -> None:
+def test_proof_a_book_in_the_browser(produced, tmp_path: Path, monkeypatch) -> None:
     from playwright.sync_api import expect, sync_playwright
+    from prefect.settings import PREFECT_API_URL
 
     project, out = produced
+    # The re-export's `bookcast make` reports to the session's test server instead of starting its own.
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     files = {c["index"]: c["file"] for c in manifest["chapters"]}
     before = shas(out)
