@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from flows.steps.synthesis import Synthesis, retake_seed, store
+from flows.steps.synthesis import Synthesis, synthesize_take
 from ingest.script import Line
 from mastering.clipqc import ClipStats, clip_stats, flags_from_stats, retake_flagged
 from synth.errors import SynthesisError
@@ -34,7 +34,7 @@ def review(synth: Synthesis, lines: list[Line], keys: tuple[str, ...], max_attem
     """
     if not lines:
         return RetakeOutcome(keys, 0, ())
-    pool, spec, cache = synth.pool, synth.spec, synth.cache
+    spec, cache = synth.spec, synth.cache
     texts = [line.sentence.spoken for line in lines]
 
     def measure(key: str) -> ClipStats:
@@ -49,12 +49,7 @@ def review(synth: Synthesis, lines: list[Line], keys: tuple[str, ...], max_attem
     def resynthesize(index: int, attempt: int) -> str:
         if lines[index].take is not None:
             return keys[index]
-        sentence, take_seed = lines[index].sentence, retake_seed(synth.seed, attempt)
-        key = synth.key(sentence, attempt)
-        if not cache.has(key):
-            result = pool.submit(spec, [key], [sentence], take_seed, clip_stats).result()
-            store(cache, key, sentence, result, 0, retake_of=keys[index])
-        return key
+        return synthesize_take(synth, lines[index].sentence, attempt, retake_of=keys[index])
 
     chosen, unresolved = retake_flagged(list(keys), measure, texts, resynthesize, max_attempts)
     retakes = sum(a != b for a, b in zip(chosen, keys))

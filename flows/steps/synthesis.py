@@ -96,8 +96,8 @@ def synthesize(synth: Synthesis, lines: list[Line],
     keys = [synth.key(line.sentence, line.take) for line in lines]
     missing: dict[int, dict[str, Sentence]] = {}  # per seed (a chosen take has its own): key → sentence
     for key, line in zip(keys, lines):
-        seed = retake_seed(synth.seed, line.take or 0)
-        if not any(key in m for m in missing.values()) and not cache.has(key):
+        seed = retake_seed(synth.seed, line.take or 0)  # a key names its seed: it can only be in that one's
+        if key not in missing.get(seed, {}) and not cache.has(key):
             missing.setdefault(seed, {})[key] = line.sentence
     todo = sum(len(m) for m in missing.values())
     on_batch(len(lines) - todo, 0.0)  # reused sentences count as done at once
@@ -129,6 +129,20 @@ def synthesize(synth: Synthesis, lines: list[Line],
     if errors:
         raise SynthesisError(f"{len(errors)} of {batches} batches failed: {errors[0]}")
     return ChapterClips(tuple(keys), todo, len(lines) - todo, audio_s)
+
+
+def synthesize_take(synth: Synthesis, sentence: Sentence, number: int, **extra: object) -> str:
+    """Take `number` of one sentence into the cache, unless it is there; returns its key
+    (clip-QC re-takes and the studio's). Raises SynthesisError when the worker answers with another
+    voice than the run's. `extra` goes into the clip's sidecar."""
+    key = synth.key(sentence, number)
+    if not synth.cache.has(key):
+        result = synth.pool.submit(synth.spec, [key], [sentence], retake_seed(synth.seed, number), clip_stats).result()
+        if result.fingerprint != synth.fingerprint:
+            raise SynthesisError(f"worker {result.worker} synthesizes with {result.fingerprint[:16]}…, "
+                                 f"not the run's voice {synth.fingerprint[:16]}…")
+        store(synth.cache, key, sentence, result, 0, **extra)
+    return key
 
 
 def store(cache: ClipCache, key: str, sentence, result, i: int, **extra: object) -> float:

@@ -24,11 +24,10 @@ from flows.steps.project import default_lexicon, default_out_dir, load_project
 from flows.steps.proof import Choice, load_proof, save_choice
 from flows.steps.review import MAX_RETAKES, review
 from flows.steps.spoken import book_lexicon, book_scripts
-from flows.steps.synthesis import Synthesis, engine_spec, retake_seed, store, synthesize
+from flows.steps.synthesis import Synthesis, engine_spec, synthesize, synthesize_take
 from ingest.errors import BookcastError
 from ingest.reader import read_book
 from ingest.script import Line
-from mastering.clipqc import clip_stats
 from mastering.presets import Preset, get_preset
 from synth.cache import ClipCache
 from synth.pool import PoolConfig, make_pool
@@ -108,15 +107,17 @@ class Studio:
             raise StudioError(f"chapter {index} has no sentence {line} (it has {len(lines)})")
         return lines[line - 1]
 
+    def records(self) -> dict[int, ChapterRecord]:
+        """The manifest's chapter records by index, read once per call (a long book's manifest is MBs)."""
+        records = (ChapterRecord.from_dict(c) for c in read_manifest(self.out).get("chapters", []))
+        return {r.index: r for r in records if r is not None}
+
     def record(self, index: int) -> ChapterRecord | None:
-        entry = next((c for c in read_manifest(self.out).get("chapters", []) if c.get("index") == index), None)
-        return ChapterRecord.from_dict(entry) if entry else None
+        return self.records().get(index)
 
     def chapters_files(self) -> list[list[str]]:
         """Per chapter, the files the manifest says were delivered (what the page may play)."""
-        return [[f["file"] for f in ChapterRecord.from_dict(c).delivered]  # type: ignore[union-attr]
-                for c in read_manifest(self.out).get("chapters", [])
-                if c.get("status") == "ok" and ChapterRecord.from_dict(c) is not None]
+        return [[f["file"] for f in r.delivered] for r in self.records().values() if r.status == "ok"]
 
     def picture(self, index: int) -> dict:
         """The chapter's delivered file as waveform and level columns (see mastering.overview),
@@ -137,14 +138,15 @@ class Studio:
 
     def chapters(self) -> list[dict]:
         out = []
+        records = self.records()
         for i, chapter in enumerate(self.book.chapters, 1):
-            rec = self.record(i)
+            rec = records.get(i)
             out.append({"index": i, "title": chapter.title, "status": rec.status if rec else "pending",
                         "duration_s": rec.duration_s if rec else 0.0,
                         "qc_passed": bool(rec and rec.qc.get("passed")), "flags": len(rec.clip_flags) if rec else 0})
         return out
 
-    def delivered(self, index: int, lines: list[Line]) -> tuple[tuple[str, ...], list[dict]]:
+    def delivered(self, lines: list[Line]) -> tuple[tuple[str, ...], list[dict]]:
         """The clip `make` delivers for each line and the clip-QC flags left: the same synthesis and
         review (re-takes included) as a run, served from the cache; missing clips (an edited
         sentence) are synthesized now."""
@@ -160,7 +162,7 @@ class Studio:
     def chapter(self, index: int) -> dict:
         """Everything the chapter view shows."""
         lines = self.script(index)
-        keys, flags = self.delivered(index, lines)
+        keys, flags = self.delivered(lines)
         rec = self.record(index)
         key = ex.export_key(self.book, index, len(self.book.chapters), lines, keys, self.preset)
         spans = rec.spans if rec and not rec.parts and len(rec.spans) == len(lines) else []
@@ -168,13 +170,13 @@ class Studio:
         proof = load_proof(self.proj)
         rows = []
         for n, (line, clip) in enumerate(zip(lines, keys), 1):
-            meta = self.cache.meta(clip) or {}
             takes = self.takes(line)
+            this = next((t for t in takes if t["key"] == clip), None)  # the delivered clip is one of its takes
             choice = proof.choices.get((index, n))
             rows.append({
                 "line": n, "text": line.sentence.text, "spoken": line.sentence.spoken,
                 "runs": [[r.lang, r.text] for r in line.sentence.runs], "key": clip,
-                "duration_s": meta.get("duration_s"), "take": next((t["take"] for t in takes if t["key"] == clip), None),
+                "duration_s": this["duration_s"] if this else None, "take": this["take"] if this else None,
                 "takes": takes, "chosen": line.take, "pause_s": round(pauses[n - 1], 3),
                 "pause_set": choice is not None and choice.pause_s is not None,
                 "edited": choice.text if choice else None,
@@ -216,14 +218,8 @@ class Studio:
         take = (max(have) + 1) if have else 0
         if take >= MAX_TAKES:
             raise StudioError(f"sentence {line_no} already has {MAX_TAKES} takes; choose one")
-        key = synth.key(line.sentence, take)
         with self._writing():
-            if not self.cache.has(key):
-                result = synth.pool.submit(synth.spec, [key], [line.sentence], retake_seed(synth.seed, take),
-                                           clip_stats).result()
-                if result.fingerprint != synth.fingerprint:
-                    raise StudioError("the worker answered with another voice; restart the studio")
-                store(self.cache, key, line.sentence, result, 0, take=take)
+            key = synthesize_take(synth, line.sentence, take, take=take)
         return {"take": take, "key": key, "takes": self.takes(line)}
 
     def choose(self, index: int, line_no: int, take: int | None) -> dict:
