@@ -39,7 +39,6 @@ def locate(project: str, out: str | None) -> CacheUse:
     from ingest.reader import read_book
     from mastering.presets import get_preset
     from synth.cache import ClipCache
-
     from synth.engines import engine_info
 
     proj = load_project(project)

@@ -24,9 +24,15 @@ def _local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+def _key_chars(c: str) -> str:
+    """What one character of text contributes to a match: its letters and digits, case-folded,
+    compatibility-decomposed (so "é" and "e" + combining accent, "ﬁ" and "fi" read alike)."""
+    return "".join(k for k in unicodedata.normalize("NFKD", c).casefold() if k.isalnum())
+
+
 def key_of(text: str) -> str:
-    """The letters and digits of `text`, case-folded: what matching compares."""
-    return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
+    """The letters and digits of `text`, as the document's index is built: what matching compares."""
+    return "".join(_key_chars(c) for c in text)
 
 
 @dataclass
@@ -50,10 +56,9 @@ class Doc:
             doc.runs.append((el, attr))
             text = getattr(el, attr) or ""
             for offset, c in enumerate(text):
-                for k in unicodedata.normalize("NFKC", c).casefold():
-                    if k.isalnum():
-                        chars.append(k)
-                        doc.where.append((n, offset))
+                for k in _key_chars(c):
+                    chars.append(k)
+                    doc.where.append((n, offset))
         doc.key = "".join(chars)
         return doc
 

@@ -105,7 +105,7 @@ def engine_for(spec: EngineSpec) -> Engine:
 
 
 def engine_fingerprint(spec: EngineSpec) -> str:
-    """What keys this engine's clips (see `EngineInfo.fingerprint`)."""
+    """The identity of this worker's engine: voice and lexicon version (see `EngineInfo.fingerprint`)."""
     return spec.info.fingerprint(engine_for(spec), spec.lexicon_sha)
 
 

@@ -73,10 +73,8 @@ def book_file(book: Book, chapters: list[ChapterRecord], out: Path, preset: Pres
                                     ensure_ascii=False).encode()).hexdigest()
     path = out / (f"{book.slug}.{kind}" if part is None else f"{book.slug}-part{part[0]}.{kind}")
     chapters_file = path.with_name(path.name + ".chapters.json") if kind == "m4b" else None
-    if (previous and previous.get("key") == key and path.is_file() and file_sha256(path) == previous.get("sha256")
-            and (chapters_file is None or chapters_file.is_file())):
-        log.info("%s unchanged", path.name)
-        return previous
+    if _unchanged(previous, key, path) and (chapters_file is None or chapters_file.is_file()):
+        return previous  # type: ignore[return-value]
     qc = None
     if kind == "m4b":
         delivered_m4b = deliver_m4b(path, files, titles, tags, preset, work=out / ".work" / "tmp")
@@ -113,8 +111,15 @@ def _readalong(book: Book, chapters: list[ChapterRecord], out: Path, delivered: 
                                      [c.spans or [p.get("spans") for p in c.parts] for c in chapters],
                                      file_sha256(Path(book.source)) if Path(book.source).is_file() else ""],
                                     ensure_ascii=False).encode()).hexdigest()
-    if previous and previous.get("key") == key and path.is_file() and file_sha256(path) == previous.get("sha256"):
-        log.info("%s unchanged", path.name)
-        return previous
+    if _unchanged(previous, key, path):
+        return previous  # type: ignore[return-value]
     info = build_readalong(book, chapters, out, path, out / ".work" / "tmp")
     return {"file": path.name, "key": key, "sha256": file_sha256(path), "qc": None, "readalong": info}
+
+
+def _unchanged(previous: dict | None, key: str, path: Path) -> bool:
+    """Whether the previous run's whole-book file was made from the same inputs and is intact."""
+    if previous and previous.get("key") == key and path.is_file() and file_sha256(path) == previous.get("sha256"):
+        log.info("%s unchanged", path.name)
+        return True
+    return False

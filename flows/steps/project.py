@@ -80,8 +80,7 @@ def load_project(path: str | Path) -> Project:
     if path.is_file():
         if path.name == "project.toml":
             return load_project(path.parent)
-        lexicon = default_lexicon(path.parent, path)
-        return Project(root=path.parent, source=path, lexicon=lexicon if lexicon.is_file() else None)
+        return Project(root=path.parent, source=path, lexicon=_if_file(default_lexicon(path.parent, path)))
     config_file = path / "project.toml"
     if not config_file.exists():
         raise InputError("not a bookcast project (no project.toml) and not a book file", path)

@@ -117,14 +117,14 @@ def _choice(entry: object) -> Choice:
 def save_choice(path: Path, choice: Choice) -> Proof:
     """Set (or, when empty, remove) one sentence's choice in the proof file, atomically; returns the
     proof as now on disk. Other entries are kept as they are."""
-    from synth.cache import write_atomic
+    from mastering.files import write_bytes_atomic
 
     with _write_lock:
         current = read_proof(path).choices
         current.pop((choice.chapter, choice.line), None)
         if not choice.empty:
             current[(choice.chapter, choice.line)] = choice
-        write_atomic(path, render(current.values()).encode("utf-8"))
+        write_bytes_atomic(path, render(current.values()).encode("utf-8"))
         return Proof(path, dict(current))
 
 

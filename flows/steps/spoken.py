@@ -46,8 +46,8 @@ def add_credits(lines: list[Line], book: Book, index: int, total: int, engine: s
     """Opening credits before chapter 1 and closing credits ("The End") after the last chapter,
     spoken from the book's metadata, as audiobook stores require."""
     meta = book.meta
-    language = "zh" if meta.language.startswith("zh") else "en"
-    config = engine_info(engine).frontend
+    language = _lang(meta.language)
+    config = _config(engine, frozenset())
 
     def spoken(text: str, boundary: str) -> list[Line]:
         sentences = segment(text, language, where="credits", config=config)

@@ -13,7 +13,6 @@ in-process synthesis (`--workers 0`) or register them in every worker too.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
