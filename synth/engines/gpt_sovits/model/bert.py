@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 
-from synth.errors import SynthesisError, VoiceError
 from synth.engines.gpt_sovits.model.hf_folder import read_config
+from synth.errors import SynthesisError, VoiceError
 
 log = logging.getLogger(__name__)
 

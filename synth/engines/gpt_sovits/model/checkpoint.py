@@ -17,9 +17,9 @@ Only SoVITS v2 is supported; every other version is refused with UnsupportedErro
 from __future__ import annotations
 
 import io
-import stat
 import logging
 import pickle
+import stat
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass

@@ -25,8 +25,8 @@ import soxr
 import torch
 from safetensors import SafetensorError
 
-from synth.errors import VoiceError
 from synth.engines.gpt_sovits.model.hf_folder import read_config
+from synth.errors import VoiceError
 
 log = logging.getLogger(__name__)
 

@@ -199,6 +199,54 @@ def decode_naive(
     )
 
 
+@dataclass(frozen=True)
+class Prefix:
+    """A batch's first forward pass, items left-padded to one width (see `left_padded_prefix`).
+
+    y: (B, P) prompt tokens per row; xy: (B, S, D) text + prompt embeddings, S = width + P;
+    allowed: (B, 1, S, S) bool attention mask of the prefill; row_allowed: (B, 1, 1, S) bool, the
+    columns a row's new tokens may attend to (its padding excluded).
+    """
+
+    y: torch.Tensor
+    xy: torch.Tensor
+    allowed: torch.Tensor
+    row_allowed: torch.Tensor
+
+
+def left_padded_prefix(
+    model: Text2SemanticDecoder,
+    phone_ids: Sequence[torch.Tensor],
+    bert: Sequence[torch.Tensor],
+    prompts: torch.Tensor,
+    max_len: int | None = None,
+) -> Prefix:
+    """Embed items (phones (N_i,), bert (1024, N_i)) left-padded to `max_len` (default the longest)
+    followed by the prompt (P,) or (B, P); each row attends only to its own positions. Raises
+    ValueError for bad shapes or ids, a prompt count that is not B, or max_len too short."""
+    device, _ = _device_dtype(model)
+    items = [_check_item(model, p.to(device), b.to(device)) for p, b in zip(phone_ids, bert, strict=True)]
+    bsz = len(items)
+    y = prompts.to(device).long()
+    y = y.reshape(1, -1).expand(bsz, -1) if y.dim() == 1 or y.shape[0] == 1 else y  # (B, P)
+    if y.shape[0] != bsz:
+        raise ValueError(f"{y.shape[0]} prompts for {bsz} items")
+    lengths = [p.shape[1] for p, _ in items]
+    width = max(lengths) if max_len is None else max_len
+    if width < max(lengths):
+        raise ValueError(f"max_len={width} is shorter than an item ({max(lengths)} phones)")
+    text = [model.embed_text(p, b)[0] for p, b in items]  # each (N_i, D), own positions from 0
+    x = torch.stack([torch.nn.functional.pad(t, (0, 0, width - t.shape[0], 0)) for t in text])  # (B, M, D)
+    prompt_len = y.shape[1]
+    xy = torch.cat([x, model.embed_semantic(y, 0)], dim=1)  # (B, M + P, D)
+    pad = torch.zeros(bsz, width + prompt_len, dtype=torch.bool, device=device)  # (B, S)
+    for row, n in enumerate(lengths):
+        pad[row, : width - n] = True
+    blocked = _prefix_blocked(width, prompt_len, device)[None] | pad[:, None, :]  # (B, S, S)
+    # padded query rows still see the real text: no NaN
+    return Prefix(y=y, xy=xy, allowed=(~blocked)[:, None], row_allowed=(~pad)[:, None, None, :])
+
+
 @torch.inference_mode()
 def decode_batch(
     model: Text2SemanticDecoder,
@@ -227,7 +275,6 @@ def decode_batch(
     """
     if len(phone_ids) != len(bert) or not phone_ids:
         raise ValueError(f"{len(phone_ids)} phone sequences but {len(bert)} BERT matrices")
-    device, _ = _device_dtype(model)
     gens = _make_generators(len(phone_ids), seed, generators)
     if prompts is None:
         return [
@@ -235,29 +282,10 @@ def decode_batch(
                          max_steps=max_steps, generator=g, keep_logits=keep_logits)
             for p, b, g in zip(phone_ids, bert, gens, strict=True)
         ]
-    items = [_check_item(model, p.to(device), b.to(device)) for p, b in zip(phone_ids, bert, strict=True)]
-    bsz = len(items)
-    y = prompts.to(device).long()
-    y = y.reshape(1, -1).expand(bsz, -1) if y.dim() == 1 or y.shape[0] == 1 else y  # (B, P)
-    if y.shape[0] != bsz:
-        raise ValueError(f"{y.shape[0]} prompts for {bsz} items")
+    prefix = left_padded_prefix(model, phone_ids, bert, prompts, max_len)
+    y, xy, allowed, row_allowed = prefix.y, prefix.xy, prefix.allowed, prefix.row_allowed
+    bsz, prompt_len = y.shape
     _check_limits(model, y, early_stop_num, max_steps)
-    lengths = [p.shape[1] for p, _ in items]
-    width = max(lengths) if max_len is None else max_len
-    if width < max(lengths):
-        raise ValueError(f"max_len={width} is shorter than an item ({max(lengths)} phones)")
-
-    text = [model.embed_text(p, b)[0] for p, b in items]  # each (N_i, D), own positions from 0
-    x = torch.stack([torch.nn.functional.pad(t, (0, 0, width - t.shape[0], 0)) for t in text])  # (B, M, D)
-    prompt_len = y.shape[1]
-    xy = torch.cat([x, model.embed_semantic(y, 0)], dim=1)  # (B, M + P, D)
-    pad = torch.zeros(bsz, width + prompt_len, dtype=torch.bool, device=device)  # (B, S)
-    for row, n in enumerate(lengths):
-        pad[row, : width - n] = True
-    blocked = _prefix_blocked(width, prompt_len, device)[None] | pad[:, None, :]  # (B, S, S)
-    allowed = (~blocked)[:, None]  # (B, 1, S, S); padded query rows still see the real text: no NaN
-    row_allowed = (~pad)[:, None, None, :]  # (B, 1, 1, S): what a new token may attend to
-
     eos = model.cfg.eos
     cache = model.new_cache()
     active = list(range(bsz))  # original item index of each current batch row

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synth.errors import VoiceError
 from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, check_fits, load_state_strict
+from synth.errors import VoiceError
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,8 @@ class SelfAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, cache: KVCache, layer: int, allowed: torch.Tensor | None
     ) -> torch.Tensor:
-        # x: (B, T, D); allowed: bool (B, 1, T, S) with True = may attend, None = attend to all
+        # x: (B, T, D); allowed: bool (B, 1, T, S) with True = may attend, None = attend to all, or
+        # (CPU decoding step, T = 1) a float bias (B, 1, 1, S) of 0 / -inf built once by `run`
         bsz, t, dim = x.shape
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)  # (B, T, D) each
         head_dim = dim // self.heads
@@ -159,7 +160,11 @@ class SelfAttention(nn.Module):
         k = k.view(bsz, t, self.heads, head_dim).transpose(1, 2)
         v = v.view(bsz, t, self.heads, head_dim).transpose(1, 2)
         k_all, v_all = cache.write(layer, k, v)  # (B, H, S, Dh), S = cached + T
-        out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=allowed)  # (B, H, T, Dh)
+        if allowed is not None and allowed.dtype != torch.bool and x.device.type == "cpu":  # see `run`
+            scores = torch.matmul(q * head_dim**-0.5, k_all.transpose(-1, -2)).add_(allowed)  # (B, H, 1, S)
+            out = torch.matmul(torch.softmax(scores, dim=-1), v_all)  # (B, H, 1, Dh)
+        else:
+            out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=allowed)  # (B, H, T, Dh)
         out = out.transpose(1, 2).reshape(bsz, t, dim)  # (B, T, D)
         return self.out_proj(out)
 
@@ -263,8 +268,18 @@ class Text2SemanticDecoder(nn.Module):
     def run(self, x: torch.Tensor, cache: KVCache, allowed: torch.Tensor | None) -> torch.Tensor:
         """Feed x (B, T, D) after what the cache holds; returns logits of the LAST position (B, V).
 
-        `allowed` is a bool mask (B, 1, T, cached + T), True where attention is permitted.
+        `allowed` is a bool mask (B, 1, T, cached + T), True where attention is permitted, or for
+        one new position a float bias (B, 1, 1, S) of 0 / -inf (the static cache's, t2s_static.py).
+
+        A decoding step on a CPU (one new position) attends with two plain matrix products instead
+        of the fused kernel: for a single query row the fused CPU kernel costs about twice as much
+        (bench/profile_t2s.py), and attention is most of a step at batch 8 and more. Its mask is
+        then an additive bias (0 or -inf), built once here for all layers.
         """
+        if x.shape[1] == 1 and x.device.type == "cpu" and (allowed is None or allowed.dtype == torch.bool):
+            shape = (x.shape[0], 1, 1, cache.length + 1) if allowed is None else allowed.shape
+            bias = torch.zeros(shape, dtype=x.dtype, device=x.device)
+            allowed = bias if allowed is None else bias.masked_fill_(~allowed, float("-inf"))
         for i, layer in enumerate(self.h.layers):
             x = layer(x, cache, i, allowed)
         cache.advance(x.shape[1])

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import UnsupportedError
-from synth.errors import VoiceError
 from synth.engines.gpt_sovits.model.sovits.mrte import MRTE_CONTENT_CHANNELS, MRTE_HIDDEN
+from synth.errors import VoiceError
 
 # Number of phone symbols of the v2 symbol table (text/symbols2.py); v1 has 322.
 V2_SYMBOL_COUNT = 732

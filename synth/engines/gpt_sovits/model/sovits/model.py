@@ -18,7 +18,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth.errors import SynthesisError
 from synth.engines.gpt_sovits.model.checkpoint import check_fits, load_sovits_checkpoint, load_state_strict
 from synth.engines.gpt_sovits.model.sovits.commons import fold_weight_norm, full_mask
 from synth.engines.gpt_sovits.model.sovits.config import SovitsConfig
@@ -29,6 +28,7 @@ from synth.engines.gpt_sovits.model.sovits.quantizer import SSL_DIM, ResidualVec
 from synth.engines.gpt_sovits.model.sovits.ref_encoder import V2_REF_BINS, MelStyleEncoder
 from synth.engines.gpt_sovits.model.sovits.text_encoder import TextEncoder
 from synth.engines.gpt_sovits.model.spectrogram import SpectrogramConfig
+from synth.errors import SynthesisError
 
 log = logging.getLogger(__name__)
 
