@@ -503,3 +503,26 @@ def test_engine_continuous_decoding_gives_the_same_clips(voice_dir):
         assert _batch_size(voice_dir) == 3 * CONTINUOUS_FILL
     finally:
         toml.write_text(original, encoding="utf-8")
+
+
+def test_engine_cuda_graphs_setting(voice_dir):
+    """[settings] cuda_graphs = true parses, leaves the voice's identity (and so the clip cache)
+    alone — the static decoder gives every sentence the tokens of the dynamic one — and on a CPU
+    the engine decodes exactly as without it."""
+
+    toml = voice_dir / "voice.toml"
+    original = toml.read_text(encoding="utf-8")
+    try:
+        toml.write_text(original + "\n[settings]\ncuda_graphs = true\n", encoding="utf-8")
+        assert load_voice(voice_dir).settings.cuda_graphs is True
+        toml.write_text(original + "\n[settings]\ncuda_graphs = 1\n", encoding="utf-8")
+        with pytest.raises(VoiceError, match="cuda_graphs"):
+            load_voice(voice_dir)
+    finally:
+        toml.write_text(original, encoding="utf-8")
+    sentences = _mixed()[:3]
+    plain = _engine(voice_dir, settings=replace(SamplingSettings(), batch_size=3))
+    graphed = _engine(voice_dir, settings=replace(SamplingSettings(), batch_size=3, cuda_graphs=True))
+    assert plain.fingerprint() == graphed.fingerprint()
+    for a, b in zip(plain.synthesize(sentences, seed=2), graphed.synthesize(sentences, seed=2)):
+        np.testing.assert_array_equal(a.audio, b.audio)

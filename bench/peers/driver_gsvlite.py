@@ -19,13 +19,17 @@ advice). CUDA: its default dtype (fp16 from sm 7.0), CUDA graphs for the T2S dec
 tqdm is disabled: the scheduler wraps every decode step in a progress bar.
 
 Deviations from the protocol, all the peer's own design:
-- No step cap argument: a row stops when the KV cache of its bucket (the `gpt_cache`
-  `(batch, length)` pairs given to `TTS`) is full, tested every 5 steps. So each request resizes the
-  cache to (batch, longest prompt + T' + 6) with T' = T rounded up to a multiple of 5: the row with
-  the longest phones gets T' tokens, a row with a shorter prompt gets more (up to T' + the length
-  spread, rounded up to 5). The counts returned are the real ones. The resize (allocation + the
-  peer's 3 warm-up decode steps, + graph capture on CUDA) happens inside the first timed call of a
-  new (batch, cap) shape; repeats of the same request reuse it, so run a warm-up call per shape.
+- No step cap argument: a row stops when its KV cache is full (the last bucket of the `gpt_cache`
+  `(batch, length)` pairs given to `TTS`), tested every 5 steps. So each request sets the cache of
+  its `batch` slots to (longest prompt + T' + 6) positions, prompt = reference + sentence phones + 75
+  prompt tokens and T' = T rounded up to a multiple of 5, with nested buckets every 256 positions
+  under it (the README's "nested KV cache": early steps attend over a shorter cache; 256 is the
+  spacing of TTS's default gpt_cache). The row with the longest prompt gets T' tokens; a row with a
+  shorter one gets more (T' + its length gap, rounded up to 5). The counts returned are the real
+  ones. A finished row keeps its slot and is computed until the whole batch ends. The table keeps
+  every batch size seen (as a user's gpt_cache would list them); a new (batch, cap) rebuilds it
+  (allocation, the peer's 3 warm-up decode steps per bucket, graph capture on CUDA) inside that
+  first timed call; repeats of the same request reuse it, so warm up each shape once.
 - Its batched sampling ignores repetition_penalty (the call accepts it; the peer's comment says
   it is switched off in batched mode), and the token sampled at prefill is fed back but left out of
   the returned tokens, so a row of n tokens costs n + 1 decode steps after the prefill.
@@ -43,19 +47,20 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-os.environ.setdefault("TQDM_DISABLE", "1")  # read by tqdm when gsv_tts creates its bars
+os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm reads it when first imported (by torch)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be fetched at run time
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import torch  # noqa: E402
-from common import SAMPLING, Inputs, serve  # noqa: E402
+import torch
+from common import SAMPLING, Inputs, serve
 
 VERSION = version("gsv-tts-lite")
 CHECK_INTERVAL = 5  # infer_batched's default: how often a row's stop condition is tested
+NEST_STEP = 256  # spacing of the nested KV buckets under the cap, as in TTS's default gpt_cache
 
 
 class State:
-    """The peer's loaded models, the reference style and the current KV-cache shape."""
+    """The peer's loaded models, the reference style and its KV bucket table."""
 
     def __init__(self, inputs: Inputs, device: str) -> None:
         from gsv_tts import TTS  # imported here so that an import failure is a load failure
@@ -83,28 +88,33 @@ class State:
         spec, _wav16k = self.tts._get_spec(sovits.hps, str(inputs.ref_wav_path))
         self.ge = self.vq.get_ge(spec)
         self.prompt = torch.from_numpy(inputs.prompt).to(self.device)
-        self.cache_shape: tuple[int, int] = (1, 128)
+        self.buckets: dict[int, list[int]] = {1: [128]}  # batch -> KV lengths, as TTS was made
 
-    def resize_cache(self, batch: int, length: int) -> None:
-        """Give the T2S model one bucket of `batch` slots x `length` positions (its step cap).
+    def use_cache(self, batch: int, lengths: list[int]) -> None:
+        """Make the T2S bucket table hold `batch` slots with nested KV `lengths` (the last: its cap).
 
-        `initialize_runtime` is the peer's own bucket builder (run once by `load_gpt_model` with
-        TTS's gpt_cache); it only adds to an empty table, so the old table is dropped first.
+        The table is the peer's `gpt_cache`: every batch size seen so far keeps its buckets (all are
+        views of one root sized for the largest), so alternating batch sizes costs no rebuild.
+        `initialize_runtime` is the peer's own builder (run once by `load_gpt_model`); it only adds
+        to an empty table, so a changed entry rebuilds the whole table.
         """
-        if self.cache_shape == (batch, length):
+        if self.buckets.get(batch) == lengths:
             return
+        self.buckets[batch] = lengths
         self.t2s.cuda_graph_buckets = {}
-        self.t2s.initialize_runtime(self.dtype, self.device, [(batch, length)])
-        self.cache_shape = (batch, length)
+        cache = [(b, n) for b, ns in sorted(self.buckets.items()) for n in ns]
+        self.t2s.initialize_runtime(self.dtype, self.device, cache)
 
 
 def load(inputs: Inputs, args: Any) -> State:
+    """Fail in one line where the peer cannot run, else load it (see State)."""
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"gsvlite: --device {args.device} but this torch has no CUDA")
     return State(inputs, args.device)
 
 
 def t2s(state: State, items: list[int], tokens: int, mode: str) -> list[int]:
+    """One `infer_batched` call over `items`, its cache capped so the longest prompt gets T' tokens."""
     if mode != "static":
         raise ValueError(f"gsvlite has one batched decoder; mode {mode!r} is not offered")
     inputs = state.inputs
@@ -114,8 +124,12 @@ def t2s(state: State, items: list[int], tokens: int, mode: str) -> list[int]:
     prompts = [state.prompt] * len(items)
     steps = -(-tokens // CHECK_INTERVAL) * CHECK_INTERVAL
     longest = max(p.numel() for p in phones) + state.prompt.numel()
-    # Row with prompt length L returns the first multiple of 5 >= length - L - 6 tokens.
-    state.resize_cache(len(items), longest + steps + CHECK_INTERVAL + 1)
+    # With cap C, a row with prompt length L returns the first multiple of 5 >= C - L - 6 tokens.
+    cap = longest + steps + CHECK_INTERVAL + 1
+    # The scheduler moves up one bucket per stop test, so buckets must lie well over 5 apart (a
+    # bucket within 5 of the next makes a row skip its stop test and overrun the cache).
+    nested = [n for n in range(NEST_STEP, cap - NEST_STEP // 2, NEST_STEP) if n > longest]
+    state.use_cache(len(items), nested + [cap])
     torch.manual_seed(0)
     semantic, rows = state.t2s.infer_batched(phones, prompts, bert, check_interval=CHECK_INTERVAL, **SAMPLING)
     got = [0] * len(items)
@@ -125,6 +139,7 @@ def t2s(state: State, items: list[int], tokens: int, mode: str) -> list[int]:
 
 
 def sovits(state: State, item: int, tokens: int) -> tuple[int, int]:
+    """`decode` as the peer's own `infer` calls it: one clip, the cached style, its CUDA-graph default."""
     codes = torch.from_numpy(state.inputs.codes[:tokens]).to(state.device).reshape(1, 1, -1)
     text = torch.from_numpy(state.inputs.phones[item]).to(state.device)[None]
     torch.manual_seed(0)

@@ -46,6 +46,7 @@ from synth.engines.gpt_sovits.model.sovits import SynthesizerTrnV2
 from synth.engines.gpt_sovits.model.ssl import HubertFeatures
 from synth.engines.gpt_sovits.model.t2s import SamplingParams, Text2SemanticDecoder, decode_batch, load_t2s, pipeline_early_stop_num
 from synth.engines.gpt_sovits.model.t2s_continuous import decode_continuous
+from synth.engines.gpt_sovits.model.t2s_static import decode_static
 from synth.engines.gpt_sovits.prompt import ReferencePrompt, build_prompt
 from synth.engines.gpt_sovits.text import Phonemizer, TextFeatures, bucket_batches, default_g2p, sentence_features
 from synth.engines.gpt_sovits.voice import SamplingSettings, Voice, load_voice, voice_fingerprint
@@ -228,10 +229,12 @@ class GptSovitsEngine:
                     self.t2s, phones, berts, self.prompt.semantic, slots=s.batch_size, sampling=sampling,
                     early_stop_num=self.early_stop_num, seed=seeds, on_done=lambda k, r: on_done(k, r.tokens))
                 return [r.tokens for r in results]
-            results = decode_batch(
-                self.t2s, phones, berts, self.prompt.semantic, sampling=sampling,
-                early_stop_num=self.early_stop_num, seed=seeds,
-            )
+            if s.cuda_graphs and self.device.type == "cuda" and self.prompt.semantic is not None:
+                results = decode_static(self.t2s, phones, berts, self.prompt.semantic, sampling=sampling,
+                                        early_stop_num=self.early_stop_num, seed=seeds, graphs=True)
+            else:
+                results = decode_batch(self.t2s, phones, berts, self.prompt.semantic, sampling=sampling,
+                                       early_stop_num=self.early_stop_num, seed=seeds)
             if on_done is not None:  # reference-free: decoded one by one anyway
                 for k, r in enumerate(results):
                     on_done(k, r.tokens)

@@ -30,6 +30,7 @@ the folder layout. It parses (`load_voice`), validates everything a user can get
     seed = 0
     batch_size = 8
     continuous = false                              # true: batch_size slots kept full (see t2s_continuous)
+    cuda_graphs = false                             # true: static KV cache + CUDA graphs on a GPU (t2s_static)
 """
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ class SamplingSettings:
     # as soon as its row stops (model/t2s_continuous.py); workers get 4 × batch_size sentences at a
     # time to keep them full. Off: fixed batches, as the reference pipeline decodes.
     continuous: bool = False
+    # Static KV cache with each decoding step replayed as a CUDA graph (model/t2s_static.py): the
+    # same tokens, fewer kernel launches. Only on a CUDA device; a CPU decodes as without it.
+    cuda_graphs: bool = False
 
 
 @dataclass(frozen=True)
