@@ -71,6 +71,7 @@ def main() -> None:
     model = build_random_t2s(V2_T2S, seed=0)
     with torch.no_grad():
         model.ar_predict_layer.weight[model.cfg.eos].zero_()  # EOS never wins: sentences stop at their caps
+    model.pack_for_cpu()  # as load_t2s does, once the weights are final
     ids = book_phones(args.book, args.sentences)
     gen = torch.Generator().manual_seed(1)
     prompt_phones = torch.randint(0, 732, (24,), generator=gen)

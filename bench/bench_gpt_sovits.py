@@ -86,6 +86,7 @@ def build_engine(device: torch.device, dtype: torch.dtype) -> GptSovitsEngine:
     t2s = build_random_t2s(gpt_cfg["model"], seed=0, device=device, dtype=dtype)
     with torch.no_grad():
         t2s.ar_predict_layer.weight[t2s.cfg.eos].zero_()  # never EOS: fixed-length decoding
+    t2s.pack_for_cpu()  # as load_t2s does, once the weights are final
     sovits = build_random_sovits(keys["sovits"]["config_default_json"], seed=0).to(device=device, dtype=dtype)
     bert = _bert(device, dtype)
     g2p = default_g2p()

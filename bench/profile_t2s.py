@@ -24,7 +24,7 @@ from synth.engines.gpt_sovits.model.t2s import SamplingParams, build_random_t2s,
 
 V2_T2S = {"vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512, "hidden_dim": 512, "head": 16,
           "n_layer": 24, "EOS": 1024}
-_MATMUL = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::linear", "aten::matmul",
+_MATMUL = ("mkldnn::_linear_pointwise", "aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::linear", "aten::matmul",
            "aten::_scaled_dot_product_flash_attention_for_cpu", "aten::scaled_dot_product_attention")
 
 
@@ -45,6 +45,7 @@ def main() -> None:
     model = build_random_t2s(V2_T2S, seed=0)
     with torch.no_grad():
         model.ar_predict_layer.weight[model.cfg.eos].zero_()
+    model.pack_for_cpu()  # as load_t2s does, once the weights are final
     sampling = SamplingParams()
     for batch in (int(b) for b in args.batch.split(",")):
         phones, bert, prompt = _inputs(batch, torch.Generator().manual_seed(batch))

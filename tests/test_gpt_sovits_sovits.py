@@ -251,3 +251,31 @@ def test_build_random_sovits_full_size_decodes() -> None:
     out = model.decode(codes, phones, [ref], noise_scale=0)
     assert out.shape == (1, 1, 12 * 640)
     assert torch.isfinite(out).all()
+
+
+def test_channels_last_rows_equal_plain_convolutions(monkeypatch) -> None:
+    """The CPU layout of the decoder's convolutions (cpu_conv.py) computes what the 1-D modules do:
+    per layer (strides, dilations, transposed), after a weight edit, and for the whole generator."""
+    from torch import nn
+
+    from synth.engines.gpt_sovits.model.sovits import generator as gen_mod
+    from synth.engines.gpt_sovits.model.sovits.cpu_conv import conv_rows, from_rows, to_rows
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 50)
+    layers = [nn.Conv1d(6, 4, 7, dilation=3, padding=9), nn.Conv1d(6, 5, 3, stride=2, padding=1, bias=False),
+              nn.ConvTranspose1d(6, 3, 16, 8, padding=4)]
+    with torch.no_grad():
+        for layer in layers:
+            np.testing.assert_allclose(from_rows(conv_rows(layer, to_rows(x))).numpy(), layer(x).numpy(), atol=1e-5)
+        layers[0].weight.mul_(2.0)  # an in-place edit invalidates the cached layout
+        np.testing.assert_allclose(from_rows(conv_rows(layers[0], to_rows(x))).numpy(), layers[0](x).numpy(), atol=1e-5)
+        with pytest.raises(ValueError):
+            conv_rows(nn.Conv1d(6, 6, 3, groups=2), to_rows(x))
+        g = gen_mod.Generator(8, "1", [3, 7], [[1, 3, 5], [1, 3, 5]], [4, 2], 16, [8, 4], 12)
+        z, style = torch.randn(1, 8, 20), torch.randn(1, 12, 1)
+        rows = g(z, style)
+        monkeypatch.setattr(gen_mod, "CPU_ROWS", False)
+        plain = g(z, style)
+    assert rows.shape == plain.shape == (1, 1, 160) and rows.is_contiguous()
+    np.testing.assert_allclose(rows.numpy(), plain.numpy(), atol=1e-5)

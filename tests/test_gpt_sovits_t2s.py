@@ -310,3 +310,34 @@ def test_pipeline_early_stop_num() -> None:
     config = load_gpt_checkpoint(fixture_path("tiny-e1.ckpt")).config
     assert pipeline_early_stop_num(config) == 50 * 54
     assert pipeline_early_stop_num({"model": {}}) == -1
+
+
+def test_cpu_packed_weights_change_nothing_but_speed(inputs) -> None:
+    """The oneDNN-packed linear weights (used for decoding steps on a CPU) give the reference's
+    logits and tokens, in a batch too; the state dict (and so the checkpoint layout) is unchanged."""
+    from synth.engines.gpt_sovits.model import t2s_cpu
+
+    if not t2s_cpu.available():
+        pytest.skip("this torch build has no oneDNN linear operators: nothing is packed")
+    packed = load_t2s(load_gpt_checkpoint(fixture_path("tiny-e1.ckpt")))
+    plain = load_t2s(load_gpt_checkpoint(fixture_path("tiny-e1.ckpt")))
+    for module in plain.modules():  # back to the plain path
+        if hasattr(module, "packed"):
+            module.packed = None
+        if hasattr(module, "in_proj_packed"):
+            module.in_proj_packed = None
+    assert packed.h.layers[0].linear1.packed is not None and packed.h.layers[0].self_attn.in_proj_packed is not None
+    assert packed.pack_for_cpu() == 4 * packed.cfg.num_layers + 1  # qkv, out, ffn×2 per layer + the output layer
+    assert set(packed.state_dict()) == set(plain.state_dict())
+    kw = {"sampling": SAMPLED, "seed": [3, 4], "keep_logits": True, "early_stop_num": 30}
+    phones, berts = [inputs["phones"], inputs["phones2"]], [inputs["bert"], inputs["bert2"]]
+    for a, b in zip(decode_batch(plain, phones, berts, inputs["prompt"], **kw),
+                    decode_batch(packed, phones, berts, inputs["prompt"], **kw)):
+        assert a.tokens.tolist() == b.tokens.tolist()
+        # another kernel's summation order: float32 rounding of logits up to |25| (~1e-5)
+        np.testing.assert_allclose(a.logits.numpy(), b.logits.numpy(), rtol=0, atol=LOGITS_ATOL)
+    golden = load_npy("gpt", "naive_rp1.0_logits.npy")
+    out = decode_naive(packed, inputs["phones"], inputs["bert"], inputs["prompt"],
+                       sampling=SamplingParams(**GREEDY, repetition_penalty=1.0), keep_logits=True,
+                       max_steps=golden.shape[0])
+    np.testing.assert_allclose(out.logits.numpy(), golden[: out.logits.shape[0]], rtol=0, atol=LOGITS_ATOL)

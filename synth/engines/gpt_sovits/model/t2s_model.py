@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, check_fits, load_state_strict
+from synth.engines.gpt_sovits.model.t2s_cpu import pack_weight, packed_linear
 from synth.errors import VoiceError
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,16 @@ class SinePosition(nn.Module):
         return x + self.alpha * table[start : start + x.shape[1]].to(dtype=x.dtype)
 
 
+class Linear(nn.Linear):
+    """`nn.Linear` that may carry a oneDNN-packed copy of its weight for CPU decoding steps
+    (t2s_cpu.py; a plain attribute, so the state dict and the checkpoint keys are unchanged)."""
+
+    packed: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return packed_linear(x, self.weight, self.bias, self.packed)
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention with a fused QKV projection (`in_proj_*`) as in the checkpoints."""
 
@@ -145,7 +156,8 @@ class SelfAttention(nn.Module):
         self.heads = heads
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
+        self.in_proj_packed: torch.Tensor | None = None  # see t2s_cpu.py
+        self.out_proj = Linear(dim, dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
 
     def forward(
@@ -154,7 +166,8 @@ class SelfAttention(nn.Module):
         # x: (B, T, D); allowed: bool (B, 1, T, S) with True = may attend, None = attend to all, or
         # (CPU decoding step, T = 1) a float bias (B, 1, 1, S) of 0 / -inf built once by `run`
         bsz, t, dim = x.shape
-        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)  # (B, T, D) each
+        qkv = packed_linear(x, self.in_proj_weight, self.in_proj_bias, self.in_proj_packed)
+        q, k, v = qkv.chunk(3, dim=-1)  # (B, T, D) each
         head_dim = dim // self.heads
         q = q.view(bsz, t, self.heads, head_dim).transpose(1, 2)  # (B, H, T, Dh)
         k = k.view(bsz, t, self.heads, head_dim).transpose(1, 2)
@@ -175,8 +188,8 @@ class TransformerLayer(nn.Module):
     def __init__(self, dim: int, heads: int, ffn_dim: int) -> None:
         super().__init__()
         self.self_attn = SelfAttention(dim, heads)
-        self.linear1 = nn.Linear(dim, ffn_dim)
-        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.linear1 = Linear(dim, ffn_dim)
+        self.linear2 = Linear(ffn_dim, dim)
         self.norm1 = nn.LayerNorm(dim, eps=_LAYER_NORM_EPS)
         self.norm2 = nn.LayerNorm(dim, eps=_LAYER_NORM_EPS)
 
@@ -250,7 +263,21 @@ class Text2SemanticDecoder(nn.Module):
         self.ar_audio_embedding = TokenEmbedding(cfg.vocab_size, dim)
         self.ar_audio_position = SinePosition(dim)
         self.h = TransformerStack(cfg)
-        self.ar_predict_layer = nn.Linear(cfg.hidden_dim, cfg.vocab_size, bias=False)
+        self.ar_predict_layer = Linear(cfg.hidden_dim, cfg.vocab_size, bias=False)
+
+    def pack_for_cpu(self) -> int:
+        """Give every transformer linear a oneDNN-packed copy of its weight (CPU float32 only;
+        see t2s_cpu.py). Call after the weights are final: the copies do not follow later edits
+        or moves (off the CPU or float32 they are not used). Returns how many were packed."""
+        count = 0
+        for module in self.modules():
+            if isinstance(module, Linear):
+                module.packed = pack_weight(module.weight)
+                count += module.packed is not None
+            elif isinstance(module, SelfAttention):
+                module.in_proj_packed = pack_weight(module.in_proj_weight)
+                count += module.in_proj_packed is not None
+        return count
 
     def new_cache(self) -> KVCache:
         return KVCache(self.cfg.num_layers)
@@ -313,8 +340,10 @@ def load_t2s(
     check_fits(lambda: Text2SemanticDecoder(cfg), ckpt.weights, source=ckpt.path)  # before allocating
     model = Text2SemanticDecoder(cfg)
     load_state_strict(model, ckpt.weights, source=ckpt.path)
-    log.debug("built T2S model from %s: %s", ckpt.path, cfg)
-    return model.to(device=device, dtype=dtype).eval()
+    model = model.to(device=device, dtype=dtype).eval()
+    packed = model.pack_for_cpu()
+    log.debug("built T2S model from %s: %s (%d linears packed for the CPU)", ckpt.path, cfg, packed)
+    return model
 
 
 def build_random_t2s(
@@ -327,7 +356,8 @@ def build_random_t2s(
 
     Weights are drawn so that activations stay in a sane range (normal init scaled by 1/sqrt(fan_in),
     LayerNorm at identity, alpha=1); the output is meaningless speech-wise but costs exactly what a
-    real model costs. Raises VoiceError when the config is incomplete.
+    real model costs. Not packed for the CPU (edit the weights, then call `pack_for_cpu`).
+    Raises VoiceError when the config is incomplete.
     """
     cfg = T2SConfig.from_checkpoint_config(config_model)
     model = Text2SemanticDecoder(cfg)

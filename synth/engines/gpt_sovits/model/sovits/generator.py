@@ -5,7 +5,7 @@ residual blocks use weight-normed convolutions (folded into plain weights after 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -13,6 +13,14 @@ from torch.nn import functional as F
 
 from ingest.errors import UnsupportedError
 from synth.engines.gpt_sovits.model.sovits.commons import LRELU_SLOPE, with_weight_norm
+from synth.engines.gpt_sovits.model.sovits.cpu_conv import conv_rows, from_rows, to_rows
+
+Conv = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+CPU_ROWS = True  # the channels-last 2-D layout on a CPU (cpu_conv.py); False: plain 1-D convolutions
+
+
+def _call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return module(x)
 
 
 def _same_padding(kernel_size: int, dilation: int) -> int:
@@ -35,10 +43,10 @@ class ResBlock1(nn.Module):
             for _ in dilations
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, T) -> (B, C, T)."""
+    def forward(self, x: torch.Tensor, conv: Conv = _call) -> torch.Tensor:
+        """x: (B, C, T) -> (B, C, T), or (B, C, 1, T) channels-last with `conv=conv_rows`."""
         for c1, c2 in zip(self.convs1, self.convs2):
-            xt = c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
+            xt = conv(c2, F.leaky_relu(conv(c1, F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
             x = xt + x
         return x
 
@@ -76,14 +84,21 @@ class Generator(nn.Module):
         self.conv_post = nn.Conv1d(ch, 1, 7, 1, padding=3, bias=False)
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """x: (B, inter, T), g: (B, gin, 1) -> (B, 1, T * prod(upsample_rates))."""
+        """x: (B, inter, T), g: (B, gin, 1) -> (B, 1, T * prod(upsample_rates)).
+
+        On a CPU the upsampling stack runs in the channels-last 2-D layout (see cpu_conv.py).
+        """
         x = self.conv_pre(x) + self.cond(g)  # (B, C0, T)
+        rows = CPU_ROWS and x.device.type == "cpu"
+        conv: Conv = conv_rows if rows else _call
+        if rows:
+            x = to_rows(x)  # (B, C0, 1, T)
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))  # (B, C_i, T * u_0..u_i)
+            x = conv(up, F.leaky_relu(x, LRELU_SLOPE))  # (B, C_i, T * u_0..u_i)
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
-            acc = blocks[0](x)
+            acc = blocks[0](x, conv)
             for block in blocks[1:]:
-                acc = acc + block(x)
+                acc = acc + block(x, conv)
             x = acc / self.num_kernels
-        x = self.conv_post(F.leaky_relu(x))  # default slope 0.01 here, as trained
-        return torch.tanh(x)  # (B, 1, samples)
+        x = conv(self.conv_post, F.leaky_relu(x))  # default slope 0.01 here, as trained
+        return torch.tanh(from_rows(x) if rows else x)  # (B, 1, samples)
