@@ -279,3 +279,15 @@ def test_channels_last_rows_equal_plain_convolutions(monkeypatch) -> None:
         plain = g(z, style)
     assert rows.shape == plain.shape == (1, 1, 160) and rows.is_contiguous()
     np.testing.assert_allclose(rows.numpy(), plain.numpy(), atol=1e-5)
+
+
+def test_channels_last_rows_with_inference_tensors() -> None:
+    """A model loaded under inference_mode (weights without a version counter) decodes too."""
+    from torch import nn
+
+    from synth.engines.gpt_sovits.model.sovits.cpu_conv import conv_rows, from_rows, to_rows
+
+    with torch.inference_mode():
+        layer = nn.Conv1d(4, 4, 5, padding=2)
+        x = torch.randn(1, 4, 30)
+        np.testing.assert_allclose(from_rows(conv_rows(layer, to_rows(x))).numpy(), layer(x).numpy(), atol=1e-5)

@@ -27,7 +27,11 @@ def from_rows(x: torch.Tensor) -> torch.Tensor:
 def _weight(module: nn.Conv1d | nn.ConvTranspose1d) -> torch.Tensor:
     """The module's weight as (O, I, 1, k) channels-last, cached until the weight changes."""
     weight = module.weight
-    key = (weight.data_ptr(), weight._version, weight.dtype)
+    try:
+        version = weight._version
+    except RuntimeError:  # an inference tensor (loaded under inference_mode) keeps no version
+        version = -1
+    key = (weight.data_ptr(), version, weight.dtype)
     cached = getattr(module, "_rows_weight", None)
     if cached is None or cached[0] != key:
         cached = (key, weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last))
