@@ -313,19 +313,22 @@ def test_pipeline_early_stop_num() -> None:
 
 
 def test_cpu_packed_weights_change_nothing_but_speed(inputs) -> None:
-    """The oneDNN-packed linear weights (used for decoding steps on a CPU) give the reference's
-    logits and tokens, in a batch too; the state dict (and so the checkpoint layout) is unchanged."""
+    """The oneDNN-packed linear weights and the flat decoding step (t2s_cpu.py, used for decoding
+    steps on a CPU) give the plain modules' tokens and the reference's logits, in a batch too; the
+    state dict (and so the checkpoint layout) is unchanged."""
     from synth.engines.gpt_sovits.model import t2s_cpu
 
     if not t2s_cpu.available():
         pytest.skip("this torch build has no oneDNN linear operators: nothing is packed")
     packed = load_t2s(load_gpt_checkpoint(fixture_path("tiny-e1.ckpt")))
     plain = load_t2s(load_gpt_checkpoint(fixture_path("tiny-e1.ckpt")))
-    for module in plain.modules():  # back to the plain path
+    for module in plain.modules():  # back to the plain path: modules, MKL, no flat step
         if hasattr(module, "packed"):
             module.packed = None
         if hasattr(module, "in_proj_packed"):
             module.in_proj_packed = None
+    assert packed.cpu_layers is not None and len(packed.cpu_layers) == packed.cfg.num_layers
+    plain.cpu_layers = None
     assert packed.h.layers[0].linear1.packed is not None and packed.h.layers[0].self_attn.in_proj_packed is not None
     assert packed.pack_for_cpu() == 4 * packed.cfg.num_layers + 1  # qkv, out, ffn×2 per layer + the output layer
     assert set(packed.state_dict()) == set(plain.state_dict())

@@ -16,6 +16,9 @@ back PyTorch's own frozen-model CPU path; where they are missing, nothing is pac
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -51,3 +54,48 @@ def packed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
             and x.numel() <= PACKED_MAX_ROWS * x.shape[-1]:
         return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
     return F.linear(x, weight, bias)
+
+
+@dataclass(frozen=True)
+class PackedLayer:
+    """One transformer layer's weights for `decode_step`: packed matrices, plain vectors."""
+
+    qkv: torch.Tensor
+    qkv_bias: torch.Tensor
+    out: torch.Tensor
+    out_bias: torch.Tensor
+    ffn1: torch.Tensor
+    ffn1_bias: torch.Tensor
+    ffn2: torch.Tensor
+    ffn2_bias: torch.Tensor
+    norm1: tuple[torch.Tensor, torch.Tensor]
+    norm2: tuple[torch.Tensor, torch.Tensor]
+
+
+class Cache(Protocol):
+    def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, post: str = "none") -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, post, [], "")
+
+
+def decode_step(x: torch.Tensor, layers: Sequence[PackedLayer], cache: Cache, bias: torch.Tensor,
+                heads: int, eps: float) -> torch.Tensor:
+    """Every layer for ONE new position per row, x (B, 1, D) -> hidden (B, D): the modules'
+    arithmetic in one flat loop. At a few rows the step is so short that module calls, head
+    transposes and a separate ReLU are a tenth of it; here q/k/v are views of the fused projection,
+    the ReLU runs inside the first feed-forward product, and nothing goes through `nn.Module`.
+    `bias` (B, 1, 1, S) is 0 / -inf per visible column, S = cached + 1."""
+    bsz, _, dim = x.shape
+    head_dim = dim // heads
+    h = x.reshape(bsz, dim)
+    for i, layer in enumerate(layers):
+        q, k, v = _linear(h, layer.qkv, layer.qkv_bias).view(bsz, 3, heads, 1, head_dim).unbind(1)  # (B, H, 1, Dh)
+        k_all, v_all = cache.write(i, k, v)  # (B, H, S, Dh)
+        scores = torch.matmul(q * head_dim**-0.5, k_all.transpose(-1, -2)).add_(bias)  # (B, H, 1, S)
+        attended = torch.matmul(torch.softmax(scores, dim=-1), v_all).view(bsz, dim)  # heads side by side
+        h = F.layer_norm(h + _linear(attended, layer.out, layer.out_bias), (dim,), *layer.norm1, eps)
+        inner = _linear(h, layer.ffn1, layer.ffn1_bias, "relu")
+        h = F.layer_norm(h + _linear(inner, layer.ffn2, layer.ffn2_bias), (dim,), *layer.norm2, eps)
+    return h

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, check_fits, load_state_strict
-from synth.engines.gpt_sovits.model.t2s_cpu import pack_weight, packed_linear
+from synth.engines.gpt_sovits.model.t2s_cpu import PackedLayer, decode_step, pack_weight, packed_linear
 from synth.errors import VoiceError
 
 log = logging.getLogger(__name__)
@@ -264,6 +264,7 @@ class Text2SemanticDecoder(nn.Module):
         self.ar_audio_position = SinePosition(dim)
         self.h = TransformerStack(cfg)
         self.ar_predict_layer = Linear(cfg.hidden_dim, cfg.vocab_size, bias=False)
+        self.cpu_layers: list[PackedLayer] | None = None  # set by pack_for_cpu: the flat decoding step
 
     def pack_for_cpu(self) -> int:
         """Give every transformer linear a oneDNN-packed copy of its weight (CPU float32 only;
@@ -277,7 +278,19 @@ class Text2SemanticDecoder(nn.Module):
             elif isinstance(module, SelfAttention):
                 module.in_proj_packed = pack_weight(module.in_proj_weight)
                 count += module.in_proj_packed is not None
+        self.cpu_layers = self._packed_layers() if count == 4 * len(self.h.layers) + 1 else None
         return count
+
+    def _packed_layers(self) -> list[PackedLayer]:
+        out = []
+        for layer in self.h.layers:
+            attn = layer.self_attn
+            out.append(PackedLayer(
+                qkv=attn.in_proj_packed, qkv_bias=attn.in_proj_bias, out=attn.out_proj.packed,
+                out_bias=attn.out_proj.bias, ffn1=layer.linear1.packed, ffn1_bias=layer.linear1.bias,
+                ffn2=layer.linear2.packed, ffn2_bias=layer.linear2.bias, norm1=(layer.norm1.weight, layer.norm1.bias),
+                norm2=(layer.norm2.weight, layer.norm2.bias)))
+        return out
 
     def new_cache(self) -> KVCache:
         return KVCache(self.cfg.num_layers)
@@ -301,12 +314,19 @@ class Text2SemanticDecoder(nn.Module):
         A decoding step on a CPU (one new position) attends with two plain matrix products instead
         of the fused kernel: for a single query row the fused CPU kernel costs about twice as much
         (bench/profile_t2s.py), and attention is most of a step at batch 8 and more. Its mask is
-        then an additive bias (0 or -inf), built once here for all layers.
+        then an additive bias (0 or -inf), built once here for all layers; with packed weights
+        the whole step is one flat loop (`t2s_cpu.decode_step`).
         """
-        if x.shape[1] == 1 and x.device.type == "cpu" and (allowed is None or allowed.dtype == torch.bool):
-            shape = (x.shape[0], 1, 1, cache.length + 1) if allowed is None else allowed.shape
-            bias = torch.zeros(shape, dtype=x.dtype, device=x.device)
-            allowed = bias if allowed is None else bias.masked_fill_(~allowed, float("-inf"))
+        if x.shape[1] == 1 and x.device.type == "cpu":
+            if allowed is None or allowed.dtype == torch.bool:
+                shape = (x.shape[0], 1, 1, cache.length + 1) if allowed is None else allowed.shape
+                bias = torch.zeros(shape, dtype=x.dtype, device=x.device)
+                allowed = bias if allowed is None else bias.masked_fill_(~allowed, float("-inf"))
+            if self.cpu_layers is not None and x.dtype == torch.float32:  # see t2s_cpu.decode_step
+                hidden = decode_step(x, self.cpu_layers, cache, allowed, self.h.layers[0].self_attn.heads,
+                                     _LAYER_NORM_EPS)
+                cache.advance(1)
+                return self.ar_predict_layer(hidden)  # (B, V)
         for i, layer in enumerate(self.h.layers):
             x = layer(x, cache, i, allowed)
         cache.advance(x.shape[1])
