@@ -5,8 +5,8 @@ float32 read per step for 1–64 rows of arithmetic, so the matrix-vector kernel
 PyTorch's default CPU path (MKL sgemm on a transposed weight) is poor at that shape; the same
 product through oneDNN with the weight reordered once into its blocked layout is 1.3–1.9× faster
 on this project's CPUs (24 layers' linears of one step, 2 threads: 24 → 13 ms at 1 row, 32 → 19
-ms at 8, 56 → 41 ms at 32; bench/profile_t2s.py). For many rows (the prefill: hundreds of
-positions) MKL is the faster of the two, so `packed_linear` picks by row count.
+ms at 8, 56 → 41 ms at 32; bench/profile_t2s.py). For many rows (a batch's prefill: hundreds of
+positions per sentence) MKL is the faster of the two, so `packed_linear` picks by row count.
 
 The packed copy is made once when a CPU float32 model is loaded (`Text2SemanticDecoder.pack_for_cpu`),
 costs one more copy of the weights in memory, and is only an alternative layout of the same
@@ -25,8 +25,10 @@ import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
 
-PACKED_MAX_ROWS = 64  # up to this many rows the packed weight is used; beyond, MKL's GEMM wins
-_ROWS_HINT = 8  # the batch size oneDNN lays the weight out for (1–64 rows all run well with it)
+# Up to this many rows the packed weight is used (decoding steps, and the prefill of one or two
+# sentences: 136 rows 150 vs 196 ms, 300 rows 315 vs 359 ms); at 640 rows MKL's GEMM wins (593 vs 678).
+PACKED_MAX_ROWS = 384
+_ROWS_HINT = 8  # the batch size oneDNN lays the weight out for (1–300 rows all run well with it)
 
 
 def available() -> bool:
