@@ -13,7 +13,8 @@ Measured, min and median of `--reps` repetitions:
 - T2S at batch 8 and 32: aggregate tokens/s (bookcast: static and continuous batching);
 - SoVITS: real-time factor (wall s per audio s) for 4 s and 10 s of speech;
 - each process' peak RSS.
-Ratios are bookcast's median against the best peer's median (> 1 = bookcast faster).
+Ratios are bookcast's median against the best peer's median (> 1 = bookcast faster), and with
+`--baseline DIR` against another bookcast checkout (e.g. `git worktree add DIR <commit>`).
 
     bench/peers/setup.sh            # once: peers' venvs from PyPI (+ the reference checkout)
     python bench/peers/make_inputs.py --book ~/books/moby-dick.epub
@@ -64,24 +65,30 @@ class System:
 
 
 def _python_for(name: str) -> Path | None:
-    if name == "bookcast":
+    if name in ("bookcast", "baseline"):
         return Path(sys.executable)
     py = VENVS / name / "venv" / "bin" / "python"
     return py if py.is_file() else None
 
 
-def start(names: list[str], work: Path, threads: int, device: str) -> tuple[list[System], dict[str, str]]:
-    """Start every available driver; wait for each `ready` line. Returns the systems and the skips."""
+def start(names: list[str], work: Path, threads: int, device: str,
+          baseline: Path | None = None) -> tuple[list[System], dict[str, str]]:
+    """Start every available driver; wait for each `ready` line. Returns the systems and the skips.
+    `baseline`: another bookcast checkout, measured as the system "baseline"."""
+    if baseline is not None:
+        names = [*names, "baseline"]
     (VENVS / "logs").mkdir(parents=True, exist_ok=True)
     skipped: dict[str, str] = {}
     pending: list[System] = []
     for name in names:
-        py, driver = _python_for(name), PEERS / f"driver_{name}.py"
+        py, driver = _python_for(name), PEERS / f"driver_{'bookcast' if name == 'baseline' else name}.py"
         if py is None or not driver.is_file():
             skipped[name] = f"not set up (run bench/peers/setup/{name}.sh)"
             continue
         log = (VENVS / "logs" / f"{name}.log").open("w")
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        if name == "baseline":
+            env["BOOKCAST_REPO"] = str(baseline)
         proc = subprocess.Popen([str(py), str(driver), "--work", str(work), "--threads", str(threads),
                                  "--device", device], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=log, text=True, env=env, cwd=REPO)
@@ -163,9 +170,14 @@ def report(systems: list[System], skipped: dict[str, str], batches: list[int], s
                                  statistics.median(values), len(values)))
         for name, best, median, n in rows:
             print(f"  {name:<22} best {best:9.2f}   median {median:9.2f}   (n={n})")
-        ours = [r for r in rows if r[0].startswith("bookcast")]
-        peers = [r for r in rows if not r[0].startswith("bookcast")]
         entry: dict[str, Any] = {"rows": rows}
+        ours = [r for r in rows if r[0].startswith("bookcast")]
+        peers = [r for r in rows if not r[0].startswith(("bookcast", "baseline"))]
+        for base in (r for r in rows if r[0] == "baseline"):
+            for name, _, median, _ in ours:
+                ratio = median / base[2] if higher else base[2] / median
+                print(f"  -> {name} vs baseline: {ratio:.2f}× (median)")
+                entry[f"ratio {name} vs baseline"] = ratio
         if ours and peers:
             best_peer = max(peers, key=lambda r: r[2]) if higher else min(peers, key=lambda r: r[2])
             for name, _, median, _ in ours:
@@ -195,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--baseline", type=Path, help="another bookcast checkout (e.g. a git worktree of an "
+                    "earlier commit), measured side by side as 'baseline'")
     args = ap.parse_args(argv)
     if not (args.work / "inputs.npz").is_file():
         raise SystemExit(f"{args.work}: no inputs; run python bench/peers/make_inputs.py first")
@@ -205,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     sovits_seconds = [float(s) for s in args.sovits_seconds.split(",")]
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    systems, skipped = start(args.systems.split(","), args.work, args.threads, args.device)
+    systems, skipped = start(args.systems.split(","), args.work, args.threads, args.device, args.baseline)
     print(f"{len(systems)} systems loaded in {time.perf_counter() - t0:.0f} s: "
           + ", ".join(f"{s.name} {s.info.get('version') or ''}".strip() for s in systems))
     for name, why in skipped.items():

@@ -1,12 +1,16 @@
-"""bench_peers driver for bookcast's own engine (runs in bookcast's environment; see common.py)."""
+"""bench_peers driver for bookcast's own engine (runs in bookcast's environment; see common.py).
+
+With BOOKCAST_REPO set it measures that checkout instead (an earlier commit as the baseline)."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parents[1]))
+# BOOKCAST_REPO: another checkout of bookcast to measure (bench_peers.py --baseline), else this one
+sys.path.insert(0, os.environ.get("BOOKCAST_REPO") or str(HERE.parents[1]))
 
 import torch
 from common import SAMPLING, Inputs, serve
