@@ -5,26 +5,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from t2s_small import SAMPLED, small_setup
 
 from synth.engines.gpt_sovits.model.t2s_decode import decode_batch, decode_naive
-from synth.engines.gpt_sovits.model.t2s_model import build_random_t2s
 from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams
 from synth.engines.gpt_sovits.model.t2s_static import CAPACITIES, StaticKVCache, capacity_for, decode_static
-
-SAMPLED = SamplingParams(top_k=5, top_p=0.95, temperature=0.9, repetition_penalty=1.35)
-SMALL = {"vocab_size": 24, "phoneme_vocab_size": 40, "embedding_dim": 32, "hidden_dim": 32, "head": 2,
-         "n_layer": 2, "EOS": 23}
 
 
 @pytest.fixture(scope="module")
 def setup():
-    torch.set_num_threads(1)
-    model = build_random_t2s(SMALL, seed=3)
-    g = torch.Generator().manual_seed(5)
-    phones = [torch.randint(0, 40, (int(torch.randint(3, 30, (1,), generator=g)),), generator=g) for _ in range(9)]
-    bert = [torch.randn(1024, len(p), generator=g) for p in phones]
-    prompt = torch.randint(0, 23, (7,), generator=g)
-    return model, phones, bert, prompt, list(range(200, 209))
+    return small_setup(9, 200)
 
 
 def same(a, b) -> None:
