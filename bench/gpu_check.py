@@ -9,6 +9,7 @@ kernels, same order) and how close it is to the dynamic path (fp16: a few flips 
 two logits tie to fp16 precision; the count is printed). Then it runs the CUDA tests of the suite.
 
     python bench/gpu_check.py --batches 1,8,32 --tokens 200      # ~3 minutes on one GPU
+    python bench/gpu_check.py --dry-run --batches 1,4 --tokens 20 --no-tests   # the script itself, on a CPU
 """
 from __future__ import annotations
 
@@ -32,11 +33,16 @@ V2_T2S = {"vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512, "
           "n_layer": 24, "EOS": 1024}
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _timed(fn) -> tuple[float, list]:
-    torch.cuda.synchronize()
+    _sync()
     t0 = time.perf_counter()
     out = fn()
-    torch.cuda.synchronize()
+    _sync()
     return time.perf_counter() - t0, out
 
 
@@ -47,12 +53,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     ap.add_argument("--no-tests", action="store_true")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="check this script on a CPU: a tiny model, float32, graphs replaced by the eager static path")
     args = ap.parse_args()
-    if not torch.cuda.is_available():
-        raise SystemExit("gpu_check: no CUDA device here")
-    dtype = getattr(torch, args.dtype)
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {args.dtype}, {args.tokens} tokens per row")
-    model = build_random_t2s(V2_T2S, seed=0, device="cuda", dtype=dtype)
+    dry = args.dry_run
+    if not dry and not torch.cuda.is_available():
+        raise SystemExit("gpu_check: no CUDA device here (--dry-run checks the script on a CPU)")
+    device, dtype = ("cpu", torch.float32) if dry else ("cuda", getattr(torch, args.dtype))
+    name = "CPU dry run" if dry else torch.cuda.get_device_name()
+    print(f"{name}, torch {torch.__version__}, {dtype}, {args.tokens} tokens per row")
+    config = {**V2_T2S, "embedding_dim": 32, "hidden_dim": 32, "head": 2, "n_layer": 2} if dry else V2_T2S
+    model = build_random_t2s(config, seed=0, device=device, dtype=dtype)
     with torch.no_grad():
         model.ar_predict_layer.weight[model.cfg.eos].zero_()
     gen = torch.Generator().manual_seed(1)
@@ -69,7 +80,7 @@ def main() -> None:
             "static eager": lambda: decode_static(model, phones, bert, prompt, sampling=sampling,
                                                   early_stop_num=args.tokens, seed=seeds, graphs=False),
             "static + graphs": lambda: decode_static(model, phones, bert, prompt, sampling=sampling,
-                                                     early_stop_num=args.tokens, seed=seeds, graphs=True),
+                                                     early_stop_num=args.tokens, seed=seeds, graphs=not dry),
             "continuous": lambda: decode_continuous(model, phones, bert, prompt, slots=batch, sampling=sampling,
                                                     early_stop_num=args.tokens, seed=seeds),
         }
@@ -82,7 +93,11 @@ def main() -> None:
                 times.append(seconds)
             produced = sum(r.tokens.numel() for r in outputs[name])
             flips = ""
-            if name != "dynamic":
+            if name == "continuous":  # a capped row keeps decode_naive's sequence (one token more)
+                differ = sum(a.sequence.tolist() != b.sequence[: len(a.sequence)].tolist()
+                             for a, b in zip(outputs["dynamic"], outputs[name]))
+                flips = f"{differ}/{batch} rows differ (sequences)"
+            elif name != "dynamic":
                 differ = sum(a.tokens.tolist() != b.tokens.tolist() for a, b in zip(outputs["dynamic"], outputs[name]))
                 flips = f"{differ}/{batch} rows differ"
             if name == "static + graphs":

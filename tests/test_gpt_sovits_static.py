@@ -102,3 +102,18 @@ def test_cuda_graph_replay_equals_eager(setup) -> None:
             same(a, b)
     finally:
         model.to("cpu")
+
+
+def test_gpu_check_script_runs_dry() -> None:
+    """bench/gpu_check.py waits for a GPU; its dry run checks the script itself here, so that it
+    works the first time a GPU is lent: every way decodes the same tokens."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
+    out = subprocess.run([sys.executable, str(script), "--dry-run", "--batches", "1,3", "--tokens", "6", "--reps", "1",
+                          "--no-tests"], capture_output=True, text=True, timeout=300, check=True).stdout
+    rows = [line for line in out.splitlines() if "rows differ" in line]
+    assert len(rows) == 6 and all(" 0/" in line for line in rows), out
+    assert sum("rows equal" in line for line in rows) == 2, out
