@@ -27,9 +27,16 @@ from epub_factory import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def env_for(tmp: Path) -> dict:
+def env_for(tmp: Path, shared_server: bool = False) -> dict:
+    """The CLI's environment: its own Prefect home and its own local server, or with
+    `shared_server` the session's test server (needs the `prefect_harness` fixture). Only the
+    tests about the server's own processes need their own: a server start is ~15 s a run."""
     env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect-home"), "PYTHONPATH": str(ROOT)}
     env.pop("PREFECT_API_URL", None)
+    if shared_server:
+        from prefect.settings import PREFECT_API_URL
+
+        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     return env
 
 
@@ -154,8 +161,8 @@ def test_sigkill_mid_run_leaves_no_process_and_a_manifest_that_the_resume_trusts
     assert not list(out.glob(".*.part")) and not list((out / ".work" / "tmp").glob(".spill-*"))
 
 
-def test_ctrl_c_stops_in_moments_with_one_line_and_the_run_resumes(tmp_path: Path) -> None:
-    book, out, env = long_book(tmp_path / "book.md"), tmp_path / "out", env_for(tmp_path)
+def test_ctrl_c_stops_in_moments_with_one_line_and_the_run_resumes(prefect_harness, tmp_path: Path) -> None:
+    book, out, env = long_book(tmp_path / "book.md"), tmp_path / "out", env_for(tmp_path, shared_server=True)
     proc = subprocess.Popen(cli("make", str(book), "--out", str(out), "--workers", "2"), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     seen = _watch(proc, out, lambda m: len(_delivered(m)) >= 1)
@@ -178,10 +185,10 @@ def test_ctrl_c_stops_in_moments_with_one_line_and_the_run_resumes(tmp_path: Pat
         assert (out / c["file"]).stat().st_mode & 0o777 == 0o644
 
 
-def test_sigterm_to_the_main_process_stops_it_the_same_way(tmp_path: Path) -> None:
+def test_sigterm_to_the_main_process_stops_it_the_same_way(prefect_harness, tmp_path: Path) -> None:
     """What a service manager or `kill` sends: to bookcast alone, while Prefect's flow engine (which
     installs a SIGTERM handler of its own) is running the book."""
-    book, out, env = long_book(tmp_path / "book.md"), tmp_path / "out", env_for(tmp_path)
+    book, out, env = long_book(tmp_path / "book.md"), tmp_path / "out", env_for(tmp_path, shared_server=True)
     proc = subprocess.Popen(cli("make", str(book), "--out", str(out), "--workers", "2"), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     seen = _watch(proc, out, lambda m: len(_delivered(m)) >= 1)
