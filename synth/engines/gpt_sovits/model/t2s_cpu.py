@@ -82,6 +82,14 @@ def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, po
     return torch.ops.mkldnn._linear_pointwise(x, packed, bias, post, [], "")
 
 
+def attend_one(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Attention of ONE new position per row: q (B, H, 1, Dh) over keys/values (B, H, S, Dh) with an
+    additive bias (B, 1, 1, S) of 0 / -inf -> (B, H, 1, Dh). Two plain matrix products: for a single
+    query row the fused CPU kernel costs about twice as much (bench/profile_t2s.py)."""
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, keys.transpose(-1, -2)).add_(bias)  # (B, H, 1, S)
+    return torch.matmul(torch.softmax(scores, dim=-1), values)
+
+
 def decode_step(x: torch.Tensor, layers: Sequence[PackedLayer], cache: Cache, bias: torch.Tensor,
                 heads: int, eps: float) -> torch.Tensor:
     """Every layer for ONE new position per row, x (B, 1, D) -> hidden (B, D): the modules'
@@ -95,8 +103,7 @@ def decode_step(x: torch.Tensor, layers: Sequence[PackedLayer], cache: Cache, bi
     for i, layer in enumerate(layers):
         q, k, v = _linear(h, layer.qkv, layer.qkv_bias).view(bsz, 3, heads, 1, head_dim).unbind(1)  # (B, H, 1, Dh)
         k_all, v_all = cache.write(i, k, v)  # (B, H, S, Dh)
-        scores = torch.matmul(q * head_dim**-0.5, k_all.transpose(-1, -2)).add_(bias)  # (B, H, 1, S)
-        attended = torch.matmul(torch.softmax(scores, dim=-1), v_all).view(bsz, dim)  # heads side by side
+        attended = attend_one(q, k_all, v_all, bias).view(bsz, dim)  # heads side by side
         h = F.layer_norm(h + _linear(attended, layer.out, layer.out_bias), (dim,), *layer.norm1, eps)
         inner = _linear(h, layer.ffn1, layer.ffn1_bias, "relu")
         h = F.layer_norm(h + _linear(inner, layer.ffn2, layer.ffn2_bias), (dim,), *layer.norm2, eps)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, check_fits, load_state_strict
-from synth.engines.gpt_sovits.model.t2s_cpu import PackedLayer, decode_step, pack_weight, packed_linear
+from synth.engines.gpt_sovits.model.t2s_cpu import PackedLayer, attend_one, decode_step, pack_weight, packed_linear
 from synth.errors import VoiceError
 
 log = logging.getLogger(__name__)
@@ -174,8 +174,7 @@ class SelfAttention(nn.Module):
         v = v.view(bsz, t, self.heads, head_dim).transpose(1, 2)
         k_all, v_all = cache.write(layer, k, v)  # (B, H, S, Dh), S = cached + T
         if allowed is not None and allowed.dtype != torch.bool and x.device.type == "cpu":  # see `run`
-            scores = torch.matmul(q * head_dim**-0.5, k_all.transpose(-1, -2)).add_(allowed)  # (B, H, 1, S)
-            out = torch.matmul(torch.softmax(scores, dim=-1), v_all)  # (B, H, 1, Dh)
+            out = attend_one(q, k_all, v_all, allowed)  # (B, H, 1, Dh)
         else:
             out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=allowed)  # (B, H, T, Dh)
         out = out.transpose(1, 2).reshape(bsz, t, dim)  # (B, T, D)
