@@ -67,7 +67,7 @@ class State:
 
 def _load_t2s(path: Path) -> Any:
     """The fork's inference-only T2S load (see module docstring); returns the decoder module."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)  # tensors, dicts, strings only
     lightning = Text2SemanticLightningModule(ckpt["config"], "****", is_train=False,
                                              build_t2s_transformer=False, build_h_module=False)
     lightning.load_inference_only_state_dict(ckpt["weight"])

@@ -53,7 +53,7 @@ class State:
         self.precision = torch.float32
 
         # TTS.init_t2s_weights
-        dict_s1 = torch.load(inputs.gpt, map_location=self.device, weights_only=False)
+        dict_s1 = torch.load(inputs.gpt, map_location=self.device, weights_only=True)  # plain data only
         config = dict_s1["config"]
         self.max_sec = config["data"]["max_sec"]  # the pipeline's cap would be 50 * max_sec
         t2s_model = Text2SemanticLightningModule(config, "****", is_train=False)
