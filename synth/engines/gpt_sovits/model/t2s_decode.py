@@ -131,6 +131,18 @@ def _slice(sequence: torch.Tensor, index: int, prompt_len: int) -> torch.Tensor:
     return sequence[sequence.shape[0] - index:] if index > 0 else sequence[prompt_len:]
 
 
+def sample_rows(logits: torch.Tensor, history: torch.Tensor, step: int, sampling: SamplingParams,
+                generators: Sequence[torch.Generator], eos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step's choice for every row of float32 logits (b, V) at decoding step `step`: the EOS
+    column removed in the first `NO_EOS_STEPS` steps, the penalty over `history` (b, L) applied in
+    place, row r drawn from generators[r]. Returns the ids (b, 1) and whether each row ends (b,)
+    bool: the draw or the argmax of the penalised logits is EOS."""
+    if step < NO_EOS_STEPS:
+        logits = logits[:, :-1]  # EOS is the last column
+    nxt = choose_next(logits, history, sampling, generators)
+    return nxt, (nxt[:, 0] == eos) | (logits.argmax(dim=-1) == eos)
+
+
 @torch.inference_mode()
 def decode_naive(
     model: Text2SemanticDecoder,
@@ -177,12 +189,10 @@ def decode_naive(
         logits = model.run(step_in, cache, allowed if idx == 0 else None).float()  # (1, V)
         if keep_logits:
             raw.append(logits[0].cpu().clone())
-        if idx < NO_EOS_STEPS:
-            logits = logits[:, :-1]  # EOS is the last column
-        nxt = choose_next(logits, y, sampling, gens)  # (1, 1); penalises logits in place
+        nxt, ended = sample_rows(logits, y, idx, sampling, gens, eos)  # (1, 1), (1,)
         y = torch.cat([y, nxt], dim=1)
         done = early_stop_num != -1 and y.shape[1] - prompt_len > early_stop_num
-        if int(logits[0].argmax()) == eos or int(nxt[0, 0]) == eos:
+        if bool(ended[0]):
             y, stop, done = y[:, :-1], "eos", True
         if done or idx == max_steps - 1:
             break
@@ -307,11 +317,8 @@ def decode_batch(
         if keep_logits:
             for row, item in enumerate(active):
                 raw[item].append(logits[row].cpu().clone())
-        if idx < NO_EOS_STEPS:
-            logits = logits[:, :-1]
-        nxt = choose_next(logits, y, sampling, gens)  # (b, 1); row r draws from gens[r] only
+        nxt, ended = sample_rows(logits, y, idx, sampling, gens, eos)  # (b, 1), (b,)
         y = torch.cat([y, nxt], dim=1)
-        ended = (nxt[:, 0] == eos) | (logits.argmax(dim=-1) == eos)  # (b,)
         if bool(ended.any()):
             for row in ended.nonzero().flatten().tolist():
                 finish(row, idx, "eos")

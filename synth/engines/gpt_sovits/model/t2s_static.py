@@ -24,16 +24,16 @@ import torch
 from synth.engines.gpt_sovits.model.t2s_decode import (
     DEFAULT_MAX_STEPS,
     DEFAULT_SAMPLING,
-    NO_EOS_STEPS,
     DecodeResult,
     StopReason,
     _check_limits,
     _make_generators,
     _slice,
     left_padded_prefix,
+    sample_rows,
 )
 from synth.engines.gpt_sovits.model.t2s_model import KVCache, Text2SemanticDecoder
-from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams, choose_next
+from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +192,8 @@ def decode_static(
         if keep_logits:
             for k, row in enumerate(live):
                 raw[row].append(part[k].cpu().clone())
-        if idx < NO_EOS_STEPS:
-            part = part[:, :-1]
-        nxt = choose_next(part, y.index_select(0, index), sampling, [gens[r] for r in live])  # (b, 1)
-        ended = ((nxt[:, 0] == eos) | (part.argmax(dim=-1) == eos)).tolist()
+        nxt, ending = sample_rows(part, y.index_select(0, index), idx, sampling, [gens[r] for r in live], eos)
+        ended = ending.tolist()
         column = y[:, -1:].clone()  # finished rows repeat their last token (never sampled again)
         column[index] = nxt
         y = torch.cat([y, column], dim=1)
