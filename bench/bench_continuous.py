@@ -4,21 +4,27 @@ A full-size v2 GPT (24 layers, 512 wide: the shape of s1longer-v2.yaml) with see
 decodes the first `--sentences` sentences of a real book, phonemised by bookcast's own front end
 and G2P. Random weights would stop at random steps, so the EOS row of the output layer is zeroed
 and each sentence instead stops at its own cap — 2.2 semantic tokens (25 Hz) per phone, about
-what speech takes — so the mix of lengths is the book's. Three ways, interleaved, ≥ 3 repetitions:
+what speech takes — so the mix of lengths is the book's. A real voice does not speak every phone
+alike (pauses, pace): `--length-noise σ` multiplies each cap by exp(σ·z), z a seeded normal, while
+the bucketing below still only knows phone counts, as the worker pool does. Four ways, interleaved,
+≥ 3 repetitions:
 
 - static, book order: batches of `--batch` consecutive sentences, rows leaving as they finish;
-- static, bucketed: the same after sorting by length (what the worker pool does: `bucket_batches`);
-- continuous, book order / bucketed: `--batch` slots, each refilled with the next sentence as soon
-  as its row stops (the engine's `continuous = true` feeds them bucketed: sorted by length).
+- static, bucketed: the same after sorting by phone count (what the worker pool does);
+- continuous, longest first: `--batch` slots, each refilled with the next sentence as soon as its
+  row stops, fed longest first (what the engine's `continuous = true` does);
+- continuous, book order: the same, fed in reading order.
 
-All three produce the same tokens for every sentence (checked). Prints min/median wall and
-aggregate tokens/s per way, and continuous ÷ each static. CPU threads: `--threads` (default 2).
+All produce the same tokens for every sentence (checked). Prints min/median wall and aggregate
+tokens/s per way, and continuous (longest first) ÷ each static. CPU threads: `--threads` (default 2).
 
-    python bench/bench_continuous.py --book ~/books/moby-dick.epub --sentences 48
+    python bench/bench_continuous.py --book ~/books/moby-dick.epub --sentences 48 [--length-noise 0.2]
 """
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import statistics
 import sys
 import time
@@ -66,6 +72,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--length-noise", type=float, default=0.0,
+                    help="σ of a sentence's log length beyond its phone count (0: lengths follow phones exactly)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = build_random_t2s(V2_T2S, seed=0)
@@ -78,12 +86,15 @@ def main() -> None:
     phones = [torch.cat([prompt_phones, torch.tensor(p)]) for p in ids]
     bert = [torch.randn(1024, len(p), generator=gen) for p in phones]
     prompt = torch.randint(0, 1024, (75,), generator=gen)  # a 3-second reference
-    caps = [max(20, min(400, round(TOKENS_PER_PHONE * len(p)))) for p in ids]
+    pace = torch.Generator().manual_seed(2)
+    caps = [max(20, min(400, round(TOKENS_PER_PHONE * len(p) * math.exp(args.length_noise * float(
+        torch.randn(1, generator=pace)))))) for p in ids]
     seeds = list(range(len(ids)))
     sampling = SamplingParams(top_k=15, top_p=1.0, temperature=1.0, repetition_penalty=1.35)
     total_tokens = sum(c + 1 for c in caps)
     print(f"{len(ids)} sentences of {args.book.name}: {min(len(p) for p in ids)}–{max(len(p) for p in ids)} phones, "
-          f"{total_tokens} tokens in all; batch/slots {args.batch}; {args.threads} threads")
+          f"{total_tokens} tokens in all (length noise σ {args.length_noise}); batch/slots {args.batch}; "
+          f"{args.threads} threads; load {os.getloadavg()[0]:.2f}")
 
     def run(order: list[int], continuous: bool) -> tuple[float, list[list[int]]]:
         tokens: dict[int, list[int]] = {}
@@ -99,7 +110,7 @@ def main() -> None:
     book_order = list(range(len(ids)))
     bucketed = sorted(book_order, key=lambda i: len(phones[i]))
     ways = {"static, book order": (book_order, False), "static, bucketed": (bucketed, False),
-            "continuous, book order": (book_order, True), "continuous, bucketed": (bucketed, True)}
+            "continuous, longest first": (bucketed[::-1], True), "continuous, book order": (book_order, True)}
     times: dict[str, list[float]] = {w: [] for w in ways}
     reference = None
     for _ in range(args.reps):  # interleaved, so a busy moment hits every way alike
@@ -111,9 +122,9 @@ def main() -> None:
     print(f"\n| way | min s | median s | tokens/s (median) |\n|---|---|---|---|")
     for way, t in times.items():
         print(f"| {way} | {min(t):.1f} | {statistics.median(t):.1f} | {total_tokens / statistics.median(t):.0f} |")
-    for order in ("book order", "bucketed"):
-        ratio = statistics.median(times[f"static, {order}"]) / statistics.median(times[f"continuous, {order}"])
-        print(f"continuous vs static, {order}: {ratio:.2f}× aggregate tokens/s")
+    for static in ("static, book order", "static, bucketed"):
+        ratio = statistics.median(times[static]) / statistics.median(times["continuous, longest first"])
+        print(f"continuous (longest first) vs {static}: {ratio:.2f}× aggregate tokens/s")
 
 
 if __name__ == "__main__":

@@ -186,9 +186,11 @@ class GptSovitsEngine:
         spoken = [i for i, f in enumerate(feats) if f is not None]
         audio: dict[int, np.ndarray] = {}
         if self.settings.continuous and spoken:  # every sentence through batch_size slots kept full
-            # Shortest first, as the static buckets: rows of like length share the slots (on a CPU
-            # a step costs by its rows, so like lengths waste the least; bench_continuous.py).
-            order = sorted(spoken, key=lambda i: len(feats[i].norm_text))  # type: ignore[union-attr]
+            # Longest first (the classic longest-processing-time rule): the slots end on short
+            # sentences, so the batch drains in a few steps instead of idling on the longest ones
+            # (shortest first ends on them: 847 vs 729 steps for 48 sentences in 8 slots;
+            # bench_continuous.py). Phones are what a sentence's length follows.
+            order = sorted(spoken, key=lambda i: -len(feats[i].phones))  # type: ignore[union-attr]
 
             def vocode(k: int, tokens: torch.Tensor) -> None:
                 audio[order[k]] = self._vocode(tokens, feats[order[k]], seed)  # type: ignore[arg-type]

@@ -42,7 +42,12 @@ from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams, choose_n
 
 log = logging.getLogger(__name__)
 
-TRIM_AT = 64  # compact the cache once at least this many columns (and half of them) are nobody's
+# Compact the cache once this many columns are nobody's. Attention reads every column of every row
+# (at 8 rows ~5 µs per column and step on a 2-core CPU), a compaction copies the cache once (about
+# one step's attention): compacting early keeps the cache near the longest row's length. On 48
+# sentences of Moby-Dick fed longest first, columns per row and step 359 → 291 against waiting for
+# half of the cache to be dead (the previous rule), for 11 compactions instead of 3.
+TRIM_AT = 16
 
 
 @dataclass
@@ -213,12 +218,12 @@ def _place(cache: KVCache, visible: torch.Tensor, own: KVCache, slot: int, lengt
 
 
 def _compact(cache: KVCache, visible: torch.Tensor, rows: list) -> torch.Tensor:
-    """Once most columns are invisible to every row (long rows finished, short ones joined), move
-    each row's visible columns to the front (order kept) and shorten the cache: attention then
+    """Once `TRIM_AT` columns are invisible to every row (long rows finished, short ones joined),
+    move each row's visible columns to the front (order kept) and shorten the cache: attention then
     costs what the rows really see. Returns the new visibility."""
     counts = visible.sum(dim=1)
     width = int(counts.max()) if len(rows) else 0
-    if cache.length - width < max(TRIM_AT, cache.length // 2):
+    if cache.length - width < TRIM_AT:
         return visible
     order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)[:, :width]  # (B, width) columns to keep
     for layer in range(len(cache.keys)):
