@@ -82,29 +82,64 @@ def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, po
     return torch.ops.mkldnn._linear_pointwise(x, packed, bias, post, [], "")
 
 
-def attend_one(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Attention of ONE new position per row: q (B, H, 1, Dh) over keys/values (B, H, S, Dh) with an
-    additive bias (B, 1, 1, S) of 0 / -inf -> (B, H, 1, Dh). Two plain matrix products: for a single
-    query row the fused CPU kernel costs about twice as much (bench/profile_t2s.py)."""
-    scores = torch.matmul(q * q.shape[-1] ** -0.5, keys.transpose(-1, -2)).add_(bias)  # (B, H, 1, S)
-    return torch.matmul(torch.softmax(scores, dim=-1), values)
+def _linear_add(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, residual: torch.Tensor) -> torch.Tensor:
+    """`residual + linear(x)` in one oneDNN call (the residual add as the product's post-op)."""
+    return torch.ops.mkldnn._linear_pointwise.binary(x, residual, packed, bias, "add")
 
 
-def decode_step(x: torch.Tensor, layers: Sequence[PackedLayer], cache: Cache, bias: torch.Tensor,
+def head_bias(bias: torch.Tensor | None, heads: int) -> torch.Tensor | None:
+    """A step's (B, 1, 1, S) bias as (B·H, 1, S) for `attend_heads`, built once for all layers; None
+    (every column visible, e.g. one sentence alone) stays None and costs nothing."""
+    if bias is None:
+        return None
+    bsz, _, _, columns = bias.shape
+    return bias.expand(bsz, heads, 1, columns).reshape(bsz * heads, 1, columns)
+
+
+def attend_heads(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Attention of ONE new position per row: q (B, H, 1, Dh) over keys/values (B, H, S, Dh) with
+    an additive bias (B·H, 1, S) of 0 / -inf or None -> (B, H·Dh), heads side by side.
+
+    Two plain batched products over (B·H) 3-D views of the cache (no copies: a row's heads are
+    contiguous in the buffers), the scale and the bias inside the first (`baddbmm`): for a single
+    query row the fused CPU kernel costs about twice as much (bench/profile_t2s.py), and at batch 1
+    the per-operator cost is a fifth of the step, so every operator saved counts."""
+    bsz, heads, _, head_dim = q.shape
+    columns = keys.shape[2]
+    q3 = q.reshape(bsz * heads, 1, head_dim)
+    k3 = keys.reshape(bsz * heads, columns, head_dim).transpose(1, 2)  # (B·H, Dh, S)
+    v3 = values.reshape(bsz * heads, columns, head_dim)
+    scale = head_dim ** -0.5
+    if bias is None:
+        scores = torch.bmm(q3, k3).mul_(scale)
+    else:
+        scores = torch.baddbmm(bias, q3, k3, alpha=scale)  # (B·H, 1, S)
+    return torch.bmm(torch.softmax(scores, dim=-1), v3).view(bsz, heads * head_dim)
+
+
+def attend_one(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`attend_heads` for the modules' path: bias (B, 1, 1, S) or None -> (B, H, 1, Dh)."""
+    bsz, heads, _, head_dim = q.shape
+    return attend_heads(q, keys, values, head_bias(bias, heads)).view(bsz, heads, 1, head_dim)
+
+
+def decode_step(x: torch.Tensor, layers: Sequence[PackedLayer], cache: Cache, bias: torch.Tensor | None,
                 heads: int, eps: float) -> torch.Tensor:
     """Every layer for ONE new position per row, x (B, 1, D) -> hidden (B, D): the modules'
     arithmetic in one flat loop. At a few rows the step is so short that module calls, head
-    transposes and a separate ReLU are a tenth of it; here q/k/v are views of the fused projection,
-    the ReLU runs inside the first feed-forward product, and nothing goes through `nn.Module`.
-    `bias` (B, 1, 1, S) is 0 / -inf per visible column, S = cached + 1."""
+    transposes and separate adds are a fifth of it; here q/k/v are views of the fused projection,
+    the ReLU and the residual adds run inside the matrix products, the attention bias is expanded
+    once for all layers, and nothing goes through `nn.Module`. `bias` (B, 1, 1, S) is 0 / -inf per
+    visible column, S = cached + 1, or None when every row sees every column."""
     bsz, _, dim = x.shape
     head_dim = dim // heads
     h = x.reshape(bsz, dim)
+    bias3 = head_bias(bias, heads)
     for i, layer in enumerate(layers):
         q, k, v = _linear(h, layer.qkv, layer.qkv_bias).view(bsz, 3, heads, 1, head_dim).unbind(1)  # (B, H, 1, Dh)
         k_all, v_all = cache.write(i, k, v)  # (B, H, S, Dh)
-        attended = attend_one(q, k_all, v_all, bias).view(bsz, dim)  # heads side by side
-        h = F.layer_norm(h + _linear(attended, layer.out, layer.out_bias), (dim,), *layer.norm1, eps)
+        attended = attend_heads(q, k_all, v_all, bias3)  # (B, D)
+        h = F.layer_norm(_linear_add(attended, layer.out, layer.out_bias, h), (dim,), *layer.norm1, eps)
         inner = _linear(h, layer.ffn1, layer.ffn1_bias, "relu")
-        h = F.layer_norm(h + _linear(inner, layer.ffn2, layer.ffn2_bias), (dim,), *layer.norm2, eps)
+        h = F.layer_norm(_linear_add(inner, layer.ffn2, layer.ffn2_bias, h), (dim,), *layer.norm2, eps)
     return h

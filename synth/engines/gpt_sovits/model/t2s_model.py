@@ -323,15 +323,16 @@ class Text2SemanticDecoder(nn.Module):
         the whole step is one flat loop (`t2s_cpu.decode_step`).
         """
         if x.shape[1] == 1 and x.device.type == "cpu":
-            if allowed is None or allowed.dtype == torch.bool:
-                shape = (x.shape[0], 1, 1, cache.length + 1) if allowed is None else allowed.shape
-                bias = torch.zeros(shape, dtype=x.dtype, device=x.device)
-                allowed = bias if allowed is None else bias.masked_fill_(~allowed, float("-inf"))
+            if allowed is not None and allowed.dtype == torch.bool:
+                bias = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device)
+                allowed = bias.masked_fill_(~allowed, float("-inf"))
             if self.cpu_layers is not None and x.dtype == torch.float32:  # see t2s_cpu.decode_step
                 hidden = decode_step(x, self.cpu_layers, cache, allowed, self.h.layers[0].self_attn.heads,
-                                     _LAYER_NORM_EPS)
+                                     _LAYER_NORM_EPS)  # allowed None: every column visible, no bias
                 cache.advance(1)
                 return self.ar_predict_layer(hidden)  # (B, V)
+            if allowed is None:
+                allowed = torch.zeros((x.shape[0], 1, 1, cache.length + 1), dtype=x.dtype, device=x.device)
         for i, layer in enumerate(self.h.layers):
             x = layer(x, cache, i, allowed)
         cache.advance(x.shape[1])
