@@ -119,8 +119,17 @@ def _timed(engine: GptSovitsEngine, name: str, totals: dict[str, float]) -> None
     setattr(engine, name, wrapper)
 
 
-def run(engine: GptSovitsEngine, sentences: list, batch_size: int) -> dict[str, float]:
-    engine.settings = replace(engine.settings, batch_size=batch_size)
+WAYS = {  # way -> (continuous decoding, vocoding beside the decoder)
+    "static": (False, False),
+    "continuous": (True, False),  # each finished sentence vocoded inline, between decoding steps
+    "overlap": (True, True),  # ... on a background thread (its own CUDA stream on a GPU)
+}
+
+
+def run(engine: GptSovitsEngine, sentences: list, batch_size: int, way: str = "static") -> dict[str, float]:
+    continuous, overlap = WAYS[way]
+    engine.settings = replace(engine.settings, batch_size=batch_size, continuous=continuous)
+    engine.overlap_vocoder = overlap
     totals: dict[str, float] = {}
     for name in ("sentence_features", "_semantic_tokens", "_vocode"):
         _timed(engine, name, totals)
@@ -130,7 +139,7 @@ def run(engine: GptSovitsEngine, sentences: list, batch_size: int) -> dict[str, 
     for name in ("sentence_features", "_semantic_tokens", "_vocode"):
         delattr(engine, name)  # back to the class methods
     audio = sum(c.duration for c in clips)
-    return {"batch": batch_size, "wall": wall, "audio": audio, "rtf": audio / wall,
+    return {"batch": batch_size, "way": way, "wall": wall, "audio": audio, "rtf": audio / wall,
             "text": totals.get("sentence_features", 0.0), "gpt": totals.get("_semantic_tokens", 0.0),
             "sovits": totals.get("_vocode", 0.0)}
 
@@ -143,6 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sentences", type=int, default=8)
     parser.add_argument("--batch-sizes", default="1,8")
     parser.add_argument("--fp32", action="store_true", help="float32 on CUDA too (default fp16 there)")
+    parser.add_argument("--ways", default="static",
+                        help="comma-separated: static, continuous (vocoding inline), overlap (vocoding on a "
+                             "second thread/stream beside continuous decoding)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -158,12 +170,14 @@ def main(argv: list[str] | None = None) -> None:
           f"{torch.get_num_threads()} CPU threads, {len(sentences)} sentences × {args.tokens} tokens")
     engine.synthesize(sentences[:1], seed=0)  # warm-up (allocations, kernels)
 
-    rows = [run(engine, sentences, int(b)) for b in args.batch_sizes.split(",")]
-    print(f"{'batch':>5} {'wall s':>8} {'audio s':>8} {'audio s/wall s':>15} {'text s':>7} {'gpt s':>7} {'sovits s':>8}")
+    rows = [run(engine, sentences, int(b), way) for b in args.batch_sizes.split(",") for way in args.ways.split(",")]
+    print("(continuous: gpt s includes the inline vocoding; overlap: gpt and sovits run at the same time)")
+    print(f"{'batch':>5} {'way':<10} {'wall s':>8} {'audio s':>8} {'audio s/wall s':>15} {'text s':>7} {'gpt s':>7} "
+          f"{'sovits s':>8}")
     for r in rows:
-        print(f"{r['batch']:>5} {r['wall']:>8.2f} {r['audio']:>8.1f} {r['rtf']:>15.3f} {r['text']:>7.2f} "
+        print(f"{r['batch']:>5} {r['way']:<10} {r['wall']:>8.2f} {r['audio']:>8.1f} {r['rtf']:>15.3f} {r['text']:>7.2f} "
               f"{r['gpt']:>7.2f} {r['sovits']:>8.2f}")
-    if len(rows) > 1:
+    if len(rows) > 1 and len({r['way'] for r in rows}) == 1:
         print(f"speed-up batch {rows[-1]['batch']} vs {rows[0]['batch']}: {rows[-1]['rtf'] / rows[0]['rtf']:.2f}×")
 
 

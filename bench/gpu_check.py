@@ -6,7 +6,9 @@ items four ways — `decode_batch` (dynamic cache), `decode_static` eager, `deco
 graphs, `decode_continuous` — and the script prints, per batch size, aggregate tokens/s (min/median
 of `--reps`) and whether the graph replay gives the eager static path's tokens (it must: same
 kernels, same order) and how close it is to the dynamic path (fp16: a few flips are possible where
-two logits tie to fp16 precision; the count is printed). Then it runs the CUDA tests of the suite.
+two logits tie to fp16 precision; the count is printed). Then the whole engine on 32 sentences:
+static batches, continuous decoding vocoding inline, and continuous decoding with SoVITS on a second
+stream beside it (bench_gpt_sovits.py --ways), and the CUDA tests of the suite.
 
     python bench/gpu_check.py --batches 1,8,32 --tokens 200      # ~3 minutes on one GPU
     python bench/gpu_check.py --dry-run --batches 1,4 --tokens 20 --no-tests   # the script itself, on a CPU
@@ -105,6 +107,9 @@ def main() -> None:
                            for a, b in zip(outputs["static eager"], outputs[name]))
                 flips += f" / {same}/{batch} rows equal"
             print(f"{batch:>5} {name:<18} {produced / min(times):>10.0f} {produced / statistics.median(times):>8.0f}  {flips}")
+    if not dry:  # SoVITS vocoding beside continuous decoding (second stream) against inline, whole engine
+        subprocess.run([sys.executable, str(REPO / "bench" / "bench_gpt_sovits.py"), "--sentences", "32",
+                        "--batch-sizes", "8", "--ways", "static,continuous,overlap"], cwd=REPO, check=False)
     if not args.no_tests:
         tests = ["tests/test_gpt_sovits_static.py", "tests/test_gpt_sovits_t2s.py", "tests/test_gpt_sovits_sovits.py"]
         subprocess.run([sys.executable, "-m", "pytest", "-q", *tests], cwd=REPO, check=False)

@@ -8,6 +8,7 @@ fixtures from ../shared (tests skip when it is absent).
 from __future__ import annotations
 
 import shutil
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -503,6 +504,35 @@ def test_engine_continuous_decoding_gives_the_same_clips(voice_dir):
         assert _batch_size(voice_dir) == 3 * CONTINUOUS_FILL
     finally:
         toml.write_text(original, encoding="utf-8")
+
+
+def test_vocoding_beside_continuous_decoding(voice_dir, monkeypatch):
+    """Finished sentences vocoded on a background thread while the others decode (the default on
+    CUDA, forced here on a CPU): the same clips as vocoding inline, and a vocoder error still
+    surfaces as the engine's one-line SynthesisError naming the sentence."""
+    sentences = _mixed() + _mixed()[:2]
+    inline = _engine(voice_dir, settings=replace(SamplingSettings(), batch_size=2, continuous=True))
+    assert inline.overlap_vocoder is None  # automatic: inline on this CPU
+    expected = inline.synthesize(sentences, seed=5)
+    inline.overlap_vocoder = True
+    threads = []
+    real = inline._vocode
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inline, "_vocode", recording)
+    for a, b in zip(expected, inline.synthesize(sentences, seed=5), strict=True):
+        np.testing.assert_allclose(b.audio, a.audio, rtol=0, atol=1e-5)
+    assert threads and all(name.startswith("bookcast-vocoder") for name in threads)
+
+    def broken(tokens, feats, seed):
+        raise SynthesisError(f"SoVITS decoding failed for {feats.norm_text[:60]!r}: boom")
+
+    monkeypatch.setattr(inline, "_vocode", broken)
+    with pytest.raises(SynthesisError, match="SoVITS decoding failed .*boom"):
+        inline.synthesize(sentences, seed=5)
 
 
 def test_engine_cuda_graphs_setting(voice_dir):

@@ -47,6 +47,7 @@ from synth.engines.gpt_sovits.model.ssl import HubertFeatures
 from synth.engines.gpt_sovits.model.t2s import SamplingParams, Text2SemanticDecoder, decode_batch, load_t2s, pipeline_early_stop_num
 from synth.engines.gpt_sovits.model.t2s_continuous import decode_continuous
 from synth.engines.gpt_sovits.model.t2s_static import decode_static
+from synth.engines.gpt_sovits.overlap import VocoderQueue
 from synth.engines.gpt_sovits.prompt import ReferencePrompt, build_prompt
 from synth.engines.gpt_sovits.text import Phonemizer, TextFeatures, bucket_batches, default_g2p, sentence_features
 from synth.engines.gpt_sovits.voice import SamplingSettings, Voice, load_voice, voice_fingerprint
@@ -145,6 +146,7 @@ class GptSovitsEngine:
         self.noise_scale = NOISE_SCALE
         self.sample_rate = sovits.config.sampling_rate
         self.voice = voice
+        self.overlap_vocoder: bool | None = None  # None: vocode beside continuous decoding on CUDA only
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------------------ identity
@@ -191,11 +193,12 @@ class GptSovitsEngine:
             # (shortest first ends on them: 847 vs 729 steps for 48 sentences in 8 slots;
             # bench_continuous.py). Phones are what a sentence's length follows.
             order = sorted(spoken, key=lambda i: -len(feats[i].phones))  # type: ignore[union-attr]
-
-            def vocode(k: int, tokens: torch.Tensor) -> None:
-                audio[order[k]] = self._vocode(tokens, feats[order[k]], seed)  # type: ignore[arg-type]
-
-            self._semantic_tokens([feats[i] for i in order], seed, on_done=vocode)  # type: ignore[misc]
+            # Each finished sentence is vocoded while the others decode (on a GPU; overlap.py).
+            with VocoderQueue(lambda i, tokens: self._vocode(tokens, feats[i], seed),  # type: ignore[arg-type]
+                              self.device, self.overlap_vocoder) as vocoder:
+                self._semantic_tokens([feats[i] for i in order], seed,  # type: ignore[misc]
+                                      on_done=lambda k, tokens: vocoder.submit(order[k], tokens))
+                audio.update(vocoder.results())
             spoken = []
         lengths = [len(feats[i].norm_text) for i in spoken]  # type: ignore[union-attr]
         for batch in bucket_batches(lengths, self.settings.batch_size):
