@@ -16,7 +16,11 @@ the bucketing below still only knows phone counts, as the worker pool does. Four
 - continuous, book order: the same, fed in reading order.
 
 All produce the same tokens for every sentence (checked). Prints min/median wall and aggregate
-tokens/s per way, and continuous (longest first) ÷ each static. CPU threads: `--threads` (default 2).
+tokens/s per way, and continuous (longest first) ÷ each static; and, since a shared machine's speed
+drifts by tens of percent, what each way's forward passes did (counts, the same on any machine):
+decoding steps, rows per step, cache columns attended per row and step, prefill positions. On a CPU
+a step costs about a + b·rows + c·rows·columns (the weights' read, per-row products, the cache's
+read), so those counts say which way must win before the clock does. CPU threads: `--threads`.
 
     python bench/bench_continuous.py --book ~/books/moby-dick.epub --sentences 48 [--length-noise 0.2]
 """
@@ -96,8 +100,22 @@ def main() -> None:
           f"{total_tokens} tokens in all (length noise σ {args.length_noise}); batch/slots {args.batch}; "
           f"{args.threads} threads; load {os.getloadavg()[0]:.2f}")
 
+    work: dict[str, int] = {}  # what the forward passes of one way did: machine-independent counts
+    inner_run = model.run
+
+    def counted_run(x: torch.Tensor, cache, allowed):  # noqa: ANN001 - the model's own signature
+        key = "prefill positions" if x.shape[1] > 1 else "steps"
+        work[key] = work.get(key, 0) + (x.shape[0] * x.shape[1] if x.shape[1] > 1 else 1)
+        if x.shape[1] == 1:
+            work["row-steps"] = work.get("row-steps", 0) + x.shape[0]
+            work["row-columns"] = work.get("row-columns", 0) + x.shape[0] * (cache.length + 1)
+        return inner_run(x, cache, allowed)
+
+    model.run = counted_run  # type: ignore[method-assign]
+
     def run(order: list[int], continuous: bool) -> tuple[float, list[list[int]]]:
         tokens: dict[int, list[int]] = {}
+        work.clear()
         started = time.perf_counter()
         groups = [order] if continuous else [order[k:k + args.batch] for k in range(0, len(order), args.batch)]
         for group in groups:
@@ -112,16 +130,22 @@ def main() -> None:
     ways = {"static, book order": (book_order, False), "static, bucketed": (bucketed, False),
             "continuous, longest first": (bucketed[::-1], True), "continuous, book order": (book_order, True)}
     times: dict[str, list[float]] = {w: [] for w in ways}
+    counts: dict[str, dict[str, int]] = {}
     reference = None
     for _ in range(args.reps):  # interleaved, so a busy moment hits every way alike
         for way, (order, continuous) in ways.items():
             seconds, tokens = run(order, continuous)
             times[way].append(seconds)
+            counts[way] = dict(work)
             reference = reference or tokens
             assert tokens == reference, f"{way} produced other tokens"
-    print(f"\n| way | min s | median s | tokens/s (median) |\n|---|---|---|---|")
+    print("\n| way | min s | median s | tokens/s (median) | decoding steps | rows per step | columns per row-step |"
+          " prefill positions |\n|---|---|---|---|---|---|---|---|")
     for way, t in times.items():
-        print(f"| {way} | {min(t):.1f} | {statistics.median(t):.1f} | {total_tokens / statistics.median(t):.0f} |")
+        c = counts[way]
+        print(f"| {way} | {min(t):.1f} | {statistics.median(t):.1f} | {total_tokens / statistics.median(t):.0f} | "
+              f"{c['steps']} | {c['row-steps'] / c['steps']:.2f} | {c['row-columns'] / c['row-steps']:.0f} | "
+              f"{c['prefill positions']} |")
     for static in ("static, book order", "static, bucketed"):
         ratio = statistics.median(times[static]) / statistics.median(times["continuous, longest first"])
         print(f"continuous (longest first) vs {static}: {ratio:.2f}× aggregate tokens/s")
