@@ -65,5 +65,6 @@ class VocoderQueue:
                  trace: TracebackType | None) -> None:
         if self._pool is not None:
             if kind is not None:
-                log.debug("decoding failed; dropping %d vocoder jobs not yet started", len(self._pending))
+                unstarted = sum(not f.running() and not f.done() for f in self._pending.values())
+                log.debug("decoding failed; dropping %d vocoder jobs not yet started", unstarted)
             self._pool.shutdown(wait=True, cancel_futures=kind is not None)
