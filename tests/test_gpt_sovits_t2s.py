@@ -329,6 +329,7 @@ def test_cpu_packed_weights_change_nothing_but_speed(inputs) -> None:
             module.in_proj_packed = None
     assert packed.cpu_layers is not None and len(packed.cpu_layers) == packed.cfg.num_layers
     plain.cpu_layers = None
+    plain.ort_step = None  # and no ONNX Runtime step (tests/test_gpt_sovits_ort.py compares that one)
     assert packed.h.layers[0].linear1.packed is not None and packed.h.layers[0].self_attn.in_proj_packed is not None
     assert packed.pack_for_cpu() == 4 * packed.cfg.num_layers + 1  # qkv, out, ffn×2 per layer + the output layer
     assert set(packed.state_dict()) == set(plain.state_dict())

@@ -24,6 +24,7 @@ from torch import nn
 
 from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, check_fits, load_state_strict
 from synth.engines.gpt_sovits.model.t2s_cpu import PackedLayer, attend_one, decode_step, pack_weight, packed_linear
+from synth.engines.gpt_sovits.model.t2s_ort import OrtStep, build_step
 from synth.errors import VoiceError
 
 log = logging.getLogger(__name__)
@@ -270,6 +271,7 @@ class Text2SemanticDecoder(nn.Module):
         self.h = TransformerStack(cfg)
         self.ar_predict_layer = Linear(cfg.hidden_dim, cfg.vocab_size, bias=False)
         self.cpu_layers: list[PackedLayer] | None = None  # set by pack_for_cpu: the flat decoding step
+        self.ort_step: OrtStep | None = None  # set by pack_for_cpu: the step through ONNX Runtime
 
     def pack_for_cpu(self) -> int:
         """Give every transformer linear a oneDNN-packed copy of its weight (CPU float32 only;
@@ -284,6 +286,7 @@ class Text2SemanticDecoder(nn.Module):
                 module.in_proj_packed = pack_weight(module.in_proj_weight)
                 count += module.in_proj_packed is not None
         self.cpu_layers = self._packed_layers() if count == 4 * len(self.h.layers) + 1 else None
+        self.ort_step = build_step(self)
         return count
 
     def _packed_layers(self) -> list[PackedLayer]:
@@ -326,6 +329,10 @@ class Text2SemanticDecoder(nn.Module):
             if allowed is not None and allowed.dtype == torch.bool:
                 bias = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device)
                 allowed = bias.masked_fill_(~allowed, float("-inf"))
+            if self.ort_step is not None and self.ort_step.fits(x, cache):  # see t2s_ort.py
+                hidden, logits = self.ort_step(x, cache, allowed)
+                hooked = self.ar_predict_layer._forward_hooks or self.ar_predict_layer._forward_pre_hooks
+                return self.ar_predict_layer(hidden) if hooked else logits  # (B, V); a hooked layer runs as a module
             if self.cpu_layers is not None and x.dtype == torch.float32:  # see t2s_cpu.decode_step
                 hidden = decode_step(x, self.cpu_layers, cache, allowed, self.h.layers[0].self_attn.heads,
                                      _LAYER_NORM_EPS)  # allowed None: every column visible, no bias
