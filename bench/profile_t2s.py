@@ -6,6 +6,9 @@ most expensive operators (self CPU time) is printed per batch size, plus the tim
 share of the step spent outside matrix multiplies (the per-step overhead the issue asks to fuse).
 
     python bench/profile_t2s.py --batch 1,8 --tokens 60
+
+A single row's steps run as one ONNX Runtime graph where onnxruntime is installed (t2s_ort.py): the
+profiler then sees one opaque call per step. `BOOKCAST_T2S_ORT=0` profiles the PyTorch step instead.
 """
 from __future__ import annotations
 
