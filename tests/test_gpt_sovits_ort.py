@@ -121,3 +121,24 @@ def test_where_the_step_does_not_apply(model, monkeypatch) -> None:
     assert t2s_ort.build_step(model) is None
     monkeypatch.delenv(t2s_ort.ENV_SWITCH)
     assert t2s_ort.build_step(build_random_t2s(SMALL, seed=1, dtype=torch.float64)) is None
+
+
+def test_a_failing_run_falls_back_to_pytorch_for_good(caplog) -> None:
+    """ONNX Runtime failing mid-decode (a broken install, an odd build): the same step is taken on
+    PyTorch with the cache untouched, said once in the log, and the model stays on PyTorch."""
+    model = build_random_t2s(SMALL, seed=3)
+    model.pack_for_cpu()
+    gen = torch.Generator().manual_seed(4)
+    cache, twin = _prefilled(model, 1, 8, gen)
+    x = torch.randn(1, 1, model.cfg.embedding_dim, generator=gen)
+
+    def broken(_binding) -> None:
+        raise RuntimeError("simulated ONNX Runtime failure")
+
+    model.ort_step.session.run_with_iobinding = broken
+    with torch.inference_mode(), caplog.at_level("WARNING"):
+        got = model.run(x, cache, None)
+        assert model.ort_step is None
+        want = model.run(x, twin, None)
+    assert float((got - want).abs().max()) == 0.0 and cache.length == twin.length == 9
+    assert "simulated ONNX Runtime failure" in caplog.text and "PyTorch" in caplog.text

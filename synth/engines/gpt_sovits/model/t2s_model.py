@@ -24,7 +24,7 @@ from torch import nn
 
 from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, check_fits, load_state_strict
 from synth.engines.gpt_sovits.model.t2s_cpu import PackedLayer, attend_one, decode_step, pack_weight, packed_linear
-from synth.engines.gpt_sovits.model.t2s_ort import OrtStep, build_step
+from synth.engines.gpt_sovits.model.t2s_ort import OrtStep, OrtStepFailed, build_step
 from synth.errors import VoiceError
 
 log = logging.getLogger(__name__)
@@ -330,9 +330,14 @@ class Text2SemanticDecoder(nn.Module):
                 bias = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device)
                 allowed = bias.masked_fill_(~allowed, float("-inf"))
             if self.ort_step is not None and self.ort_step.fits(x, cache):  # see t2s_ort.py
-                hidden, logits = self.ort_step(x, cache, allowed)
-                hooked = self.ar_predict_layer._forward_hooks or self.ar_predict_layer._forward_pre_hooks
-                return self.ar_predict_layer(hidden) if hooked else logits  # (B, V); a hooked layer runs as a module
+                try:
+                    hidden, logits = self.ort_step(x, cache, allowed)
+                except OrtStepFailed as exc:  # said once; this model's steps stay on PyTorch from here
+                    log.warning("%s; decoding on PyTorch from now on", exc)
+                    self.ort_step = None
+                else:
+                    hooked = self.ar_predict_layer._forward_hooks or self.ar_predict_layer._forward_pre_hooks
+                    return self.ar_predict_layer(hidden) if hooked else logits  # (B, V); a hooked layer runs as a module
             if self.cpu_layers is not None and x.dtype == torch.float32:  # see t2s_cpu.decode_step
                 hidden = decode_step(x, self.cpu_layers, cache, allowed, self.h.layers[0].self_attn.heads,
                                      _LAYER_NORM_EPS)  # allowed None: every column visible, no bias

@@ -185,6 +185,11 @@ def step_graph(weights: StepWeights) -> tuple[bytes, dict[str, torch.Tensor]]:
     return model.SerializeToString(), dict(b.external)
 
 
+class OrtStepFailed(RuntimeError):
+    """A run of the step failed inside ONNX Runtime, before the cache was touched: the caller can
+    take the PyTorch step for the same position."""
+
+
 class OrtStep:
     """One decoding step of a model as an ONNX Runtime session, run on the model's `KVCache`.
 
@@ -252,7 +257,10 @@ class OrtStep:
                 seen.zero_()
             else:
                 seen.copy_(bias[:, 0, :, :length].expand(bsz, self.heads, length))
-            self.session.run_with_iobinding(io.binding)
+            try:
+                self.session.run_with_iobinding(io.binding)
+            except Exception as exc:  # noqa: BLE001 - ONNX Runtime's own exception types; the cache is untouched
+                raise OrtStepFailed(f"ONNX Runtime decoding step failed: {exc}") from exc
             if length + 1 <= capacity:  # the common case: one column written per layer, one call
                 torch._foreach_copy_([buf.select(2, length) for buf in (*keys, *values)],
                                      [io.new[i, kv].view(bsz, self.heads, head_dim)
