@@ -9,10 +9,10 @@ from t2s_small import SAMPLED, SMALL, small_setup
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (the gpt-sovits extra brings it)")
 pytest.importorskip("onnx", reason="onnx is not installed (the gpt-sovits extra brings it)")
 
-from synth.engines.gpt_sovits.model import t2s_ort  # noqa: E402
-from synth.engines.gpt_sovits.model.t2s_decode import decode_batch, decode_naive  # noqa: E402
-from synth.engines.gpt_sovits.model.t2s_model import GROW_COLUMNS, KVCache, build_random_t2s  # noqa: E402
-from synth.engines.gpt_sovits.model.t2s_static import StaticKVCache  # noqa: E402
+from synth.engines.gpt_sovits.model import t2s_ort
+from synth.engines.gpt_sovits.model.t2s_decode import decode_batch, decode_naive
+from synth.engines.gpt_sovits.model.t2s_model import GROW_COLUMNS, KVCache, build_random_t2s
+from synth.engines.gpt_sovits.model.t2s_static import StaticKVCache
 
 ATOL = 1e-5  # another kernel's summation order: float32 rounding only (~1e-6 here)
 
@@ -84,8 +84,8 @@ def test_every_decoder_gives_the_same_tokens_either_way(model) -> None:
             model.ort_step = step
 
     for p, b, s in zip(phones, bert, seeds):
-        a, t = both(lambda: decode_naive(model, p, b, prompt, seed=s, sampling=SAMPLED, keep_logits=True,
-                                         max_steps=120))
+        a, t = both(lambda p=p, b=b, s=s: decode_naive(model, p, b, prompt, seed=s, sampling=SAMPLED,
+                                                       keep_logits=True, max_steps=120))
         assert a.tokens.tolist() == t.tokens.tolist() and (a.stop, a.index) == (t.stop, t.index)
         assert float((a.logits - t.logits).abs().max()) < ATOL
     with_ort, plain = both(lambda: decode_batch(model, phones, bert, prompt, seed=seeds, sampling=SAMPLED,

@@ -134,7 +134,7 @@ def step_graph(weights: StepWeights) -> tuple[bytes, dict[str, torch.Tensor]]:
     b = _Builder()
     first = weights.layers[0]
     dim = first["out"].shape[0]
-    heads, head_dim = weights.heads, dim // weights.heads
+    head_dim = dim // weights.heads
     b.const("heads_shape", np.array([-1, 1, head_dim], dtype=np.int64))  # (B, D) -> (B·H, 1, Dh)
     b.const("rows_shape", np.array([-1, dim], dtype=np.int64))  # (B·H, 1, Dh) -> (B, D)
     b.const("scale", np.array(head_dim ** -0.5, dtype=np.float32))
@@ -259,7 +259,7 @@ class OrtStep:
                 seen.copy_(bias[:, 0, :, :length].expand(bsz, self.heads, length))
             try:
                 self.session.run_with_iobinding(io.binding)
-            except Exception as exc:  # noqa: BLE001 - ONNX Runtime's own exception types; the cache is untouched
+            except Exception as exc:  # ONNX Runtime's own exception types; the cache is untouched
                 raise OrtStepFailed(f"ONNX Runtime decoding step failed: {exc}") from exc
             if length + 1 <= capacity:  # the common case: one column written per layer, one call
                 torch._foreach_copy_([buf.select(2, length) for buf in (*keys, *values)],
@@ -280,7 +280,8 @@ class OrtStep:
         if self._io is not None and self._io.key == key:
             return self._io
         io = _Bound(key=key, binding=self.session.io_binding(), rows=torch.empty(bsz, self.dim),
-                    past=torch.empty(bsz * self.heads, 1, capacity), hidden=torch.empty(bsz, self.dim), logits=torch.empty(bsz, self.vocab),
+                    past=torch.empty(bsz * self.heads, 1, capacity), hidden=torch.empty(bsz, self.dim),
+                    logits=torch.empty(bsz, self.vocab),
                     new=torch.empty(self.layers, 2, bsz, self.dim))
         _bind(io.binding.bind_input, "x", io.rows)
         _bind(io.binding.bind_input, "bias", io.past)
