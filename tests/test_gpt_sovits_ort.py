@@ -10,8 +10,9 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (the gpt
 pytest.importorskip("onnx", reason="onnx is not installed (the gpt-sovits extra brings it)")
 
 from synth.engines.gpt_sovits.model import t2s_ort
+from synth.engines.gpt_sovits.model.t2s_cache import GROW_COLUMNS, KVCache
 from synth.engines.gpt_sovits.model.t2s_decode import decode_batch, decode_naive
-from synth.engines.gpt_sovits.model.t2s_model import GROW_COLUMNS, KVCache, build_random_t2s
+from synth.engines.gpt_sovits.model.t2s_model import build_random_t2s
 from synth.engines.gpt_sovits.model.t2s_static import StaticKVCache
 
 ATOL = 1e-5  # another kernel's summation order: float32 rounding only (~1e-6 here)

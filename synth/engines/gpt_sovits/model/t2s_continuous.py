@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from synth.engines.gpt_sovits.model.t2s_cache import KVCache
 from synth.engines.gpt_sovits.model.t2s_decode import (
     DEFAULT_MAX_STEPS,
     DEFAULT_SAMPLING,
@@ -37,7 +38,7 @@ from synth.engines.gpt_sovits.model.t2s_decode import (
     _prefix_blocked,
     _slice,
 )
-from synth.engines.gpt_sovits.model.t2s_model import KVCache, Text2SemanticDecoder
+from synth.engines.gpt_sovits.model.t2s_model import Text2SemanticDecoder
 from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams, choose_next
 
 log = logging.getLogger(__name__)

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from synth.engines.gpt_sovits.model.t2s_cache import KVCache
+
 log = logging.getLogger(__name__)
 
 ENV_SWITCH = "BOOKCAST_T2S_ORT"  # "0" keeps every decoding step on PyTorch
@@ -224,11 +226,9 @@ class OrtStep:
         self._io: _Bound | None = None
         self._lock = threading.Lock()
 
-    def fits(self, x: torch.Tensor, cache: object) -> bool:
+    def fits(self, x: torch.Tensor, cache: KVCache) -> bool:
         """This step should run: ONE row (`MAX_ROWS`), a CPU float32 position, and a plain `KVCache`
         whose layers hold contiguous float32 buffers of one capacity (the prefill has run)."""
-        from synth.engines.gpt_sovits.model.t2s_model import KVCache
-
         if type(cache) is not KVCache or x.device.type != "cpu" or x.dtype != torch.float32 or x.shape[1] != 1 \
                 or x.shape[0] > MAX_ROWS:
             return False
@@ -240,13 +240,13 @@ class OrtStep:
         return all(t is not None and t.dtype == torch.float32 and t.is_contiguous() and t.shape == first.shape
                    for t in buffers) and first.shape[0] == x.shape[0] and first.shape[2] >= cache.length
 
-    def __call__(self, x: torch.Tensor, cache: object, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, x: torch.Tensor, cache: KVCache, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, 1, D); bias (B, 1, 1, S) of 0 / -inf with S = cached + 1 (the new position is
         always visible), or None (every column visible) -> (hidden (B, D), logits (B, V)). Check `fits`
         first.
         One call at a time per model (the I/O buffers are the step's own)."""
-        keys, values = cache.keys, cache.values  # type: ignore[attr-defined]
-        bsz, length = x.shape[0], cache.length  # type: ignore[attr-defined]
+        keys, values = cache.keys, cache.values
+        bsz, length = x.shape[0], cache.length
         capacity, head_dim = keys[0].shape[2], keys[0].shape[3]
         with self._lock:
             io = self._bound(bsz, capacity, head_dim, keys, values)
@@ -265,12 +265,11 @@ class OrtStep:
                 torch._foreach_copy_([buf.select(2, length) for buf in (*keys, *values)],
                                      [io.new[i, kv].view(bsz, self.heads, head_dim)
                                       for kv in (0, 1) for i in range(self.layers)])
-                cache.advance(1)  # type: ignore[attr-defined]
             else:  # full: the cache grows as PyTorch's step would grow it
                 for i in range(self.layers):
-                    cache.write(i, io.new[i, 0].view(bsz, self.heads, 1, head_dim),  # type: ignore[attr-defined]
+                    cache.write(i, io.new[i, 0].view(bsz, self.heads, 1, head_dim),
                                 io.new[i, 1].view(bsz, self.heads, 1, head_dim))
-                cache.advance(1)  # type: ignore[attr-defined]
+            cache.advance(1)
             return io.hidden.clone(), io.logits.clone()
 
     def _bound(self, bsz: int, capacity: int, head_dim: int, keys: list, values: list) -> _Bound:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from synth.engines.gpt_sovits.model.t2s_cache import KVCache
 from synth.engines.gpt_sovits.model.t2s_decode import (
     DEFAULT_MAX_STEPS,
     DEFAULT_SAMPLING,
@@ -32,7 +33,7 @@ from synth.engines.gpt_sovits.model.t2s_decode import (
     left_padded_prefix,
     sample_rows,
 )
-from synth.engines.gpt_sovits.model.t2s_model import KVCache, Text2SemanticDecoder
+from synth.engines.gpt_sovits.model.t2s_model import Text2SemanticDecoder
 from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams
 
 log = logging.getLogger(__name__)
