@@ -66,7 +66,7 @@ def test_order_and_slots_do_not_change_an_item(setup) -> None:
 
 
 def test_bad_arguments(setup) -> None:
-    model, phones, bert, prompt, seeds = setup
+    model, phones, bert, prompt, _ = setup
     with pytest.raises(ValueError, match="slots"):
         decode_continuous(model, phones, bert, prompt, slots=0)
     with pytest.raises(ValueError, match="early_stop_num values"):
@@ -96,26 +96,87 @@ def test_reference_fixture_model(setup) -> None:
         same(a, b)
 
 
-def test_compacting_the_cache_changes_nothing(setup, monkeypatch) -> None:
-    """Columns nobody sees any more are squeezed out of the cache (here as early as possible);
-    every item still decodes as alone."""
-    import synth.engines.gpt_sovits.model.t2s_continuous as tc
+def test_rows_attend_in_runs_as_wide_as_each_needs(setup, monkeypatch) -> None:
+    """On packed CPU weights a step attends over runs of rows, each only as wide as its widest row
+    (here forced: every row a run of its own whenever widths differ); every item still decodes
+    as alone."""
+    import copy
+
+    import synth.engines.gpt_sovits.model.t2s_cache as cache_mod
 
     model, phones, bert, prompt, seeds = setup
-    shrunk = []
-    real = tc._compact
+    packed = copy.deepcopy(model)
+    assert packed.pack_for_cpu() > 0
+    packed.ort_step = None  # the flat PyTorch step is the one that splits
+    runs_seen = []
+    real = cache_mod.RaggedCache.attention_runs
 
-    def counting(cache, visible, rows):
-        before = cache.length
-        out = real(cache, visible, rows)
-        if cache.length < before:
-            shrunk.append(before - cache.length)
-        return out
+    def recording(self):
+        runs = real(self)
+        if runs is not None:
+            runs_seen.append(runs)
+        return runs
 
-    monkeypatch.setattr(tc, "TRIM_AT", 2)
-    monkeypatch.setattr(tc, "_compact", counting)
-    got = tc.decode_continuous(model, phones, bert, prompt, slots=3, sampling=SAMPLED, seed=seeds, max_steps=200,
-                               keep_logits=True)
-    assert shrunk  # it really compacted
+    monkeypatch.setattr(cache_mod, "RUN_COST_COLUMNS", 0)
+    monkeypatch.setattr(cache_mod.RaggedCache, "attention_runs", recording)
+    got = decode_continuous(packed, phones, bert, prompt, slots=4, sampling=SAMPLED, seed=seeds, max_steps=200,
+                            keep_logits=True)
+    assert runs_seen and max(len(r) for r in runs_seen) == 4  # split, down to one row a run
+    assert any(len({w for _, _, w in r}) > 1 for r in runs_seen)  # runs of different widths
     for a, b in zip(naive(model, phones, bert, prompt, seeds, max_steps=200), got):
         same(a, b)
+
+
+def test_ragged_cache_rows_keep_their_own_columns() -> None:
+    """Each row writes after its own last column, sees exactly its own, and keeps them through
+    growth, release and dropped rows."""
+    from synth.engines.gpt_sovits.model.t2s_cache import GROW_COLUMNS, KVCache, RaggedCache
+
+    def own(length: int, fill: float) -> KVCache:
+        c = KVCache(1)
+        c.write(0, torch.full((1, 2, length, 3), fill), torch.full((1, 2, length, 3), -fill))
+        c.advance(length)
+        return c
+
+    cache = RaggedCache(1, 3)
+    cache.place(0, own(4, 1.0))
+    cache.place(2, own(2, 3.0))
+    assert cache.lengths == [4, 0, 2] and cache.length == 4
+    bias = cache.bias()
+    assert bias.shape == (3, 1, 1, 5)
+    assert [int((b == 0).sum()) for b in bias[:, 0, 0]] == [5, 1, 3]  # own columns and the new one
+    k_all, v_all = cache.write(0, torch.full((3, 2, 1, 3), 9.0), torch.full((3, 2, 1, 3), -9.0))
+    assert k_all.shape == (3, 2, 5, 3)
+    assert k_all[0, :, 4].eq(9).all() and k_all[1, :, 0].eq(9).all() and k_all[2, :, 2].eq(9).all()
+    assert k_all[0, :, :4].eq(1).all() and k_all[2, :, :2].eq(3).all() and v_all[2, :, 2].eq(-9).all()
+    cache.advance(1)
+    assert cache.lengths == [5, 1, 3]
+    cache.place(1, own(GROW_COLUMNS + 10, 5.0))  # grows every row's buffers, contents kept
+    assert cache.keys[0].shape[2] > GROW_COLUMNS + 10 and cache.keys[0][0, :, :4].eq(1).all()
+    cache.release(1)
+    assert cache.lengths == [5, 0, 3] and cache.length == 5
+    cache.keep_rows(torch.tensor([2]))
+    assert cache.lengths == [3] and cache.keys[0].shape[0] == 1 and cache.keys[0][0, :, :2].eq(3).all()
+    with pytest.raises(ValueError):
+        cache.write(0, torch.zeros(1, 2, 2, 3), torch.zeros(1, 2, 2, 3))
+
+
+def test_split_runs_is_the_cheapest_cut() -> None:
+    import itertools
+
+    from synth.engines.gpt_sovits.model.t2s_cache import split_runs
+
+    def cost(runs, widths, run_cost):
+        return sum((b - a) * max(widths[a:b]) + run_cost for a, b, _ in runs)
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        widths = torch.randint(1, 400, (int(torch.randint(1, 9, (1,), generator=g)),), generator=g).tolist()
+        runs = split_runs(widths, 64)
+        assert runs[0][0] == 0 and runs[-1][1] == len(widths)
+        assert all(a2 == b1 for (_, b1, _), (a2, _, _) in itertools.pairwise(runs))
+        assert all(w == max(widths[a:b]) for a, b, w in runs)
+        brute = min(cost(list(zip((0, *c), (*c, len(widths)), [0] * 9)), widths, 64)
+                    for n in range(len(widths)) for c in itertools.combinations(range(1, len(widths)), n))
+        assert cost(runs, widths, 64) == brute
+    assert split_runs([300, 300, 301], 64) == [(0, 3, 301)]  # equal rows: one run

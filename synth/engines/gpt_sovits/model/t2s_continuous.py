@@ -3,9 +3,10 @@
 `decode_batch` decodes a fixed batch whose rows leave as they reach EOS, so the batch shrinks to
 a straggler or two while the device idles. A book is thousands of sentences: here, when a row
 finishes, its slot is refilled at once with the next sentence — prefilled alone (its text and the
-prompt through the model, with its own fresh cache), its keys and values spliced into the running
-batch's cache (rows are left-padded to a common length, each row attending only to its own
-positions), and decoding goes on with every row at its own step and position.
+prompt through the model, with its own fresh cache), its keys and values placed into its row of
+the running batch's cache (`RaggedCache`: each row's columns packed at the front, each row writing
+its next key after its own last, attention split into runs of rows as wide as each run needs), and
+decoding goes on with every row at its own step and position.
 
 Every row keeps the single-item semantics of `decode_naive` exactly: its own generator (drawn one
 (1, V) block per step, V-1 wide while EOS is excluded in its first steps — rows at different
@@ -22,9 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
-from synth.engines.gpt_sovits.model.t2s_cache import KVCache
+from synth.engines.gpt_sovits.model.t2s_cache import RaggedCache
 from synth.engines.gpt_sovits.model.t2s_decode import (
     DEFAULT_MAX_STEPS,
     DEFAULT_SAMPLING,
@@ -42,14 +42,6 @@ from synth.engines.gpt_sovits.model.t2s_model import Text2SemanticDecoder
 from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams, choose_next
 
 log = logging.getLogger(__name__)
-
-# Compact the cache once this many columns are nobody's. Attention reads every column of every row
-# (~5.5 µs per row and column a step on a 2-core CPU: ~45 µs a column at 8 rows), a compaction copies
-# the cache once (about one step's attention): compacting early keeps the cache near the longest row's length. On 48
-# sentences of Moby-Dick fed longest first, columns per row and step 359 → 291 against waiting for
-# half of the cache to be dead (the previous rule), for 11 compactions instead of 3.
-TRIM_AT = 16
-
 
 @dataclass
 class _Row:
@@ -102,8 +94,7 @@ def decode_continuous(
     results: list[DecodeResult | None] = [None] * len(items)
     queue = deque(range(len(items)))
     rows: list[_Row | None] = [None] * min(slots, len(items))  # one per slot; None: free
-    cache = model.new_cache()
-    visible = torch.zeros(len(rows), 0, dtype=torch.bool, device=device)  # (B, L): the columns a row sees
+    cache = RaggedCache(model.cfg.num_layers, len(rows))
     logits = torch.zeros(len(rows), model.cfg.vocab_size, device=device)
     position = model.ar_audio_position
 
@@ -116,13 +107,14 @@ def decode_continuous(
                               steps=row.step + 1, logits=torch.stack(row.raw) if keep_logits else None)
         results[row.item] = result
         rows[k] = None
+        cache.release(k)
         if on_done is not None:
             on_done(row.item, result)
 
     while queue or any(r is not None for r in rows):
         # Refill free slots: each new item is prefilled alone and its keys/values written into its
-        # slot's row of the cache, at columns 0.. (attention ignores column order: positions are
-        # in the embeddings; the row sees only its own columns).
+        # slot's row of the cache, at columns 0.. (positions are in the embeddings; the row sees
+        # only its own columns).
         for k in range(len(rows)):
             if rows[k] is None and queue:
                 item = queue.popleft()
@@ -130,12 +122,12 @@ def decode_continuous(
                 xy = torch.cat([model.embed_text(phones, item_bert), model.embed_semantic(prompt, 0)], dim=1)
                 own = model.new_cache()
                 logits[k] = model.run(xy, own, ~_prefix_blocked(phones.shape[1], plen, device)[None, None])[0].float()
-                visible = _place(cache, visible, own, k, xy.shape[1])
+                cache.place(k, own)
                 rows[k] = _Row(item, gens[item], prompt[0].tolist())
         if not queue and any(r is None for r in rows):  # nothing left to refill with: drop free slots
             keep = torch.tensor([k for k, r in enumerate(rows) if r is not None], dtype=torch.long, device=device)
             cache.keep_rows(keep)
-            visible, logits = visible.index_select(0, keep), logits.index_select(0, keep)
+            logits = logits.index_select(0, keep)
             rows = [r for r in rows if r is not None]
             if not rows:
                 break
@@ -169,7 +161,6 @@ def decode_continuous(
                 finish(k, "cap")
         if all(r is None for r in rows):
             continue
-        visible = _compact(cache, visible, rows)
         # One step for every row, each at its own position (a slot freed just now steps idly; the
         # refill overwrites it).
         last = torch.tensor([[r.tokens[-1] if r else 0] for r in rows], dtype=torch.long, device=device)  # (B, 1)
@@ -177,8 +168,7 @@ def decode_continuous(
         table = position._ensure(int(where.max()) + 1)
         embedded = model.ar_audio_embedding(last)  # (B, 1, D), as embed_semantic with a start per row
         step_in = embedded + position.alpha * table[where][:, None].to(dtype=embedded.dtype)
-        visible = F.pad(visible, (0, 1), value=True)
-        logits = model.run(step_in, cache, visible[:, None, None, :]).float()
+        logits = model.run(step_in, cache, cache.bias(step_in.dtype)).float()
         for r in rows:
             if r is not None:
                 r.step += 1
@@ -191,47 +181,3 @@ def _histories(tokens: list[list[int]], device: torch.device) -> torch.Tensor:
     the penalty touches each id once, so a repeated id changes nothing."""
     width = max(len(t) for t in tokens)
     return torch.tensor([t + [t[0]] * (width - len(t)) for t in tokens], dtype=torch.long, device=device)
-
-
-def _place(cache: KVCache, visible: torch.Tensor, own: KVCache, slot: int, length: int) -> torch.Tensor:
-    """Write a prefilled row (its cache `own`, `length` columns) into `slot` at columns 0..length-1,
-    growing the shared length if needed; returns the visibility with the slot seeing just those."""
-    need = max(cache.length, length)
-    for layer, (k_new, v_new) in enumerate(zip(own.keys, own.values, strict=True)):
-        assert k_new is not None and v_new is not None
-        buf_k, buf_v = cache.keys[layer], cache.values[layer]
-        if buf_k is None or buf_v is None or buf_k.shape[2] < need + 1:
-            capacity = need + 256
-            grown_k = k_new.new_zeros(visible.shape[0], k_new.shape[1], capacity, k_new.shape[3])
-            grown_v = v_new.new_zeros(visible.shape[0], v_new.shape[1], capacity, v_new.shape[3])
-            if buf_k is not None and buf_v is not None and cache.length:
-                grown_k[:, :, :cache.length] = buf_k[:, :, :cache.length]
-                grown_v[:, :, :cache.length] = buf_v[:, :, :cache.length]
-            cache.keys[layer], cache.values[layer] = buf_k, buf_v = grown_k, grown_v
-        buf_k[slot, :, :length] = k_new[0, :, :length]
-        buf_v[slot, :, :length] = v_new[0, :, :length]
-    if need > cache.length:
-        visible = F.pad(visible, (0, need - cache.length), value=False)
-        cache.length = need
-    visible[slot] = False
-    visible[slot, :length] = True
-    return visible
-
-
-def _compact(cache: KVCache, visible: torch.Tensor, rows: list) -> torch.Tensor:
-    """Once `TRIM_AT` columns are invisible to every row (long rows finished, short ones joined),
-    move each row's visible columns to the front (order kept) and shorten the cache: attention then
-    costs what the rows really see. Returns the new visibility."""
-    counts = visible.sum(dim=1)
-    width = int(counts.max()) if len(rows) else 0
-    if cache.length - width < TRIM_AT:
-        return visible
-    order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)[:, :width]  # (B, width) columns to keep
-    for layer in range(len(cache.keys)):
-        buf_k, buf_v = cache.keys[layer], cache.values[layer]
-        assert buf_k is not None and buf_v is not None
-        index = order[:, None, :, None].expand(-1, buf_k.shape[1], -1, buf_k.shape[3])
-        cache.keys[layer] = buf_k[:, :, :cache.length].gather(2, index)
-        cache.values[layer] = buf_v[:, :, :cache.length].gather(2, index)
-    cache.length = width
-    return torch.arange(width, device=visible.device)[None, :] < counts[:, None]

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from synth.engines.gpt_sovits.model.t2s_cache import KVCache
+from synth.engines.gpt_sovits.model.t2s_cache import KVCache, RaggedCache
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +228,9 @@ class OrtStep:
 
     def fits(self, x: torch.Tensor, cache: KVCache) -> bool:
         """This step should run: ONE row (`MAX_ROWS`), a CPU float32 position, and a plain `KVCache`
-        whose layers hold contiguous float32 buffers of one capacity (the prefill has run)."""
-        if type(cache) is not KVCache or x.device.type != "cpu" or x.dtype != torch.float32 or x.shape[1] != 1 \
-                or x.shape[0] > MAX_ROWS:
+        (or a one-row `RaggedCache`: the same thing) whose layers hold contiguous float32 buffers of one capacity (the prefill has run)."""
+        if type(cache) not in (KVCache, RaggedCache) or x.device.type != "cpu" or x.dtype != torch.float32 \
+                or x.shape[1] != 1 or x.shape[0] > MAX_ROWS:
             return False
         buffers = cache.keys + cache.values
         if any(t is None for t in buffers):
