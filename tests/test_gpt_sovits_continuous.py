@@ -96,37 +96,6 @@ def test_reference_fixture_model(setup) -> None:
         same(a, b)
 
 
-def test_rows_attend_in_runs_as_wide_as_each_needs(setup, monkeypatch) -> None:
-    """On packed CPU weights a step attends over runs of rows, each only as wide as its widest row
-    (here forced: every row a run of its own whenever widths differ); every item still decodes
-    as alone."""
-    import copy
-
-    import synth.engines.gpt_sovits.model.t2s_cache as cache_mod
-
-    model, phones, bert, prompt, seeds = setup
-    packed = copy.deepcopy(model)
-    assert packed.pack_for_cpu() > 0
-    packed.ort_step = None  # the flat PyTorch step is the one that splits
-    runs_seen = []
-    real = cache_mod.RaggedCache.attention_runs
-
-    def recording(self):
-        runs = real(self)
-        if runs is not None:
-            runs_seen.append(runs)
-        return runs
-
-    monkeypatch.setattr(cache_mod, "RUN_COST_COLUMNS", 0)
-    monkeypatch.setattr(cache_mod.RaggedCache, "attention_runs", recording)
-    got = decode_continuous(packed, phones, bert, prompt, slots=4, sampling=SAMPLED, seed=seeds, max_steps=200,
-                            keep_logits=True)
-    assert runs_seen and max(len(r) for r in runs_seen) == 4  # split, down to one row a run
-    assert any(len({w for _, _, w in r}) > 1 for r in runs_seen)  # runs of different widths
-    for a, b in zip(naive(model, phones, bert, prompt, seeds, max_steps=200), got):
-        same(a, b)
-
-
 def test_ragged_cache_rows_keep_their_own_columns() -> None:
     """Each row writes after its own last column, sees exactly its own, and keeps them through
     growth, release and dropped rows."""
@@ -160,23 +129,3 @@ def test_ragged_cache_rows_keep_their_own_columns() -> None:
     with pytest.raises(ValueError):
         cache.write(0, torch.zeros(1, 2, 2, 3), torch.zeros(1, 2, 2, 3))
 
-
-def test_split_runs_is_the_cheapest_cut() -> None:
-    import itertools
-
-    from synth.engines.gpt_sovits.model.t2s_cache import split_runs
-
-    def cost(runs, widths, run_cost):
-        return sum((b - a) * max(widths[a:b]) + run_cost for a, b, _ in runs)
-
-    g = torch.Generator().manual_seed(0)
-    for _ in range(50):
-        widths = torch.randint(1, 400, (int(torch.randint(1, 9, (1,), generator=g)),), generator=g).tolist()
-        runs = split_runs(widths, 64)
-        assert runs[0][0] == 0 and runs[-1][1] == len(widths)
-        assert all(a2 == b1 for (_, b1, _), (a2, _, _) in itertools.pairwise(runs))
-        assert all(w == max(widths[a:b]) for a, b, w in runs)
-        brute = min(cost(list(zip((0, *c), (*c, len(widths)), [0] * 9)), widths, 64)
-                    for n in range(len(widths)) for c in itertools.combinations(range(1, len(widths)), n))
-        assert cost(runs, widths, 64) == brute
-    assert split_runs([300, 300, 301], 64) == [(0, 3, 301)]  # equal rows: one run

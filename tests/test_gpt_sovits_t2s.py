@@ -21,7 +21,9 @@ from synth.engines.gpt_sovits.model.t2s_sampling import apply_repetition_penalty
 
 GREEDY = {"top_k": 1, "top_p": 1.0, "temperature": 1.0}
 LOGITS_ATOL = 1e-4  # README: float32 noise ~6e-6, logits up to |25|
-ROW_LOGITS_ATOL = 1e-5  # one row alone vs in a padded batch: float32 summation order only (~6e-6)
+# One row alone vs in a padded batch: float32 summation order only — ~6e-6, and up to 1.3e-5 on a
+# logit of 16 where oneDNN picks AVX-512/AMX-era kernels (Sapphire Rapids): relative, then, too.
+ROW_LOGITS_ATOL, ROW_LOGITS_RTOL = 1e-5, 2e-6
 SAMPLED = SamplingParams(top_k=15, top_p=1.0, temperature=1.0, repetition_penalty=1.35)
 
 
@@ -166,7 +168,7 @@ def test_sampled_tokens_do_not_depend_on_the_batch(model, inputs) -> None:
         for other in others:
             assert solo.logits is not None and other.logits is not None
             assert other.logits.shape == solo.logits.shape
-            np.testing.assert_allclose(other.logits.numpy(), solo.logits.numpy(), rtol=0, atol=ROW_LOGITS_ATOL)
+            np.testing.assert_allclose(other.logits.numpy(), solo.logits.numpy(), rtol=ROW_LOGITS_RTOL, atol=ROW_LOGITS_ATOL)
             assert other.tokens.tolist() == solo.tokens.tolist()
             assert (other.stop, other.index, other.sequence.tolist()) == (solo.stop, solo.index, solo.sequence.tolist())
 

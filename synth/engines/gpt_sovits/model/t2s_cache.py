@@ -54,29 +54,20 @@ class KVCache:
                 self.keys[i] = k.index_select(0, rows.to(k.device))
                 self.values[i] = v.index_select(0, rows.to(v.device))
 
-    def attention_runs(self) -> list[tuple[int, int, int]] | None:
-        """How the coming one-position step should split its attention: (first row, end row,
-        columns) runs, or None for one run over every row and column (what a plain cache needs:
-        all rows write at the same column, so every row's newest key is at the end)."""
-        return None
-
-
-# What one more attention run costs a decoding step, in row-columns of attention (~7 µs per row and
-# column over 24 layers on a 2-core CPU; a run is three more operators a layer, ~0.5 ms a step).
-RUN_COST_COLUMNS = 64
-
 
 class RaggedCache(KVCache):
     """A cache whose rows hold different numbers of columns: row r's keys are at columns 0..n_r-1
     of its own row of the buffers and its next key goes to column n_r, not to a shared end.
 
-    Continuous batching puts sentences side by side that joined at different times, so their
-    lengths differ by hundreds of columns. Writing at a shared end (`KVCache`) makes every row
-    attend over the longest row's span — on 48 Moby-Dick sentences 291–335 columns a row and step
-    for the 240–244 a row really has — and attention reads ~100 KB of cache per row and column.
-    Here each row's columns stay packed at the front, nothing needs compacting, and a step can
-    attend over rows in runs, each only as wide as its widest row (`attention_runs`).
-    `length` is the longest row's; every row sees exactly its own columns (`bias`).
+    Continuous batching puts sentences side by side that joined at different times. Written at a
+    shared end (`KVCache`), a row joining late leaves a gap between its prompt and its new keys,
+    so the cache needed a visibility mask per row and column and compacting now and then to stay
+    near the longest row. Here each row's columns stay packed at the front: the cache is never
+    wider than its longest row, its mask follows from the lengths (`bias`), and a finished row's
+    slot costs nothing until refilled (`release`). Every row still reads up to the longest row's
+    width a step — on 48 Moby-Dick sentences ~290–330 columns for the ~240 a row has; attending in
+    runs of rows, each only as wide as it needs, measured no faster on a 2-core CPU (three more
+    operators a layer per run cost what the skipped columns save). `length` is the longest row's.
     """
 
     def __init__(self, num_layers: int, rows: int) -> None:
@@ -128,10 +119,6 @@ class RaggedCache(KVCache):
         return torch.zeros(len(self.lengths), 1, 1, self.length + 1, dtype=dtype, device=device).masked_fill_(
             (columns[None, :] > seen[:, None])[:, None, None], float("-inf"))
 
-    def attention_runs(self) -> list[tuple[int, int, int]] | None:
-        runs = split_runs([n + 1 for n in self.lengths], RUN_COST_COLUMNS)
-        return None if len(runs) == 1 else runs
-
     def _room(self, layer: int, k: torch.Tensor, v: torch.Tensor, need: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer `layer`'s buffers with at least `need` columns for len(lengths) rows (grown, contents kept)."""
         buf_k, buf_v = self.keys[layer], self.values[layer]
@@ -153,27 +140,3 @@ class RaggedCache(KVCache):
         self.length = max(self.lengths, default=0)
         self._at = None
 
-
-def split_runs(widths: list[int], run_cost: int) -> list[tuple[int, int, int]]:
-    """Cut rows (in order) into runs of consecutive rows, each attended as wide as its widest row,
-    minimising the columns read plus `run_cost` per run: (first, end, width) per run.
-
-    Rows cannot be reordered without copying their caches, so only consecutive rows are grouped;
-    an exact dynamic programme over the cut points (B² for B rows: 64 for 8 slots)."""
-    n = len(widths)
-    best = [0] + [0] * n  # best[j]: cheapest cost of rows 0..j-1
-    cut = [0] * (n + 1)
-    for end in range(1, n + 1):
-        widest, best[end] = 0, -1
-        for start in range(end - 1, -1, -1):
-            widest = max(widest, widths[start])
-            cost = best[start] + (end - start) * widest + run_cost
-            if best[end] < 0 or cost < best[end]:
-                best[end], cut[end] = cost, start
-    runs: list[tuple[int, int, int]] = []
-    end = n
-    while end > 0:
-        start = cut[end]
-        runs.append((start, end, max(widths[start:end])))
-        end = start
-    return runs[::-1]

@@ -77,8 +77,6 @@ class PackedLayer:
 class Cache(Protocol):
     def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
-    def attention_runs(self) -> list[tuple[int, int, int]] | None: ...
-
 
 def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, post: str = "none") -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(x, packed, bias, post, [], "")
@@ -132,23 +130,15 @@ def decode_step(x: torch.Tensor, layers: Sequence[PackedLayer], cache: Cache, bi
     transposes and separate adds are a fifth of it; here q/k/v are views of the fused projection,
     the ReLU and the residual adds run inside the matrix products, the attention bias is expanded
     once for all layers, and nothing goes through `nn.Module`. `bias` (B, 1, 1, S) is 0 / -inf per
-    visible column, S = cached + 1, or None when every row sees every column. Where the cache holds
-    rows of different lengths (`RaggedCache`), attention runs over groups of rows, each group only
-    as wide as its widest row (`attention_runs`)."""
+    visible column, S = cached + 1, or None when every row sees every column."""
     bsz, _, dim = x.shape
     head_dim = dim // heads
     h = x.reshape(bsz, dim)
     bias3 = head_bias(bias, heads)
-    runs = cache.attention_runs()
     for i, layer in enumerate(layers):
         q, k, v = _linear(h, layer.qkv, layer.qkv_bias).view(bsz, 3, heads, 1, head_dim).unbind(1)  # (B, H, 1, Dh)
         k_all, v_all = cache.write(i, k, v)  # (B, H, S, Dh)
-        if runs is None:
-            attended = attend_heads(q, k_all, v_all, bias3)  # (B, D)
-        else:
-            assert bias3 is not None  # rows of different lengths always come with their mask
-            attended = torch.cat([attend_heads(q[a:b], k_all[a:b, :, :w], v_all[a:b, :, :w],
-                                               bias3[a * heads:b * heads, :, :w]) for a, b, w in runs])
+        attended = attend_heads(q, k_all, v_all, bias3)  # (B, D)
         h = F.layer_norm(_linear_add(attended, layer.out, layer.out_bias, h), (dim,), *layer.norm1, eps)
         inner = _linear(h, layer.ffn1, layer.ffn1_bias, "relu")
         h = F.layer_norm(_linear_add(inner, layer.ffn2, layer.ffn2_bias, h), (dim,), *layer.norm2, eps)
