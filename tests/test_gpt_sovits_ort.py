@@ -11,6 +11,7 @@ pytest.importorskip("onnx", reason="onnx is not installed (the gpt-sovits extra 
 
 from synth.engines.gpt_sovits.model import t2s_ort
 from synth.engines.gpt_sovits.model.t2s_cache import GROW_COLUMNS, KVCache
+from synth.engines.gpt_sovits.model.t2s_continuous import decode_continuous
 from synth.engines.gpt_sovits.model.t2s_decode import decode_batch, decode_naive
 from synth.engines.gpt_sovits.model.t2s_model import build_random_t2s
 from synth.engines.gpt_sovits.model.t2s_static import StaticKVCache
@@ -68,8 +69,8 @@ def test_step_matches_the_pytorch_step(model, rows: int) -> None:
 
 
 def test_every_decoder_gives_the_same_tokens_either_way(model) -> None:
-    """decode_naive (all steps one row) and decode_batch (its last row alone) with and without
-    the ONNX Runtime step: the same tokens and stops, logits within float rounding."""
+    """decode_naive (all steps one row), decode_batch (its last row alone) and decode_continuous
+    (its last slot alone) with and without the ONNX Runtime step: the same tokens and stops, logits within float rounding."""
     _, phones, bert, prompt, seeds = small_setup(5, 40)
     step = model.ort_step
 
@@ -93,6 +94,12 @@ def test_every_decoder_gives_the_same_tokens_either_way(model) -> None:
                                                 max_steps=120))
     assert len({r.steps for r in plain}) > 1  # rows stop apart: the last one decodes alone
     assert [r.tokens.tolist() for r in with_ort] == [r.tokens.tolist() for r in plain]
+    # continuous decoding's last slot, alone on its ragged cache; its other steps on the packed flat loop
+    with_ort, plain = both(lambda: decode_continuous(model, phones, bert, prompt, slots=2, seed=seeds,
+                                                     sampling=SAMPLED, max_steps=120))
+    assert [r.tokens.tolist() for r in with_ort] == [r.tokens.tolist() for r in plain] == [
+        r.tokens.tolist() for r in (decode_naive(model, p, b, prompt, seed=s, sampling=SAMPLED, max_steps=120)
+                                    for p, b, s in zip(phones, bert, seeds))]
 
 
 def test_a_hooked_output_layer_still_runs_as_a_module(model) -> None:

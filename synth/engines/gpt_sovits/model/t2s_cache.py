@@ -73,7 +73,7 @@ class RaggedCache(KVCache):
     def __init__(self, num_layers: int, rows: int) -> None:
         super().__init__(num_layers)
         self.lengths = [0] * rows
-        self._at: tuple[torch.Tensor, torch.Tensor] | None = None  # (rows, columns) of the next write
+        self._at: tuple[int, torch.Tensor] | None = None  # (capacity, flat rows) of the next write
 
     def place(self, row: int, own: KVCache) -> None:
         """Put a prefilled sentence (its own one-row cache) into `row`, replacing what was there."""
@@ -94,12 +94,16 @@ class RaggedCache(KVCache):
         if k.shape[2] != 1:
             raise ValueError("a ragged cache takes one position per row; prefill into a KVCache and place it")
         buf_k, buf_v = self._room(layer, k, v, self.length + 1)
-        if self._at is None:
-            self._at = (torch.arange(len(self.lengths), device=k.device),
-                        torch.tensor(self.lengths, dtype=torch.long, device=k.device))
-        rows, columns = self._at
-        buf_k[rows, :, columns] = k[:, :, 0]  # (B, H, Dh) at (row r, column n_r)
-        buf_v[rows, :, columns] = v[:, :, 0]
+        bsz, heads, capacity, head_dim = buf_k.shape
+        if self._at is None or self._at[0] != capacity:  # once per step (and growth), not per layer
+            lengths = torch.tensor(self.lengths, dtype=torch.long, device=k.device)
+            heads_of = torch.arange(bsz * heads, device=k.device).view(bsz, heads)  # row r, head h: r·H + h
+            self._at = (capacity, (heads_of * capacity + lengths[:, None]).view(-1))
+        # One (B·H) row copy into the flat (B·H·capacity, Dh) view: row r head h's column n_r
+        # (advanced-index assignment into the 4-D buffer costs ~1000× more on a CPU).
+        new = self._at[1]
+        buf_k.view(-1, head_dim).index_copy_(0, new, k.reshape(bsz * heads, head_dim))
+        buf_v.view(-1, head_dim).index_copy_(0, new, v.reshape(bsz * heads, head_dim))
         return buf_k[:, :, :self.length + 1], buf_v[:, :, :self.length + 1]
 
     def advance(self, steps: int) -> None:
