@@ -30,22 +30,26 @@ class KVCache:
     def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # k, v: (B, H, T, Dh) -> views (B, H, length + T, Dh)
         end = self.length + k.shape[2]
-        buf_k, buf_v = self.keys[layer], self.values[layer]
-        if buf_k is None or buf_v is None or buf_k.shape[2] < end:
-            capacity = end + GROW_COLUMNS
-            new_k = k.new_zeros(k.shape[0], k.shape[1], capacity, k.shape[3])
-            new_v = v.new_zeros(v.shape[0], v.shape[1], capacity, v.shape[3])
-            if buf_k is not None and buf_v is not None and self.length:
-                new_k[:, :, : self.length] = buf_k[:, :, : self.length]
-                new_v[:, :, : self.length] = buf_v[:, :, : self.length]
-            buf_k, buf_v = new_k, new_v
-            self.keys[layer], self.values[layer] = buf_k, buf_v
+        buf_k, buf_v = self._room(layer, k, end, k.shape[0])
         buf_k[:, :, self.length : end] = k
         buf_v[:, :, self.length : end] = v
         return buf_k[:, :, :end], buf_v[:, :, :end]
 
     def advance(self, steps: int) -> None:
         self.length += steps
+
+    def _room(self, layer: int, like: torch.Tensor, need: int, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer `layer`'s buffers with at least `need` columns for `rows` rows, shaped and typed
+        as `like` (B, H, T, Dh) says; grown by `GROW_COLUMNS`, the cached columns kept."""
+        buf_k, buf_v = self.keys[layer], self.values[layer]
+        if buf_k is None or buf_v is None or buf_k.shape[2] < need:
+            shape = (rows, like.shape[1], need + GROW_COLUMNS, like.shape[3])
+            new_k, new_v = like.new_zeros(shape), like.new_zeros(shape)
+            if buf_k is not None and buf_v is not None and self.length:
+                new_k[:, :, : self.length] = buf_k[:, :, : self.length]
+                new_v[:, :, : self.length] = buf_v[:, :, : self.length]
+            self.keys[layer], self.values[layer] = buf_k, buf_v = new_k, new_v
+        return buf_k, buf_v
 
     def keep_rows(self, rows: torch.Tensor) -> None:
         """Drop finished batch rows; `rows` are the indices to keep (1-D long tensor)."""
@@ -80,7 +84,7 @@ class RaggedCache(KVCache):
         length = own.length
         for layer, (k_new, v_new) in enumerate(zip(own.keys, own.values, strict=True)):
             assert k_new is not None and v_new is not None
-            buf_k, buf_v = self._room(layer, k_new, v_new, length + 1)
+            buf_k, buf_v = self._room(layer, k_new, length + 1, len(self.lengths))
             buf_k[row, :, :length] = k_new[0, :, :length]
             buf_v[row, :, :length] = v_new[0, :, :length]
         self._set(row, length)
@@ -93,7 +97,7 @@ class RaggedCache(KVCache):
         # k, v: (B, H, 1, Dh), one new position per row, each at its own row's next column
         if k.shape[2] != 1:
             raise ValueError("a ragged cache takes one position per row; prefill into a KVCache and place it")
-        buf_k, buf_v = self._room(layer, k, v, self.length + 1)
+        buf_k, buf_v = self._room(layer, k, self.length + 1, len(self.lengths))
         bsz, heads, capacity, head_dim = buf_k.shape
         if self._at is None or self._at[0] != capacity:  # once per step (and growth), not per layer
             lengths = torch.tensor(self.lengths, dtype=torch.long, device=k.device)
@@ -122,19 +126,6 @@ class RaggedCache(KVCache):
         seen = torch.tensor(self.lengths, device=device)
         return torch.zeros(len(self.lengths), 1, 1, self.length + 1, dtype=dtype, device=device).masked_fill_(
             (columns[None, :] > seen[:, None])[:, None, None], float("-inf"))
-
-    def _room(self, layer: int, k: torch.Tensor, v: torch.Tensor, need: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layer `layer`'s buffers with at least `need` columns for len(lengths) rows (grown, contents kept)."""
-        buf_k, buf_v = self.keys[layer], self.values[layer]
-        if buf_k is None or buf_v is None or buf_k.shape[2] < need:
-            capacity = need + GROW_COLUMNS
-            shape = (len(self.lengths), k.shape[1], capacity, k.shape[3])
-            new_k, new_v = k.new_zeros(shape), v.new_zeros(shape)
-            if buf_k is not None and buf_v is not None and self.length:
-                new_k[:, :, :self.length] = buf_k[:, :, :self.length]
-                new_v[:, :, :self.length] = buf_v[:, :, :self.length]
-            self.keys[layer], self.values[layer] = buf_k, buf_v = new_k, new_v
-        return buf_k, buf_v
 
     def _set(self, row: int, length: int) -> None:
         self.lengths[row] = length

@@ -5,8 +5,7 @@ a straggler or two while the device idles. A book is thousands of sentences: her
 finishes, its slot is refilled at once with the next sentence — prefilled alone (its text and the
 prompt through the model, with its own fresh cache), its keys and values placed into its row of
 the running batch's cache (`RaggedCache`: each row's columns packed at the front, each row writing
-its next key after its own last, attention split into runs of rows as wide as each run needs), and
-decoding goes on with every row at its own step and position.
+its next key after its own last), and decoding goes on with every row at its own step and position.
 
 Every row keeps the single-item semantics of `decode_naive` exactly: its own generator (drawn one
 (1, V) block per step, V-1 wide while EOS is excluded in its first steps — rows at different

@@ -228,7 +228,8 @@ class OrtStep:
 
     def fits(self, x: torch.Tensor, cache: KVCache) -> bool:
         """This step should run: ONE row (`MAX_ROWS`), a CPU float32 position, and a plain `KVCache`
-        (or a one-row `RaggedCache`: the same thing) whose layers hold contiguous float32 buffers of one capacity (the prefill has run)."""
+        (or a one-row `RaggedCache`: the same thing) whose layers hold contiguous float32 buffers of
+        one capacity (the prefill has run)."""
         if type(cache) not in (KVCache, RaggedCache) or x.device.type != "cpu" or x.dtype != torch.float32 \
                 or x.shape[1] != 1 or x.shape[0] > MAX_ROWS:
             return False
