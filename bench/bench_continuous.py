@@ -6,14 +6,17 @@ and G2P. Random weights would stop at random steps, so the EOS row of the output
 and each sentence instead stops at its own cap — 2.2 semantic tokens (25 Hz) per phone, about
 what speech takes — so the mix of lengths is the book's. A real voice does not speak every phone
 alike (pauses, pace): `--length-noise σ` multiplies each cap by exp(σ·z), z a seeded normal, while
-the bucketing below still only knows phone counts, as the worker pool does. Four ways, interleaved,
+the bucketing below still only knows phone counts, as the worker pool does. Five ways, interleaved,
 ≥ 3 repetitions:
 
 - static, book order: batches of `--batch` consecutive sentences, rows leaving as they finish;
 - static, bucketed: the same after sorting by phone count (what the worker pool does);
 - continuous, longest first: `--batch` slots, each refilled with the next sentence as soon as its
-  row stops, fed longest first (what the engine's `continuous = true` does);
-- continuous, book order: the same, fed in reading order.
+  row stops, all the sentences fed longest first;
+- continuous, bucketed chunks: what `continuous = true` really gets — the pool cuts the chapter's
+  sentences, sorted by phone count, into chunks of 4 × `--batch` (CONTINUOUS_FILL), and each
+  worker call decodes its chunk through the slots, longest first, draining at its end;
+- continuous, book order: all the sentences through the slots in reading order.
 
 All produce the same tokens for every sentence (checked). Prints min/median wall and aggregate
 tokens/s per way, and continuous (longest first) ÷ each static; and, since a shared machine's speed
@@ -39,6 +42,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from synth.engines.gpt_sovits import CONTINUOUS_FILL  # noqa: E402
 from synth.engines.gpt_sovits.model.t2s_continuous import decode_continuous  # noqa: E402
 from synth.engines.gpt_sovits.model.t2s_model import build_random_t2s  # noqa: E402
 from synth.engines.gpt_sovits.model.t2s_sampling import SamplingParams  # noqa: E402
@@ -113,11 +117,15 @@ def main() -> None:
 
     model.run = counted_run  # type: ignore[method-assign]
 
-    def run(order: list[int], continuous: bool) -> tuple[float, list[list[int]]]:
+    def run(order: list[int], chunk: int, longest_first: bool) -> tuple[float, list[list[int]]]:
+        """Decode `order` in groups of `chunk` sentences, each group through `batch` slots (a group of
+        `batch` is a static batch, a longer one continuous decoding), fed longest first or as given."""
         tokens: dict[int, list[int]] = {}
         work.clear()
         started = time.perf_counter()
-        groups = [order] if continuous else [order[k:k + args.batch] for k in range(0, len(order), args.batch)]
+        groups = [order[k:k + chunk] for k in range(0, len(order), chunk)]
+        if longest_first:
+            groups = [sorted(g, key=lambda i: -len(phones[i])) for g in groups]
         for group in groups:
             results = decode_continuous(model, [phones[i] for i in group], [bert[i] for i in group], prompt,
                                         slots=args.batch, sampling=sampling, seed=[seeds[i] for i in group],
@@ -127,14 +135,17 @@ def main() -> None:
 
     book_order = list(range(len(ids)))
     bucketed = sorted(book_order, key=lambda i: len(phones[i]))
-    ways = {"static, book order": (book_order, False), "static, bucketed": (bucketed, False),
-            "continuous, longest first": (bucketed[::-1], True), "continuous, book order": (book_order, True)}
+    everything, pool = len(ids), CONTINUOUS_FILL * args.batch
+    ways = {"static, book order": (book_order, args.batch, False), "static, bucketed": (bucketed, args.batch, False),
+            "continuous, longest first": (bucketed, everything, True),
+            f"continuous, bucketed chunks of {pool}": (bucketed, pool, True),
+            "continuous, book order": (book_order, everything, False)}
     times: dict[str, list[float]] = {w: [] for w in ways}
     counts: dict[str, dict[str, int]] = {}
     reference = None
     for _ in range(args.reps):  # interleaved, so a busy moment hits every way alike
-        for way, (order, continuous) in ways.items():
-            seconds, tokens = run(order, continuous)
+        for way, (order, chunk, longest_first) in ways.items():
+            seconds, tokens = run(order, chunk, longest_first)
             times[way].append(seconds)
             counts[way] = dict(work)
             reference = reference or tokens
@@ -146,9 +157,10 @@ def main() -> None:
         print(f"| {way} | {min(t):.1f} | {statistics.median(t):.1f} | {total_tokens / statistics.median(t):.0f} | "
               f"{c['steps']} | {c['row-steps'] / c['steps']:.2f} | {c['row-columns'] / c['row-steps']:.0f} | "
               f"{c['prefill positions']} |")
-    for static in ("static, book order", "static, bucketed"):
-        ratio = statistics.median(times[static]) / statistics.median(times["continuous, longest first"])
-        print(f"continuous (longest first) vs {static}: {ratio:.2f}× aggregate tokens/s")
+    for way in ("continuous, longest first", f"continuous, bucketed chunks of {pool}"):
+        for static in ("static, book order", "static, bucketed"):
+            ratio = statistics.median(times[static]) / statistics.median(times[way])
+            print(f"{way} vs {static}: {ratio:.2f}× aggregate tokens/s")
 
 
 if __name__ == "__main__":
