@@ -19,8 +19,8 @@ the bucketing below still only knows phone counts, as the worker pool does. Five
 - continuous, book order: all the sentences through the slots in reading order.
 
 All produce the same tokens for every sentence (checked). Prints min/median wall and aggregate
-tokens/s per way, and continuous (longest first) ÷ each static; and, since a shared machine's speed
-drifts by tens of percent, what each way's forward passes did (counts, the same on any machine):
+tokens/s per way, and both longest-first continuous ways ÷ each static; and, since a shared
+machine's speed drifts by tens of percent, what each way's forward passes did (counts, the same on any machine):
 decoding steps, rows per step, cache columns attended per row and step, prefill positions. On a CPU
 a step costs about a + b·rows + c·rows·columns (the weights' read, per-row products, the cache's
 read), so those counts say which way must win before the clock does. CPU threads: `--threads`.
