@@ -46,6 +46,7 @@ from synth.engines.gpt_sovits.model.sovits import SynthesizerTrnV2
 from synth.engines.gpt_sovits.model.ssl import HubertFeatures
 from synth.engines.gpt_sovits.model.t2s import SamplingParams, Text2SemanticDecoder, decode_batch, load_t2s, pipeline_early_stop_num
 from synth.engines.gpt_sovits.model.t2s_continuous import decode_continuous
+from synth.engines.gpt_sovits.model.t2s_cpu import bf16_native
 from synth.engines.gpt_sovits.model.t2s_static import decode_static
 from synth.engines.gpt_sovits.overlap import VocoderQueue
 from synth.engines.gpt_sovits.prompt import ReferencePrompt, build_prompt
@@ -63,6 +64,22 @@ NOISE_SCALE = 0.5
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def model_dtype(device: torch.device, precision: str, half: bool | None = None) -> torch.dtype:
+    """The models' dtype for a voice's `precision` setting on `device`; `half` (the constructor's
+    override) wins when given. bfloat16 on a CPU that only emulates it would be several times
+    slower than float32, so there it falls back to float32, said once in the log."""
+    if half is not None:
+        return torch.float16 if half else torch.float32
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[precision]
+    if dtype == torch.bfloat16 and device.type == "cpu" and not bf16_native():
+        log.warning("precision = \"bfloat16\" needs a CPU with AVX-512 BF16 or AMX; this one would emulate it, "
+                    "so the voice runs in float32")
+        return torch.float32
+    return dtype
 
 
 def derive_seed(*parts: object) -> int:
@@ -87,14 +104,15 @@ class GptSovitsEngine:
     ) -> None:
         """Load every model of the voice and its reference prompt.
 
-        device: default CUDA when available, else CPU. half: fp16 models (default: on CUDA only).
-        settings: override the voice's [settings]. Raises VoiceError / UnsupportedError for a bad
-        voice folder or weight file, SynthesisError when the reference transcript has no phones.
+        device: default CUDA when available, else CPU. half: fp16 (True) or fp32 (False) models,
+        overriding the settings' `precision` (see `model_dtype`). settings: override the voice's
+        [settings]. Raises VoiceError / UnsupportedError for a bad voice folder or weight file,
+        SynthesisError when the reference transcript has no phones.
         """
         voice = voice if isinstance(voice, Voice) else load_voice(voice)
         device = torch.device(device) if device is not None else default_device()
-        use_half = device.type == "cuda" if half is None else half
-        dtype = torch.float16 if use_half else torch.float32
+        settings = settings or voice.settings
+        dtype = model_dtype(device, settings.precision, half)
         g2p = g2p or default_g2p()
 
         gpt_ckpt = load_gpt_checkpoint(voice.gpt)
@@ -106,7 +124,7 @@ class GptSovitsEngine:
         hubert = HubertFeatures(voice.hubert, device, dtype)  # only needed for the prompt
         prompt = build_prompt(voice, sovits, hubert, bert, g2p)
         del hubert
-        self._init_parts(t2s, sovits, bert, prompt, g2p, settings or voice.settings, early_stop_num, voice)
+        self._init_parts(t2s, sovits, bert, prompt, g2p, settings, early_stop_num, voice)
         log.info("GPT-SoVITS voice %s on %s (%s)", voice.name, device, dtype)
 
     @classmethod

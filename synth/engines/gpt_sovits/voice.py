@@ -31,6 +31,7 @@ the folder layout. It parses (`load_voice`), validates everything a user can get
     batch_size = 8
     continuous = false                              # true: batch_size slots kept full (see t2s_continuous)
     cuda_graphs = false                             # true: static KV cache + CUDA graphs on a GPU (t2s_static)
+    precision = "auto"                              # auto | float32 | float16 | bfloat16 (see PRECISIONS)
 """
 from __future__ import annotations
 
@@ -74,6 +75,15 @@ class SamplingSettings:
     # Static KV cache with each decoding step replayed as a CUDA graph (model/t2s_static.py): the
     # same tokens, fewer kernel launches. Only on a CUDA device; a CPU decodes as without it.
     cuda_graphs: bool = False
+    # The models' number format (PRECISIONS). "auto" is the reference's choice: float16 on CUDA,
+    # float32 on a CPU. "bfloat16" is the fast CPU opt-in (~2× on CPUs with AVX-512 BF16 / AMX):
+    # not the reference's numbers, so tokens and waveforms differ from float32 ones (bench/README.md).
+    # Left out of the voice's fingerprint, as the device is: any precision renders the same voice,
+    # and switching it keeps the clip cache.
+    precision: str = "auto"
+
+
+PRECISIONS = ("auto", "float32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,8 @@ def _parse_settings(raw: Any, toml_path: Path) -> SamplingSettings:
     for name, value in raw.items():
         if known[name].type == "bool":
             values[name] = _require_type(value, bool, f"settings.{name}", toml_path)
+        elif known[name].type == "str":
+            values[name] = _require_type(value, str, f"settings.{name}", toml_path)
         elif known[name].type == "int":
             values[name] = _require_type(value, int, f"settings.{name}", toml_path)
         else:
@@ -145,6 +157,7 @@ def _parse_settings(raw: Any, toml_path: Path) -> SamplingSettings:
         (0.25 <= s.speed <= 4.0, "speed must be in [0.25, 4]"),
         (s.seed >= 0, "seed must be >= 0"),
         (1 <= s.batch_size <= 256, "batch_size must be in [1, 256]"),
+        (s.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {s.precision!r}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -307,7 +320,8 @@ def voice_fingerprint(voice: Voice) -> str:
             h.update(f"ref{i}:{_file_digest(clip.audio)}:{clip.language}:{clip.text}\n".encode())
     except OSError as exc:
         raise VoiceError(f"cannot read a voice file for fingerprinting ({exc})", voice.root) from exc
-    h.update(repr(sorted(asdict(voice.settings).items())).encode())
+    rendering = {k: v for k, v in asdict(voice.settings).items() if k != "precision"}  # see SamplingSettings
+    h.update(repr(sorted(rendering.items())).encode())
     return h.hexdigest()
 
 

@@ -229,9 +229,10 @@ class Text2SemanticDecoder(nn.Module):
         self.ort_step: OrtStep | None = None  # set by pack_for_cpu: the step through ONNX Runtime
 
     def pack_for_cpu(self) -> int:
-        """Give every transformer linear a oneDNN-packed copy of its weight (CPU float32 only;
-        see t2s_cpu.py). Call after the weights are final: the copies do not follow later edits
-        or moves (off the CPU or float32 they are not used). Returns how many were packed."""
+        """Give every transformer linear a oneDNN-packed copy of its weight (CPU float32, or bfloat16
+        where the CPU does it natively; see t2s_cpu.py). Call after the weights are final: the
+        copies do not follow later edits or moves (used only for inputs of their own dtype on the
+        CPU). Returns how many were packed."""
         count = 0
         for module in self.modules():
             if isinstance(module, Linear):
@@ -293,7 +294,7 @@ class Text2SemanticDecoder(nn.Module):
                 else:
                     hooked = self.ar_predict_layer._forward_hooks or self.ar_predict_layer._forward_pre_hooks
                     return self.ar_predict_layer(hidden) if hooked else logits  # (B, V); a hooked layer runs as a module
-            if self.cpu_layers is not None and x.dtype == torch.float32:  # see t2s_cpu.decode_step
+            if self.cpu_layers is not None and x.dtype == self.cpu_layers[0].qkv.dtype:  # see t2s_cpu.decode_step
                 hidden = decode_step(x, self.cpu_layers, cache, allowed, self.h.layers[0].self_attn.heads,
                                      _LAYER_NORM_EPS)  # allowed None: every column visible, no bias
                 cache.advance(1)
