@@ -10,6 +10,7 @@ shrinks, which slightly flatters batching compared with real text.
 
     python bench/bench_gpt_sovits.py                 # CPU (or CUDA + fp16 when available)
     python bench/bench_gpt_sovits.py --device cpu --threads 2 --tokens 60
+    python bench/bench_gpt_sovits.py --precision bfloat16   # the CPU opt-in (native bfloat16 CPUs)
 
 Prints one row per batch size: wall time, audio seconds, the real-time factor and where the time
 went (text = G2P + BERT, gpt = semantic decoding, sovits = waveform decoding).
@@ -34,10 +35,10 @@ from ingest.segment import segment
 from synth.engines.gpt_sovits.model.bert import BertFeatures
 from synth.engines.gpt_sovits.model.sovits import build_random_sovits
 from synth.engines.gpt_sovits.model.t2s import build_random_t2s
-from synth.engines.gpt_sovits.engine import GptSovitsEngine, default_g2p
+from synth.engines.gpt_sovits.engine import GptSovitsEngine, default_g2p, model_dtype
 from synth.engines.gpt_sovits.prompt import ReferencePrompt, reference_spec
 from synth.engines.gpt_sovits.text import prompt_features
-from synth.engines.gpt_sovits.voice import SamplingSettings
+from synth.engines.gpt_sovits.voice import PRECISIONS, SamplingSettings
 
 KEYS = REPO.parent / "shared" / "fixtures" / "gpt_sovits_v2" / "keys_full_v2.json"
 PROMPT_TEXT = "今天天气真好，我们一起出去走走吧。"
@@ -151,7 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", type=int, default=100, help="semantic tokens per sentence (25 per second)")
     parser.add_argument("--sentences", type=int, default=8)
     parser.add_argument("--batch-sizes", default="1,8")
-    parser.add_argument("--fp32", action="store_true", help="float32 on CUDA too (default fp16 there)")
+    parser.add_argument("--fp32", action="store_true", help="float32 on CUDA too (same as --precision float32)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the voice setting: auto = float16 on CUDA, float32 on a CPU")
     parser.add_argument("--ways", default="static",
                         help="comma-separated: static, continuous (vocoding inline), overlap (vocoding on a "
                              "second thread/stream beside continuous decoding)")
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    dtype = torch.float16 if device.type == "cuda" and not args.fp32 else torch.float32
+    dtype = model_dtype(device, "float32" if args.fp32 else args.precision)
 
     t0 = time.perf_counter()
     engine = build_engine(device, dtype)

@@ -142,8 +142,8 @@ def test_model_dtype_choices(monkeypatch, caplog) -> None:
 
 @needs_bf16
 def test_engine_speaks_in_bfloat16(tmp_path, aux_models) -> None:  # noqa: F811
-    """The whole voice (GPT, SoVITS, BERT, HuBERT) in bfloat16 from its voice.toml: finite clips of
-    about the float32 voice's length, reproducible for a seed, and the same fingerprint."""
+    """The voice's models (GPT, SoVITS, BERT) in bfloat16 from its voice.toml: finite clips of about
+    the float32 voice's length, reproducible for a seed, the same fingerprint and the same prompt."""
     from ingest.segment import segment
 
     folder = _make_voice(tmp_path / "v", aux_models, extra='\n[settings]\nprecision = "bfloat16"\n')
@@ -155,8 +155,25 @@ def test_engine_speaks_in_bfloat16(tmp_path, aux_models) -> None:  # noqa: F811
     again = engine.synthesize(sentences, seed=3)
     exact = GptSovitsEngine(folder, device="cpu", settings=replace(SamplingSettings(), precision="float32"))
     assert exact.dtype == torch.float32 and exact.fingerprint() == engine.fingerprint()
+    # the prompt is computed in float32 either way: the reference's tokens are the float32 voice's
+    assert torch.equal(engine.prompt.semantic, exact.prompt.semantic)
+    assert engine.prompt.ge.dtype == torch.bfloat16
+    torch.testing.assert_close(engine.prompt.ge.float(), exact.prompt.ge, rtol=1e-2, atol=1e-2)
     reference = exact.synthesize(sentences, seed=3)
     for clip, twin, ref in zip(clips, again, reference):
         assert clip.audio.dtype == np.float32 and np.isfinite(clip.audio).all() and clip.duration > 0.3
         np.testing.assert_array_equal(clip.audio, twin.audio)
         assert 0.5 < clip.duration / ref.duration < 2.0
+
+
+def test_voice_check_names_the_precision_and_warns_where_it_falls_back(tmp_path, aux_models, monkeypatch) -> None:  # noqa: F811
+    from synth.engines.gpt_sovits.voice import check_voice
+
+    folder = _make_voice(tmp_path / "v", aux_models, extra='\n[settings]\nprecision = "bfloat16"\n')
+    monkeypatch.setattr("synth.engines.gpt_sovits.voice_check._bf16_native", lambda: False)
+    report = check_voice(folder)
+    text = "\n".join(report.lines())
+    assert report.ok and "precision bfloat16" in text
+    assert "needs a CPU with AVX-512 BF16 or AMX" in text
+    monkeypatch.setattr("synth.engines.gpt_sovits.voice_check._bf16_native", lambda: True)
+    assert "AVX-512 BF16" not in "\n".join(check_voice(folder).lines())

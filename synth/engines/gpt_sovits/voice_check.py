@@ -35,6 +35,12 @@ class Finding:
     detail: str
 
 
+def _bf16_native() -> bool:
+    from synth.engines.gpt_sovits.model.t2s_cpu import bf16_native  # torch: only when the question is asked
+
+    return bf16_native()
+
+
 @dataclass(frozen=True)
 class VoiceReport:
     """Everything `check_voice` found, in check order; `ok` is False when any finding is an error."""
@@ -209,7 +215,12 @@ def check_voice(directory: str | Path) -> VoiceReport:
         f"top_k {st.top_k}, top_p {st.top_p:g}, temperature {st.temperature:g}, repetition_penalty "
         f"{st.repetition_penalty:g}, speed {st.speed:g}, seed {st.seed}, batch {st.batch_size}"
     )
+    if st.precision != "auto":
+        settings += f", precision {st.precision}"
     findings = [Finding("ok", VOICE_FILE, f"{len(voice.references)} reference clip(s); {settings}")]
+    if st.precision == "bfloat16" and not _bf16_native():
+        findings.append(Finding("warning", VOICE_FILE, 'precision = "bfloat16" needs a CPU with AVX-512 BF16 or AMX; '
+                                "this one would emulate it, so on its CPU the voice runs in float32"))
     unusable = missing_files(voice)
     missing = {p for p, _, _ in unusable}
     findings += [Finding("error", what, f"{problem}: {p}") for p, what, problem in unusable]
