@@ -142,23 +142,24 @@ def test_model_dtype_choices(monkeypatch, caplog) -> None:
 
 @needs_bf16
 def test_engine_speaks_in_bfloat16(tmp_path, aux_models) -> None:  # noqa: F811
-    """The voice's models (GPT, SoVITS, BERT) in bfloat16 from its voice.toml: finite clips of about
-    the float32 voice's length, reproducible for a seed, the same fingerprint and the same prompt."""
+    """The voice's GPT and BERT in bfloat16 from its voice.toml (SoVITS and the prompt in float32):
+    finite clips of about the float32 voice's length, reproducible for a seed, the same fingerprint
+    and the same prompt."""
     from ingest.segment import segment
 
     folder = _make_voice(tmp_path / "v", aux_models, extra='\n[settings]\nprecision = "bfloat16"\n')
     engine = GptSovitsEngine(folder, device="cpu")
-    assert engine.dtype == torch.bfloat16 and next(engine.sovits.parameters()).dtype == torch.bfloat16
+    assert engine.dtype == torch.bfloat16 and next(engine.bert.model.parameters()).dtype == torch.bfloat16
+    assert next(engine.sovits.parameters()).dtype == torch.float32  # the vocoder stays float32
     assert engine.t2s.cpu_layers is not None
     sentences = segment("我们用 PyTorch 训练模型。Speech synthesis is fun.", default="zh")
     clips = engine.synthesize(sentences, seed=3)
     again = engine.synthesize(sentences, seed=3)
     exact = GptSovitsEngine(folder, device="cpu", settings=replace(SamplingSettings(), precision="float32"))
     assert exact.dtype == torch.float32 and exact.fingerprint() == engine.fingerprint()
-    # the prompt is computed in float32 either way: the reference's tokens are the float32 voice's
+    # the prompt is computed in float32 either way: the reference's tokens and style are the float32 voice's
     assert torch.equal(engine.prompt.semantic, exact.prompt.semantic)
-    assert engine.prompt.ge.dtype == torch.bfloat16
-    torch.testing.assert_close(engine.prompt.ge.float(), exact.prompt.ge, rtol=1e-2, atol=1e-2)
+    assert torch.equal(engine.prompt.ge, exact.prompt.ge)
     reference = exact.synthesize(sentences, seed=3)
     for clip, twin, ref in zip(clips, again, reference):
         assert clip.audio.dtype == np.float32 and np.isfinite(clip.audio).all() and clip.duration > 0.3
