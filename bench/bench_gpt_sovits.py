@@ -35,7 +35,7 @@ from ingest.segment import segment
 from synth.engines.gpt_sovits.model.bert import BertFeatures
 from synth.engines.gpt_sovits.model.sovits import build_random_sovits
 from synth.engines.gpt_sovits.model.t2s import build_random_t2s
-from synth.engines.gpt_sovits.engine import GptSovitsEngine, default_g2p, model_dtype
+from synth.engines.gpt_sovits.engine import GptSovitsEngine, default_g2p, model_dtype, wave_dtype
 from synth.engines.gpt_sovits.prompt import ReferencePrompt, reference_spec
 from synth.engines.gpt_sovits.text import prompt_features
 from synth.engines.gpt_sovits.voice import PRECISIONS, SamplingSettings
@@ -88,7 +88,7 @@ def build_engine(device: torch.device, dtype: torch.dtype) -> GptSovitsEngine:
     with torch.no_grad():
         t2s.ar_predict_layer.weight[t2s.cfg.eos].zero_()  # never EOS: fixed-length decoding
     t2s.pack_for_cpu()  # as load_t2s does, once the weights are final
-    sovits = build_random_sovits(keys["sovits"]["config_default_json"], seed=0).to(device=device, dtype=dtype)
+    sovits = build_random_sovits(keys["sovits"]["config_default_json"], seed=0).to(device=device, dtype=wave_dtype(dtype))
     bert = _bert(device, dtype)
     g2p = default_g2p()
     spec = reference_spec(sovits, _reference_wav(), sovits.config.sampling_rate)

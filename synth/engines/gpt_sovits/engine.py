@@ -82,6 +82,17 @@ def model_dtype(device: torch.device, precision: str, half: bool | None = None) 
     return dtype
 
 
+def wave_dtype(dtype: torch.dtype) -> torch.dtype:
+    """SoVITS's and the prompt's (HuBERT's) dtype for a voice whose GPT and BERT run in `dtype`.
+
+    bfloat16 is for the matrix products only. On a book's clips, each of its own length, oneDNN
+    builds every bfloat16 convolution anew (a 16-s clip 8.1 s against 7.3 in float32; 2.8 only
+    when a length repeats) and caches twice the memory per length, and the vocoder's rounding
+    would reach the waveform directly; in float32 the prompt's semantic tokens and style are the
+    float32 voice's too. float16 (CUDA) is the reference's own half mode: everything in it."""
+    return torch.float32 if dtype == torch.bfloat16 else dtype
+
+
 def derive_seed(*parts: object) -> int:
     """A 63-bit seed from arbitrary parts (stable across runs and machines, unlike hash())."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
@@ -119,15 +130,9 @@ class GptSovitsEngine:
         t2s = load_t2s(gpt_ckpt, device=device, dtype=dtype)
         early_stop_num = pipeline_early_stop_num(gpt_ckpt.config)
         del gpt_ckpt
-        # bfloat16 is for the matrix products (GPT, BERT). SoVITS stays float32: on a book's clips,
-        # each of its own length, oneDNN builds every bfloat16 convolution anew (a 16-s clip 8.1 s
-        # against 7.3 in float32, 2.8 only when a length repeats) and caches twice the memory per
-        # length; and its rounding would reach the waveform directly. So does the prompt (HuBERT):
-        # the reference's semantic tokens and style stay the float32 voice's.
-        wave_dtype = torch.float32 if dtype == torch.bfloat16 else dtype
-        sovits = SynthesizerTrnV2.from_checkpoint(voice.sovits, device=device, dtype=wave_dtype)
+        sovits = SynthesizerTrnV2.from_checkpoint(voice.sovits, device=device, dtype=wave_dtype(dtype))
         bert = BertFeatures(voice.bert, device, dtype)
-        hubert = HubertFeatures(voice.hubert, device, wave_dtype)  # only needed for the prompt
+        hubert = HubertFeatures(voice.hubert, device, wave_dtype(dtype))  # only needed for the prompt
         prompt = build_prompt(voice, sovits, hubert, bert, g2p)
         del hubert
         self._init_parts(t2s, sovits, bert, prompt, g2p, settings, early_stop_num, voice)
