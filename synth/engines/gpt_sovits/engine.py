@@ -1,7 +1,8 @@
 """The GPT-SoVITS v2 engine: a user's voice folder behind the bookcast `Engine` Protocol.
 
 The model code (model/) knows tensors only; this module joins it to voices and text:
-it loads a voice ONCE (GPT, SoVITS, BERT, HuBERT on one device; fp16 on CUDA), computes the
+it loads a voice ONCE (GPT, SoVITS, BERT, HuBERT on one device; fp16 on CUDA, the voice's
+`precision` otherwise: see `model_dtype`, `wave_dtype`), computes the
 reference prompt once (semantic tokens, transcript features, averaged style vector `ge`), and then
 turns sentences into audio like the reference TTS pipeline with `parallel_infer=True`:
 sentence → phones + BERT → length-bucketed batches → batched KV-cache GPT decoding (left padding,
@@ -16,8 +17,8 @@ gives every row its own stream, which stays with the row while others finish) an
 SoVITS noise. So `synthesize([a, b, c])` equals synthesizing each alone, for any sampling settings,
 in float32 (batching changes a row's logits by ~1e-6 only). Generators are CPU ones and the noise
 is moved to the model's device, so a seed means the same numbers whether the models run on a CPU
-or a GPU. In fp16 a row's logits can change with its batch at fp16 precision, so a near-tie may
-still flip a token there (the noise stays the same).
+or a GPU. In fp16 (or the CPU's opt-in bfloat16) a row's logits can change with its batch at that
+precision, so a near-tie may still flip a token there (the noise stays the same).
 
 Zero-shot: point `gpt`/`sovits` of voice.toml at the pretrained base weights; nothing else changes.
 Differences from the reference pipeline, on purpose: the reference decodes a whole batch with ONE

@@ -76,8 +76,8 @@ class SamplingSettings:
     # same tokens, fewer kernel launches. Only on a CUDA device; a CPU decodes as without it.
     cuda_graphs: bool = False
     # The models' number format (PRECISIONS). "auto" is the reference's choice: float16 on CUDA,
-    # float32 on a CPU. "bfloat16" is the fast CPU opt-in for the GPT and BERT (~2× on CPUs with
-    # AVX-512 BF16 / AMX; SoVITS stays float32, see engine.wave_dtype): not the reference's numbers,
+    # float32 on a CPU. "bfloat16" is the fast CPU opt-in for the GPT and BERT (1.8× and 2.3× on CPUs
+    # with AVX-512 BF16 / AMX; SoVITS stays float32, see engine.wave_dtype): not the reference's numbers,
     # so the tokens differ from float32 ones (bench/README.md).
     # Left out of the voice's fingerprint, as the device is: any precision renders the same voice,
     # and switching it keeps the clip cache.
