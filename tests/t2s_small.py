@@ -22,3 +22,15 @@ def small_setup(count: int, first_seed: int) -> tuple[Text2SemanticDecoder, list
     bert = [torch.randn(1024, len(p), generator=g) for p in phones]
     prompt = torch.randint(0, 23, (7,), generator=g)
     return model, phones, bert, prompt, list(range(first_seed, first_seed + count))
+
+
+def plain_modules(model: Text2SemanticDecoder) -> Text2SemanticDecoder:
+    """The same model back on the modules' path (in place): no packed weights, no flat decoding
+    step, no ONNX Runtime step — the plain reference the CPU fast paths are compared with."""
+    for module in model.modules():
+        if hasattr(module, "packed"):
+            module.packed = None
+        if hasattr(module, "in_proj_packed"):
+            module.in_proj_packed = None
+    model.cpu_layers, model.ort_step = None, None
+    return model

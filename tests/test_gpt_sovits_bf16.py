@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from gpt_sovits_fixtures import expected, fixture_path, load_npy
-from t2s_small import SAMPLED, small_setup
+from t2s_small import SAMPLED, plain_modules, small_setup
 from test_gpt_sovits_engine import _make_voice, aux_models  # noqa: F401 - aux_models is a fixture
 
 from synth.engines.gpt_sovits.engine import GptSovitsEngine, model_dtype
@@ -33,17 +33,6 @@ needs_bf16 = pytest.mark.skipif(not t2s_cpu.bf16_native(),
 # bfloat16 keeps 8 significant bits: one unit in the last place of a logit in [16, 32) is 0.125.
 SAME_PRECISION_ATOL = 0.25  # packed flat step vs plain modules, both bfloat16 (measured 0.125)
 REFERENCE_ATOL = 0.5  # bfloat16 vs the reference's float32 logits up to |25| (measured 0.18)
-
-
-def _plain(model: Text2SemanticDecoder) -> Text2SemanticDecoder:
-    """The same model on the modules' path: no packed weights, no flat step, no ONNX Runtime."""
-    for module in model.modules():
-        if hasattr(module, "packed"):
-            module.packed = None
-        if hasattr(module, "in_proj_packed"):
-            module.in_proj_packed = None
-    model.cpu_layers, model.ort_step = None, None
-    return model
 
 
 @torch.inference_mode()
@@ -69,7 +58,7 @@ def test_bfloat16_step_follows_the_reference_path() -> None:
     packed = load_t2s(ckpt, dtype=torch.bfloat16)
     assert packed.cpu_layers is not None and packed.cpu_layers[0].qkv.dtype == torch.bfloat16
     assert packed.ort_step is None  # the ONNX Runtime step is float32 only
-    plain = _plain(load_t2s(ckpt, dtype=torch.bfloat16))
+    plain = plain_modules(load_t2s(ckpt, dtype=torch.bfloat16))
     phones = torch.from_numpy(load_npy("gpt", "all_phone_ids.npy"))[0]
     bert = torch.from_numpy(load_npy("gpt", "all_bert.npy"))
     prompt = torch.from_numpy(load_npy("gpt", "prompt_semantic.npy"))[0]

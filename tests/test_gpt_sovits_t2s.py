@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from gpt_sovits_fixtures import expected, fixture_path, load_json, load_npy
+from t2s_small import plain_modules
 
 from synth.errors import VoiceError
 from synth.engines.gpt_sovits.model.checkpoint import GptCheckpoint, load_gpt_checkpoint
@@ -323,15 +324,9 @@ def test_cpu_packed_weights_change_nothing_but_speed(inputs) -> None:
     if not t2s_cpu.available():
         pytest.skip("this torch build has no oneDNN linear operators: nothing is packed")
     packed = load_t2s(load_gpt_checkpoint(fixture_path("tiny-e1.ckpt")))
-    plain = load_t2s(load_gpt_checkpoint(fixture_path("tiny-e1.ckpt")))
-    for module in plain.modules():  # back to the plain path: modules, MKL, no flat step
-        if hasattr(module, "packed"):
-            module.packed = None
-        if hasattr(module, "in_proj_packed"):
-            module.in_proj_packed = None
+    # back to the plain path: modules, MKL, no flat step, no ONNX Runtime step (test_gpt_sovits_ort compares that one)
+    plain = plain_modules(load_t2s(load_gpt_checkpoint(fixture_path("tiny-e1.ckpt"))))
     assert packed.cpu_layers is not None and len(packed.cpu_layers) == packed.cfg.num_layers
-    plain.cpu_layers = None
-    plain.ort_step = None  # and no ONNX Runtime step (tests/test_gpt_sovits_ort.py compares that one)
     assert packed.h.layers[0].linear1.packed is not None and packed.h.layers[0].self_attn.in_proj_packed is not None
     assert packed.pack_for_cpu() == 4 * packed.cfg.num_layers + 1  # qkv, out, ffn×2 per layer + the output layer
     assert set(packed.state_dict()) == set(plain.state_dict())

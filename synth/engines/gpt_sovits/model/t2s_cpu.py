@@ -19,6 +19,7 @@ the fused kernel, which in bfloat16 is twice as fast as the two products (bench/
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ def available() -> bool:
             and hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise"))
 
 
+@functools.cache  # the hardware does not change; asked once per packed weight
 def bf16_native() -> bool:
     """This CPU computes bfloat16 in hardware (x86 AVX-512 BF16 or AMX). oneDNN also accepts
     bfloat16 on any AVX-512 CPU, but emulates it there, and that is not measured: off."""
