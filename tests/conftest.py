@@ -23,3 +23,12 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def aux_models(tmp_path_factory):
+    """(bert_dir, hubert_dir): tiny random models in Hugging Face layout, built once per session
+    for every module that builds a voice (gpt_sovits_aux.py)."""
+    from gpt_sovits_aux import build_aux_models
+
+    return build_aux_models(tmp_path_factory.mktemp("pretrained"))

@@ -17,7 +17,7 @@ import pytest
 import torch
 from gpt_sovits_fixtures import expected, fixture_path, load_npy
 from t2s_small import SAMPLED, plain_modules, small_setup
-from test_gpt_sovits_engine import _make_voice, aux_models  # noqa: F401 - aux_models is a fixture
+from test_gpt_sovits_engine import _make_voice
 
 from synth.engines.gpt_sovits.engine import GptSovitsEngine, model_dtype
 from synth.engines.gpt_sovits.model import t2s_cpu
@@ -101,7 +101,7 @@ def test_bfloat16_continuous_rows_see_only_their_own_columns() -> None:
     assert compared > 8 * 10  # most rows were compared over many steps, not just their prefill
 
 
-def test_precision_setting_parses_and_never_enters_the_fingerprint(tmp_path, aux_models) -> None:  # noqa: F811
+def test_precision_setting_parses_and_never_enters_the_fingerprint(tmp_path, aux_models) -> None:
     folder = _make_voice(tmp_path / "v", aux_models, extra='\n[settings]\nprecision = "bfloat16"\n')
     voice = load_voice(folder)
     assert voice.settings.precision == "bfloat16"
@@ -130,7 +130,7 @@ def test_model_dtype_choices(monkeypatch, caplog) -> None:
 
 
 @needs_bf16
-def test_engine_speaks_in_bfloat16(tmp_path, aux_models) -> None:  # noqa: F811
+def test_engine_speaks_in_bfloat16(tmp_path, aux_models) -> None:
     """The voice's GPT and BERT in bfloat16 from its voice.toml (SoVITS and the prompt in float32):
     finite clips of about the float32 voice's length, reproducible for a seed, the same fingerprint
     and the same prompt."""
@@ -156,7 +156,7 @@ def test_engine_speaks_in_bfloat16(tmp_path, aux_models) -> None:  # noqa: F811
         assert 0.5 < clip.duration / ref.duration < 2.0
 
 
-def test_voice_check_names_the_precision_and_warns_where_it_falls_back(tmp_path, aux_models, monkeypatch) -> None:  # noqa: F811
+def test_voice_check_names_the_precision_and_warns_where_it_falls_back(tmp_path, aux_models, monkeypatch) -> None:
     from synth.engines.gpt_sovits.voice import check_voice
 
     folder = _make_voice(tmp_path / "v", aux_models, extra='\n[settings]\nprecision = "bfloat16"\n')

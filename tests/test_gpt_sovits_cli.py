@@ -8,12 +8,12 @@ import numpy as np
 import soundfile as sf
 
 from flows.cli import main
-from test_gpt_sovits_engine import _make_voice, aux_models  # noqa: F401  (aux_models is a fixture)
+from test_gpt_sovits_engine import _make_voice
 
 MIXED = "今天我们用 PyTorch 训练模型。"
 
 
-def test_voice_check_and_say(tmp_path: Path, aux_models, capsys) -> None:  # noqa: F811
+def test_voice_check_and_say(tmp_path: Path, aux_models, capsys) -> None:
     voice = _make_voice(tmp_path / "voice", aux_models)
     assert main(["voice", "check", str(voice)]) == 0
     report = capsys.readouterr().out
@@ -28,7 +28,7 @@ def test_voice_check_and_say(tmp_path: Path, aux_models, capsys) -> None:  # noq
     assert np.array_equal(sf.read(again, dtype="float32")[0], audio)  # seeded: reproducible
 
 
-def test_make_a_book_with_a_gpt_sovits_voice(prefect_harness, tmp_path: Path, aux_models) -> None:  # noqa: F811
+def test_make_a_book_with_a_gpt_sovits_voice(prefect_harness, tmp_path: Path, aux_models) -> None:
     voice = _make_voice(tmp_path / "voice", aux_models)
     project = tmp_path / "proj"
     project.mkdir()

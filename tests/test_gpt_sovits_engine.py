@@ -2,7 +2,7 @@
 and HuBERT features, reference audio handling and the bookcast engine.
 
 Tiny random BERT (hidden 1024) and HuBERT (hidden 768) models are written with `save_pretrained`
-into a temporary folder once per session; the GPT/SoVITS weights are the tiny official-format
+into a temporary folder once per session (the `aux_models` fixture, conftest.py / gpt_sovits_aux.py); the GPT/SoVITS weights are the tiny official-format
 fixtures from ../shared (tests skip when it is absent).
 """
 from __future__ import annotations
@@ -30,48 +30,10 @@ from synth.engines.gpt_sovits.model.ssl import (
 from synth.engines.gpt_sovits.voice import SamplingSettings, check_voice, load_voice, parse_voice, voice_fingerprint
 from synth.errors import SynthesisError, VoiceError
 
-TEST_CHARS = "我们用训练模型今天气真好你世界中国人是的这个测试一二三四五六七八九十"
-PUNCT = "，。！？、,.!?…-'"
-
 
 def _fixtures() -> Path:
     fixture_path("tiny_e1_s1.pth")
     return fixture_path("tiny-e1.ckpt").parent
-
-
-@pytest.fixture(scope="session")
-def aux_models(tmp_path_factory) -> tuple[Path, Path]:
-    """(bert_dir, hubert_dir): tiny random models in Hugging Face layout, built once."""
-    from transformers import (
-        BertConfig,
-        BertForMaskedLM,
-        BertTokenizer,
-        HubertConfig,
-        HubertModel,
-        Wav2Vec2FeatureExtractor,
-    )
-
-    root = tmp_path_factory.mktemp("pretrained")
-    bert_dir, hubert_dir = root / "chinese-roberta-wwm-ext-large", root / "chinese-hubert-base"
-    bert_dir.mkdir()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(dict.fromkeys(TEST_CHARS + PUNCT))
-    vocab += list("abcdefghijklmnopqrstuvwxyz0123456789")
-    (bert_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    torch.manual_seed(11)
-    bert_cfg = BertConfig(
-        vocab_size=len(vocab), hidden_size=BERT_DIM, num_hidden_layers=3, num_attention_heads=4,
-        intermediate_size=128, max_position_embeddings=512,
-    )
-    BertForMaskedLM(bert_cfg).save_pretrained(bert_dir)
-    BertTokenizer(str(bert_dir / "vocab.txt")).save_pretrained(bert_dir)
-    torch.manual_seed(12)
-    hub_cfg = HubertConfig(
-        hidden_size=768, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    )
-    HubertModel(hub_cfg).save_pretrained(hubert_dir)
-    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(hubert_dir)
-    return bert_dir, hubert_dir
 
 
 def _write_clip(path: Path, audio: np.ndarray, rate: int = 32000) -> Path:
