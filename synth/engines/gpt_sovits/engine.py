@@ -52,7 +52,7 @@ from synth.engines.gpt_sovits.model.t2s_static import decode_static
 from synth.engines.gpt_sovits.overlap import VocoderQueue
 from synth.engines.gpt_sovits.prompt import ReferencePrompt, build_prompt
 from synth.engines.gpt_sovits.text import Phonemizer, TextFeatures, bucket_batches, default_g2p, sentence_features
-from synth.engines.gpt_sovits.voice import SamplingSettings, Voice, load_voice, voice_fingerprint
+from synth.engines.gpt_sovits.voice import BF16_FALLBACK, SamplingSettings, Voice, load_voice, voice_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,7 @@ def model_dtype(device: torch.device, precision: str, half: bool | None = None) 
         return torch.float16 if device.type == "cuda" else torch.float32
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[precision]
     if dtype == torch.bfloat16 and device.type == "cpu" and not bf16_native():
-        log.warning("precision = \"bfloat16\" needs a CPU with AVX-512 BF16 or AMX; this one would emulate it, "
-                    "so the voice runs in float32")
+        log.warning(BF16_FALLBACK)
         return torch.float32
     return dtype
 

@@ -85,6 +85,9 @@ class SamplingSettings:
 
 
 PRECISIONS = ("auto", "float32", "float16", "bfloat16")
+# Said by the engine when it falls back, and by `bookcast voice check` before it has to.
+BF16_FALLBACK = ('precision = "bfloat16" needs a CPU with AVX-512 BF16 or AMX; this one would emulate it, '
+                 "so the voice runs in float32 here")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ingest.errors import BookcastError
 from synth.errors import VoiceError
-from synth.engines.gpt_sovits.voice import VOICE_FILE, Voice, missing_files, parse_voice
+from synth.engines.gpt_sovits.voice import BF16_FALLBACK, VOICE_FILE, Voice, missing_files, parse_voice
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +219,7 @@ def check_voice(directory: str | Path) -> VoiceReport:
         settings += f", precision {st.precision}"
     findings = [Finding("ok", VOICE_FILE, f"{len(voice.references)} reference clip(s); {settings}")]
     if st.precision == "bfloat16" and not _bf16_native():
-        findings.append(Finding("warning", VOICE_FILE, 'precision = "bfloat16" needs a CPU with AVX-512 BF16 or AMX; '
-                                "this one would emulate it, so on its CPU the voice runs in float32"))
+        findings.append(Finding("warning", VOICE_FILE, BF16_FALLBACK))
     unusable = missing_files(voice)
     missing = {p for p, _, _ in unusable}
     findings += [Finding("error", what, f"{problem}: {p}") for p, what, problem in unusable]
