@@ -19,6 +19,7 @@ from typing import Protocol, Sequence
 
 from ingest.errors import stop_requested
 from ingest.segment import Sentence
+from synth.heap import bound_onednn_cache, release_free_heap
 from synth.jobs import BatchResult, EngineSpec, Measure, engine_fingerprint, run_batch
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def _init_worker(devices: "mp.Queue[str]", threads: int) -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = device  # "" hides every GPU from a CPU worker
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
+    bound_onednn_cache()  # before any primitive exists (synth/heap.py)
 
 
 def _worker_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentence], seed: int,
@@ -107,26 +109,6 @@ def _worker_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sen
         return run_batch(spec, keys, sentences, seed, measure)
     finally:
         release_free_heap()
-
-
-def release_free_heap() -> None:
-    """Return free heap memory to the system (glibc's malloc_trim; elsewhere nothing to do).
-
-    A model's batch allocates and frees tensors of every size from 1 to 32 MB (KV caches, vocoder
-    activations; glibc's mmap threshold rises to 32 MB after the first large free), and those come
-    from per-thread heaps that glibc rarely shrinks. A GPT-SoVITS engine (the tiny test voice) over
-    The Waste Land's 478 sentences, three passes: RSS 1.42 → 1.51 → 1.56 GB at the end of each pass,
-    still growing, while what it held stayed at 1.16 GB (a trim then, the same every pass). With a
-    trim after every batch: 1.19–1.22 GB at every chapter's end over two passes, for ~20 ms a trim
-    (2 % of the tiny voice's sub-second batches; a real voice's take seconds). The peak within a
-    batch (the longest clip's vocoder activations) is unchanged: this is about the memory between.
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc
 
 
 class ProcessPool:

@@ -7,6 +7,7 @@ fixtures from ../shared (tests skip when it is absent).
 """
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from dataclasses import replace
@@ -346,6 +347,26 @@ def test_engine_speaks_mixed_chinese_english(voice_dir):
     assert all(np.array_equal(a.audio, b.audio) for a, b in zip(clips, again))  # reproducible
     other = engine.synthesize(sentences, seed=4)
     assert any(a.audio.shape != b.audio.shape or not np.array_equal(a.audio, b.audio) for a, b in zip(clips, other))
+
+
+def test_cpu_engine_bounds_worker_memory(voice_dir, monkeypatch):
+    """A CPU worker synthesizes a book's clips, each of a new length: the engine caps oneDNN's
+    primitive cache when it loads (unless the user chose a capacity) and hands the vocoder's freed
+    heap back after every clip (synth/heap.py; measured by bench/bench_worker_memory.py)."""
+    import synth.engines.gpt_sovits.engine as engine_module
+    from synth.heap import ONEDNN_CACHE_CAPACITY
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    engine = _engine(voice_dir)
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(ONEDNN_CACHE_CAPACITY)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "7")
+    _engine(voice_dir)
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "7"  # the user's own setting stays
+    trims = []
+    monkeypatch.setattr(engine_module, "release_free_heap", lambda: trims.append(1))
+    sentences = _mixed()
+    engine.synthesize(sentences, seed=3)
+    assert len(trims) == len(sentences)
 
 
 def test_engine_batch_equals_one_by_one_when_sampling(voice_dir):

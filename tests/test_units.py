@@ -318,7 +318,7 @@ def test_release_free_heap_hands_freed_memory_back() -> None:
 
     code = """
 import ctypes
-from synth.pool import release_free_heap
+from synth.heap import release_free_heap
 libc = ctypes.CDLL("libc.so.6")
 libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: 1 MB blocks from the heap
 libc.mallopt(-1, 1 << 40)  # M_TRIM_THRESHOLD: free() alone never shrinks the heap
@@ -334,3 +334,26 @@ print(before, rss())
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     before, after = map(int, out.stdout.split())
     assert before - after > 200, (before, after)  # ~290 MB freed; at least 200 MB handed back
+
+
+def test_worker_setup_bounds_onednn_before_torch() -> None:
+    """A pool worker's first act: hide or pin GPUs, size the thread pools and cap oneDNN's primitive
+    cache — all before torch is imported, since oneDNN reads the cap once (synth/heap.py)."""
+    import subprocess
+    import sys
+
+    code = """
+import os, queue, sys
+for var in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "OMP_NUM_THREADS"):
+    os.environ.pop(var, None)
+from synth.pool import _init_worker
+devices = queue.Queue()
+devices.put("")
+_init_worker(devices, 3)
+print(os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"], os.environ["OMP_NUM_THREADS"],
+      repr(os.environ["CUDA_VISIBLE_DEVICES"]), "torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    from synth.heap import ONEDNN_CACHE_CAPACITY
+
+    assert out.stdout.split() == [str(ONEDNN_CACHE_CAPACITY), "3", "''", "False"]

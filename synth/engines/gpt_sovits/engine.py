@@ -40,12 +40,17 @@ import torch
 from ingest.errors import BookcastError
 from ingest.segment import Sentence
 from synth.engine import Clip
-from synth.errors import SynthesisError
 from synth.engines.gpt_sovits.model.bert import BertFeatures
 from synth.engines.gpt_sovits.model.checkpoint import load_gpt_checkpoint
 from synth.engines.gpt_sovits.model.sovits import SynthesizerTrnV2
 from synth.engines.gpt_sovits.model.ssl import HubertFeatures
-from synth.engines.gpt_sovits.model.t2s import SamplingParams, Text2SemanticDecoder, decode_batch, load_t2s, pipeline_early_stop_num
+from synth.engines.gpt_sovits.model.t2s import (
+    SamplingParams,
+    Text2SemanticDecoder,
+    decode_batch,
+    load_t2s,
+    pipeline_early_stop_num,
+)
 from synth.engines.gpt_sovits.model.t2s_continuous import decode_continuous
 from synth.engines.gpt_sovits.model.t2s_cpu import bf16_native
 from synth.engines.gpt_sovits.model.t2s_static import decode_static
@@ -53,6 +58,8 @@ from synth.engines.gpt_sovits.overlap import VocoderQueue
 from synth.engines.gpt_sovits.prompt import ReferencePrompt, build_prompt
 from synth.engines.gpt_sovits.text import Phonemizer, TextFeatures, bucket_batches, default_g2p, sentence_features
 from synth.engines.gpt_sovits.voice import BF16_FALLBACK, SamplingSettings, Voice, load_voice, voice_fingerprint
+from synth.errors import SynthesisError
+from synth.heap import bound_onednn_cache, release_free_heap
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +132,8 @@ class GptSovitsEngine:
         settings = settings or voice.settings
         dtype = model_dtype(device, settings.precision, half)
         g2p = g2p or default_g2p()
+        if device.type == "cpu":
+            bound_onednn_cache()  # before the first primitive; clip lengths never repeat (synth/heap.py)
 
         gpt_ckpt = load_gpt_checkpoint(voice.gpt)
         t2s = load_t2s(gpt_ckpt, device=device, dtype=dtype)
@@ -291,6 +300,8 @@ class GptSovitsEngine:
         peak = float(np.abs(out).max()) if out.size else 0.0
         if peak > 1.0:  # the reference's clipping guard; quieter clips are left alone
             out = out / peak
+        if self.device.type == "cpu":  # the vocoder's activations, a new size every clip (synth/heap.py)
+            release_free_heap()
         return out.astype(np.float32, copy=False)
 
 
