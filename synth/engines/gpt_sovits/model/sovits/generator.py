@@ -46,7 +46,7 @@ class ResBlock1(nn.Module):
     def forward(self, x: torch.Tensor, conv: Conv = _call) -> torch.Tensor:
         """x: (B, C, T) -> (B, C, T), or (B, C, 1, T) channels-last with `conv=conv_rows`."""
         for c1, c2 in zip(self.convs1, self.convs2):
-            # In place where a buffer is fresh: the same values, half the vocoder's allocations.
+            # In place where a buffer is fresh: the same values, two of a pair's five allocations fewer.
             xt = conv(c2, F.leaky_relu(conv(c1, F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE, inplace=True))
             x = xt.add_(x)
         return x
