@@ -12,9 +12,12 @@ import logging
 import multiprocessing as mp
 import os
 import threading
+import time
+import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_for_any
 from typing import Protocol, Sequence
 
 from ingest.errors import stop_requested
@@ -134,7 +137,8 @@ class ProcessPool:
         for i in range(self.workers):
             queue.put(self._gpus[i] if self._gpus else "")
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads))
+        return guard(ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                         initargs=(queue, threads)))
 
     def _restart(self, broken: ProcessPoolExecutor) -> bool:
         """Replace `broken` (once, whoever notices first); False when out of restarts."""
@@ -209,20 +213,65 @@ def shutdown(executor: ProcessPoolExecutor, now: bool = False) -> None:
     processes = list((getattr(executor, "_processes", None) or {}).values())
     results = getattr(executor, "_result_queue", None)  # shutdown() forgets it
     executor.shutdown(wait=False, cancel_futures=True)
+    _unblock_reader(processes, results)
+
+
+def _unblock_reader(processes: Sequence, results) -> None:
+    """Kill `processes` and close this process's end of the result pipe.
+
+    A worker killed while sending a result leaves half a message in the pipe, and the pool's
+    reader thread waits for the rest forever: it never looks at the workers again, so the pool is
+    never marked broken, and the interpreter's exit waits for that thread too (seen: a stopped run
+    alive minutes later; one killed worker hanging `bookcast make`). Only EOF ends the wait, and
+    EOF needs every write end closed: the live workers' and this process's own."""
     for process in processes:
         process.kill()
     for process in processes:
         process.join(5)
-    # A worker killed while sending a result leaves half a message in the pipe, and the pool's
-    # reader thread waits for the rest forever — and the interpreter's exit waits for that thread
-    # (seen: a stopped run alive minutes later). This process holds the pipe's other end too;
-    # closing it ends the wait (EOF), and the thread winds the pool down as broken.
     writer = getattr(results, "_writer", None)
     if writer is not None:
         try:
             writer.close()
         except OSError:
             pass
+
+
+def guard(executor: ProcessPoolExecutor) -> ProcessPoolExecutor:
+    """`executor`, watched by a thread that turns a dead worker into a broken pool (`_guard`)."""
+    threading.Thread(target=_guard, args=(weakref.ref(executor),), name="bookcast-pool-guard", daemon=True).start()
+    return executor
+
+
+def _guard(executor_ref: "weakref.ref[ProcessPoolExecutor]", poll_s: float = 0.25) -> None:
+    """Watch an executor's workers; when one dies (exit code ≠ 0), stop its siblings and unblock
+    the reader, so the executor breaks (and `ProcessPool` restarts it) instead of waiting forever.
+
+    The siblings' batches are lost either way: a broken executor fails every pending future, and
+    `ProcessPool` resubmits them. Workers start lazily, so the set is looked at again every poll.
+    The thread ends after acting once, or with the executor's shutdown or collection (it holds
+    only a weak reference, so an executor nobody shut down is still wound down when dropped)."""
+    executor = executor_ref()
+    results = getattr(executor, "_result_queue", None)
+    ended: set[int] = set()
+    while executor is not None and (processes := getattr(executor, "_processes", None)) is not None:
+        del executor
+        running = {p.sentinel: p for p in list(processes.values()) if p.pid not in ended}
+        if not running:
+            time.sleep(poll_s)
+        for sentinel in wait_for_any(list(running), timeout=poll_s) if running else ():
+            process = running[sentinel]
+            ended.add(process.pid)
+            # None: reaped by another thread, code unknown. A worker never ends while its pool runs,
+            # so only a shutdown makes an ending (code 0, or unknown) normal.
+            code = process.exitcode
+            stopping = getattr(executor_ref(), "_shutdown_thread", True)
+            if code != 0 and not (stopping and code is None):
+                if not stopping:
+                    how = "ended" if code is None else f"exited ({code})" if code > 0 else f"got signal {-code}"
+                    log.warning("worker process %d %s; stopping the others", process.pid, how)
+                _unblock_reader([p for p in list(processes.values()) if p is not process], results)
+                return
+        executor = executor_ref()
 
 
 def _bridge(remote) -> Future:

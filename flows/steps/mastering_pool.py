@@ -20,7 +20,7 @@ from typing import Any, Callable, Protocol
 from ingest.errors import raise_if_stopped, stop_requested
 
 from flows.steps.export import export_slots, export_width
-from synth.pool import shutdown
+from synth.pool import guard, shutdown
 
 
 class MasteringPool(Protocol):
@@ -62,8 +62,8 @@ class ProcessMastering:
 
     def __init__(self) -> None:
         self.width = export_width()
-        self._executor = ProcessPoolExecutor(self.width, mp_context=mp.get_context("spawn"),
-                                             initializer=_init_worker)
+        self._executor = guard(ProcessPoolExecutor(self.width, mp_context=mp.get_context("spawn"),
+                                                   initializer=_init_worker))
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         future = self._executor.submit(fn, *args)
