@@ -11,9 +11,12 @@ import nothing of Prefect.
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable, Protocol
 
@@ -21,6 +24,8 @@ from ingest.errors import raise_if_stopped, stop_requested
 
 from flows.steps.export import export_slots, export_width
 from synth.pool import guard, shutdown
+
+log = logging.getLogger(__name__)
 
 
 class MasteringPool(Protocol):
@@ -58,15 +63,39 @@ def _init_worker() -> None:
 
 
 class ProcessMastering:
-    """`width` spawned worker processes, for one run."""
+    """`width` spawned worker processes, for one run.
+
+    A worker that dies (the OOM killer, a kill) breaks the executor: the chapters it held fail
+    with BrokenProcessPool (the export task's retry covers them), and the next chapter submitted
+    gets a fresh set of workers, a bounded number of times."""
+
+    max_restarts = 3
 
     def __init__(self) -> None:
         self.width = export_width()
-        self._executor = guard(ProcessPoolExecutor(self.width, mp_context=mp.get_context("spawn"),
-                                                   initializer=_init_worker))
+        self._lock = threading.Lock()
+        self._restarts = 0
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return guard(ProcessPoolExecutor(self.width, mp_context=mp.get_context("spawn"), initializer=_init_worker))
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        with self._lock:
+            try:
+                return self._executor.submit(fn, *args)
+            except BrokenProcessPool:
+                if self._restarts >= self.max_restarts or stop_requested.is_set():
+                    raise
+                self._restarts += 1
+                log.warning("a mastering worker died; restarting the workers (%d/%d)", self._restarts,
+                            self.max_restarts)
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start()
+                return self._executor.submit(fn, *args)
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        future = self._executor.submit(fn, *args)
+        future = self._submit(fn, *args)
         while True:  # wait, but answer a stop request at once (the worker cannot see it)
             try:
                 return future.result(timeout=0.25)
