@@ -11,6 +11,7 @@ import functools
 import logging
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 import weakref
@@ -18,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_any
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from ingest.errors import stop_requested
 from ingest.segment import Sentence
@@ -93,8 +94,6 @@ def _init_worker(devices: "mp.Queue[str]", threads: int) -> None:
     """Runs first in each worker: claim a GPU (or none) before anything can touch CUDA, and size
     the math libraries' thread pools. torch is not imported here: it reads these variables when
     an engine that needs it first imports it, and an espeak worker never pays for it (~250 MB)."""
-    import signal
-
     # A terminal's Ctrl-C reaches the whole process group; the parent decides when workers stop
     # (it kills them on a stop request), so they must not die mid-batch with a traceback of their own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -128,6 +127,7 @@ class ProcessPool:
         self.workers, self._gpus = workers, list(gpus)
         self._lock = threading.Lock()
         self._restarts = 0
+        self.deaths = DeathNotes()
         self._executor = self._start()
         self.description = f"{workers} GPU worker(s) {','.join(gpus)}" if gpus else f"{workers} CPU worker(s)"
 
@@ -138,7 +138,7 @@ class ProcessPool:
             queue.put(self._gpus[i] if self._gpus else "")
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         return guard(ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                         initargs=(queue, threads)))
+                                         initargs=(queue, threads)), self.deaths)
 
     def _restart(self, broken: ProcessPoolExecutor) -> bool:
         """Replace `broken` (once, whoever notices first); False when out of restarts."""
@@ -177,7 +177,8 @@ class ProcessPool:
         if self._restart(executor):
             threading.Thread(target=self._attempt, args=(result, fn, args), daemon=True).start()
         else:
-            result.set_exception(BrokenProcessPool("synthesis workers keep dying; giving up"))
+            result.set_exception(BrokenProcessPool(give_up_message("synthesis", self.max_restarts, self.deaths.last(),
+                                                                     "fewer --workers need less memory")))
 
     def _settle(self, result: Future, fn, args: tuple, executor: ProcessPoolExecutor, inner: Future) -> None:
         if inner.cancelled():  # the pool is closing (a stop request): nothing will come
@@ -236,13 +237,60 @@ def _unblock_reader(processes: Sequence, results) -> None:
             pass
 
 
-def guard(executor: ProcessPoolExecutor) -> ProcessPoolExecutor:
-    """`executor`, watched by a thread that turns a dead worker into a broken pool (`_guard`)."""
-    threading.Thread(target=_guard, args=(weakref.ref(executor),), name="bookcast-pool-guard", daemon=True).start()
+def guard(executor: ProcessPoolExecutor, on_death: Callable[[str], None] | None = None) -> ProcessPoolExecutor:
+    """`executor`, watched by a thread that turns a dead worker into a broken pool (`_guard`);
+    `on_death` hears how a worker died (for the error a user sees when they keep dying)."""
+    threading.Thread(target=_guard, args=(weakref.ref(executor), on_death), name="bookcast-pool-guard",
+                     daemon=True).start()
     return executor
 
 
-def _guard(executor_ref: "weakref.ref[ProcessPoolExecutor]", poll_s: float = 0.25) -> None:
+class DeathNotes:
+    """How the last worker died, as the guard heard it: for the error a user sees when they keep
+    dying. The executor's own thread may report the breakage a moment before the guard has looked,
+    so `last` waits briefly for a first note."""
+
+    def __init__(self) -> None:
+        self._last: str | None = None
+        self._heard = threading.Event()
+
+    def __call__(self, death: str) -> None:
+        self._last = death
+        self._heard.set()
+
+    def last(self, wait_s: float = 1.0) -> str | None:
+        self._heard.wait(wait_s)
+        return self._last
+
+
+def give_up_message(what: str, restarts: int, last_death: str | None, memory_hint: str) -> str:
+    """The one line a user gets when workers keep dying: what, how often, how the last one died,
+    and, where that looks like the out-of-memory killer, what needs less memory."""
+    last = f"; last: {last_death}" if last_death else ""
+    hint = f"; {memory_hint}" if last_death and "out-of-memory" in last_death else ""
+    return f"{what} workers keep dying ({restarts} restarts{last}); giving up{hint}"
+
+
+def describe_exit(pid: int, code: int | None) -> str:
+    """How a worker process ended, in words; SIGKILL is what Linux's out-of-memory killer sends."""
+    if code is None:
+        return f"worker process {pid} ended"
+    if code == -9:
+        return f"worker process {pid} was killed (SIGKILL: often the out-of-memory killer)"
+    return f"worker process {pid} got signal {-code}" if code < 0 else f"worker process {pid} exited ({code})"
+
+
+def _exit_code(process: mp.process.BaseProcess, wait_s: float = 0.5) -> int | None:
+    """An ended process's exit code. The executor's own thread may be reaping it at this instant
+    (then this thread's waitpid finds nothing); its answer lands on the same object a moment later."""
+    deadline = time.monotonic() + wait_s
+    while (code := process.exitcode) is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return code
+
+
+def _guard(executor_ref: "weakref.ref[ProcessPoolExecutor]", on_death: Callable[[str], None] | None,
+           poll_s: float = 0.25) -> None:
     """Watch an executor's workers; when one dies (exit code ≠ 0), stop its siblings and unblock
     the reader, so the executor breaks (and `ProcessPool` restarts it) instead of waiting forever.
 
@@ -258,17 +306,24 @@ def _guard(executor_ref: "weakref.ref[ProcessPoolExecutor]", poll_s: float = 0.2
         running = {p.sentinel: p for p in list(processes.values()) if p.pid not in ended}
         if not running:
             time.sleep(poll_s)
-        for sentinel in wait_for_any(list(running), timeout=poll_s) if running else ():
-            process = running[sentinel]
+        ready = [running[s] for s in wait_for_any(list(running), timeout=poll_s)] if running else []
+        # The executor's own thread SIGTERMs the others once it sees a death: the cause comes first.
+        for process in sorted(ready, key=lambda p: p.exitcode == -signal.SIGTERM):
             ended.add(process.pid)
-            # None: reaped by another thread, code unknown. A worker never ends while its pool runs,
-            # so only a shutdown makes an ending (code 0, or unknown) normal.
-            code = process.exitcode
-            stopping = getattr(executor_ref(), "_shutdown_thread", True)
+            # None: still unknown after a wait (reaped elsewhere). A worker never ends while its
+            # pool runs, so only a shutdown makes an ending (code 0, or unknown) normal.
+            code = _exit_code(process)
+            # Stopping: shut down by its owner, not broken by a death the executor's own thread saw first.
+            owner = executor_ref()
+            stopping = owner is None or (getattr(owner, "_shutdown_thread", True)
+                                         and not getattr(owner, "_broken", False))
+            del owner
             if code != 0 and not (stopping and code is None):
                 if not stopping:
-                    how = "ended" if code is None else f"exited ({code})" if code > 0 else f"got signal {-code}"
-                    log.warning("worker process %d %s; stopping the others", process.pid, how)
+                    death = describe_exit(process.pid, code)
+                    log.warning("%s; stopping the others", death)
+                    if on_death is not None:
+                        on_death(death)
                 _unblock_reader([p for p in list(processes.values()) if p is not process], results)
                 return
         executor = executor_ref()

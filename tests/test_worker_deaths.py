@@ -113,3 +113,20 @@ def test_a_mastering_worker_that_dies_is_replaced() -> None:
         assert pool._restarts == 1
     finally:
         pool.close()
+
+
+def test_mastering_workers_that_keep_dying_end_in_a_clear_error() -> None:
+    pool = ProcessMastering()
+    pool.max_restarts = 0
+    try:
+        pool.run(os.getpid)
+        for process in list(pool._executor._processes.values()):
+            os.kill(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not pool._executor._broken and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(BrokenProcessPool, match=r"mastering workers keep dying \(0 restarts; last: worker "
+                                                    r"process \d+ was killed .*; a lower BOOKCAST_MEMORY_MB"):
+            pool.run(os.getpid)
+    finally:
+        pool.close(now=True)

@@ -16,14 +16,14 @@ import multiprocessing as mp
 import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Protocol
 
 from ingest.errors import raise_if_stopped, stop_requested
 
 from flows.steps.export import export_slots, export_width
-from synth.pool import guard, shutdown
+from synth.pool import DeathNotes, give_up_message, guard, shutdown
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +75,24 @@ class ProcessMastering:
         self.width = export_width()
         self._lock = threading.Lock()
         self._restarts = 0
+        self.deaths = DeathNotes()
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        return guard(ProcessPoolExecutor(self.width, mp_context=mp.get_context("spawn"), initializer=_init_worker))
+        executor = ProcessPoolExecutor(self.width, mp_context=mp.get_context("spawn"), initializer=_init_worker)
+        return guard(executor, self.deaths)
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         with self._lock:
             try:
                 return self._executor.submit(fn, *args)
             except BrokenProcessPool:
-                if self._restarts >= self.max_restarts or stop_requested.is_set():
+                if stop_requested.is_set():
                     raise
+                if self._restarts >= self.max_restarts:
+                    hint = "a lower BOOKCAST_MEMORY_MB masters fewer chapters at once"
+                    raise BrokenProcessPool(give_up_message("mastering", self.max_restarts, self.deaths.last(),
+                                                            hint)) from None
                 self._restarts += 1
                 log.warning("a mastering worker died; restarting the workers (%d/%d)", self._restarts,
                             self.max_restarts)
