@@ -213,8 +213,12 @@ def shutdown(executor: ProcessPoolExecutor, now: bool = False) -> None:
         return
     processes = list((getattr(executor, "_processes", None) or {}).values())
     results = getattr(executor, "_result_queue", None)  # shutdown() forgets it
+    _stopped.add(executor)  # the guard must not take these kills for deaths
     executor.shutdown(wait=False, cancel_futures=True)
     _unblock_reader(processes, results)
+
+
+_stopped: "weakref.WeakSet[ProcessPoolExecutor]" = weakref.WeakSet()
 
 
 def _unblock_reader(processes: Sequence, results) -> None:
@@ -313,10 +317,11 @@ def _guard(executor_ref: "weakref.ref[ProcessPoolExecutor]", on_death: Callable[
             # None: still unknown after a wait (reaped elsewhere). A worker never ends while its
             # pool runs, so only a shutdown makes an ending (code 0, or unknown) normal.
             code = _exit_code(process)
-            # Stopping: shut down by its owner, not broken by a death the executor's own thread saw first.
+            # Stopping: killed by `shutdown(now=True)`, or shut down by its owner (not broken by a
+            # death the executor's own thread saw first).
             owner = executor_ref()
-            stopping = owner is None or (getattr(owner, "_shutdown_thread", True)
-                                         and not getattr(owner, "_broken", False))
+            stopping = owner is None or owner in _stopped or (getattr(owner, "_shutdown_thread", True)
+                                                              and not getattr(owner, "_broken", False))
             del owner
             if code != 0 and not (stopping and code is None):
                 if not stopping:
