@@ -1,6 +1,8 @@
 """synth's errors, under the one hierarchy rooted in `ingest.errors.BookcastError`."""
 from __future__ import annotations
 
+from concurrent.futures.process import BrokenProcessPool
+
 from ingest.errors import BookcastError
 
 
@@ -10,3 +12,8 @@ class VoiceError(BookcastError):
 
 class SynthesisError(BookcastError):
     """An engine failed to turn text into audio."""
+
+
+class WorkersDied(SynthesisError, BrokenProcessPool):
+    """Worker processes (synthesis or mastering) kept dying after every restart. Also a
+    BrokenProcessPool, which is what a pool's callers already handle."""

@@ -19,10 +19,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_any
-from typing import Callable, Protocol, Sequence
+from typing import Protocol, Sequence
 
-from ingest.errors import stop_requested
+from ingest.errors import Interrupted, stop_requested
 from ingest.segment import Sentence
+from synth.errors import WorkersDied
 from synth.heap import bound_onednn_cache, release_free_heap
 from synth.jobs import BatchResult, EngineSpec, Measure, engine_fingerprint, run_batch
 
@@ -127,7 +128,7 @@ class ProcessPool:
         self.workers, self._gpus = workers, list(gpus)
         self._lock = threading.Lock()
         self._restarts = 0
-        self.deaths = DeathNotes()
+        self.last_death: str | None = None  # how the last worker died, for the give-up error
         self._executor = self._start()
         self.description = f"{workers} GPU worker(s) {','.join(gpus)}" if gpus else f"{workers} CPU worker(s)"
 
@@ -138,17 +139,21 @@ class ProcessPool:
             queue.put(self._gpus[i] if self._gpus else "")
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         return guard(ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                         initargs=(queue, threads)), self.deaths)
+                                         initargs=(queue, threads)))
 
     def _restart(self, broken: ProcessPoolExecutor) -> bool:
         """Replace `broken` (once, whoever notices first); False when out of restarts."""
         with self._lock:
             if self._executor is not broken:
                 return True
-            if self._restarts >= self.max_restarts or stop_requested.is_set():  # stopping: workers were killed
+            if stop_requested.is_set():  # stopping: the workers were killed
+                return False
+            self.last_death = death_report(broken) or self.last_death
+            if self._restarts >= self.max_restarts:
                 return False
             self._restarts += 1
-            log.warning("a synthesis worker died; restarting the workers (%d/%d)", self._restarts, self.max_restarts)
+            log.warning("restarting the synthesis workers (%d/%d): %s", self._restarts, self.max_restarts,
+                        self.last_death or "one died")
             broken.shutdown(wait=False, cancel_futures=True)
             self._executor = self._start()
             return True
@@ -176,9 +181,11 @@ class ProcessPool:
     def _retry(self, result: Future, fn, args: tuple, executor: ProcessPoolExecutor) -> None:
         if self._restart(executor):
             threading.Thread(target=self._attempt, args=(result, fn, args), daemon=True).start()
+        elif stop_requested.is_set():  # the stop killed the workers: not a death to explain
+            result.set_exception(Interrupted("stopped on request; run the same command again to resume"))
         else:
-            result.set_exception(BrokenProcessPool(give_up_message("synthesis", self.max_restarts, self.deaths.last(),
-                                                                     "fewer --workers need less memory")))
+            result.set_exception(WorkersDied(give_up_message("synthesis", self.max_restarts, self.last_death,
+                                                             "fewer --workers need less memory")))
 
     def _settle(self, result: Future, fn, args: tuple, executor: ProcessPoolExecutor, inner: Future) -> None:
         if inner.cancelled():  # the pool is closing (a stop request): nothing will come
@@ -213,12 +220,8 @@ def shutdown(executor: ProcessPoolExecutor, now: bool = False) -> None:
         return
     processes = list((getattr(executor, "_processes", None) or {}).values())
     results = getattr(executor, "_result_queue", None)  # shutdown() forgets it
-    _stopped.add(executor)  # the guard must not take these kills for deaths
     executor.shutdown(wait=False, cancel_futures=True)
     _unblock_reader(processes, results)
-
-
-_stopped: "weakref.WeakSet[ProcessPoolExecutor]" = weakref.WeakSet()
 
 
 def _unblock_reader(processes: Sequence, results) -> None:
@@ -241,38 +244,30 @@ def _unblock_reader(processes: Sequence, results) -> None:
             pass
 
 
-def guard(executor: ProcessPoolExecutor, on_death: Callable[[str], None] | None = None) -> ProcessPoolExecutor:
-    """`executor`, watched by a thread that turns a dead worker into a broken pool (`_guard`);
-    `on_death` hears how a worker died (for the error a user sees when they keep dying)."""
-    threading.Thread(target=_guard, args=(weakref.ref(executor), on_death), name="bookcast-pool-guard",
-                     daemon=True).start()
+def guard(executor: ProcessPoolExecutor) -> ProcessPoolExecutor:
+    """`executor`, watched by a thread that turns a dead worker into a broken pool (`_guard`)."""
+    threading.Thread(target=_guard, args=(weakref.ref(executor),), name="bookcast-pool-guard", daemon=True).start()
     return executor
-
-
-class DeathNotes:
-    """How the last worker died, as the guard heard it: for the error a user sees when they keep
-    dying. The executor's own thread may report the breakage a moment before the guard has looked,
-    so `last` waits briefly for a first note."""
-
-    def __init__(self) -> None:
-        self._last: str | None = None
-        self._heard = threading.Event()
-
-    def __call__(self, death: str) -> None:
-        self._last = death
-        self._heard.set()
-
-    def last(self, wait_s: float = 1.0) -> str | None:
-        self._heard.wait(wait_s)
-        return self._last
 
 
 def give_up_message(what: str, restarts: int, last_death: str | None, memory_hint: str) -> str:
     """The one line a user gets when workers keep dying: what, how often, how the last one died,
     and, where that looks like the out-of-memory killer, what needs less memory."""
-    last = f"; last: {last_death}" if last_death else ""
+    last = f" (last: {last_death})" if last_death else ""
     hint = f"; {memory_hint}" if last_death and "out-of-memory" in last_death else ""
-    return f"{what} workers keep dying ({restarts} restarts{last}); giving up{hint}"
+    return f"{what} workers keep dying after {restarts} restarts{last}{hint}"
+
+
+def death_report(executor: ProcessPoolExecutor) -> str | None:
+    """How a broken executor's worker died, from the exit codes of those that have ended; None
+    when none has. The executor's own thread SIGTERMs the others once it sees a death, so another
+    cause comes first."""
+    ended = [p for p in list((getattr(executor, "_processes", None) or {}).values()) if wait_for_any([p.sentinel], 0)]
+    dead = [(p.pid, code) for p in ended if (code := _exit_code(p)) != 0]
+    if not dead:
+        return None
+    dead.sort(key=lambda pid_code: pid_code[1] == -signal.SIGTERM)
+    return describe_exit(*dead[0])
 
 
 def describe_exit(pid: int, code: int | None) -> str:
@@ -280,7 +275,7 @@ def describe_exit(pid: int, code: int | None) -> str:
     if code is None:
         return f"worker process {pid} ended"
     if code == -9:
-        return f"worker process {pid} was killed (SIGKILL: often the out-of-memory killer)"
+        return f"worker process {pid} was killed by SIGKILL, often the out-of-memory killer"
     return f"worker process {pid} got signal {-code}" if code < 0 else f"worker process {pid} exited ({code})"
 
 
@@ -293,8 +288,7 @@ def _exit_code(process: mp.process.BaseProcess, wait_s: float = 0.5) -> int | No
     return code
 
 
-def _guard(executor_ref: "weakref.ref[ProcessPoolExecutor]", on_death: Callable[[str], None] | None,
-           poll_s: float = 0.25) -> None:
+def _guard(executor_ref: "weakref.ref[ProcessPoolExecutor]", poll_s: float = 0.25) -> None:
     """Watch an executor's workers; when one dies (exit code ≠ 0), stop its siblings and unblock
     the reader, so the executor breaks (and `ProcessPool` restarts it) instead of waiting forever.
 
@@ -311,24 +305,20 @@ def _guard(executor_ref: "weakref.ref[ProcessPoolExecutor]", on_death: Callable[
         if not running:
             time.sleep(poll_s)
         ready = [running[s] for s in wait_for_any(list(running), timeout=poll_s)] if running else []
-        # The executor's own thread SIGTERMs the others once it sees a death: the cause comes first.
-        for process in sorted(ready, key=lambda p: p.exitcode == -signal.SIGTERM):
+        for process in ready:
             ended.add(process.pid)
             # None: still unknown after a wait (reaped elsewhere). A worker never ends while its
             # pool runs, so only a shutdown makes an ending (code 0, or unknown) normal.
             code = _exit_code(process)
-            # Stopping: killed by `shutdown(now=True)`, or shut down by its owner (not broken by a
-            # death the executor's own thread saw first).
+            # Stopping: a stop request's kills, or a shutdown by its owner — not a shutdown because a
+            # death broke it (`ProcessPool` may even have dropped it by now).
             owner = executor_ref()
-            stopping = owner is None or owner in _stopped or (getattr(owner, "_shutdown_thread", True)
-                                                              and not getattr(owner, "_broken", False))
+            stopping = stop_requested.is_set() or (owner is not None and getattr(owner, "_shutdown_thread", True)
+                                                   and not getattr(owner, "_broken", False))
             del owner
             if code != 0 and not (stopping and code is None):
-                if not stopping:
-                    death = describe_exit(process.pid, code)
-                    log.warning("%s; stopping the others", death)
-                    if on_death is not None:
-                        on_death(death)
+                if not stopping:  # the pool reports the death when it restarts (`death_report`)
+                    log.debug("%s; stopping the others", describe_exit(process.pid, code))
                 _unblock_reader([p for p in list(processes.values()) if p is not process], results)
                 return
         executor = executor_ref()

@@ -125,8 +125,8 @@ def test_mastering_workers_that_keep_dying_end_in_a_clear_error() -> None:
         deadline = time.monotonic() + 30
         while not pool._executor._broken and time.monotonic() < deadline:
             time.sleep(0.05)
-        with pytest.raises(BrokenProcessPool, match=r"mastering workers keep dying \(0 restarts; last: worker "
-                                                    r"process \d+ was killed .*; a lower BOOKCAST_MEMORY_MB"):
+        with pytest.raises(BrokenProcessPool, match=r"mastering workers keep dying after 0 restarts \(last: worker "
+                                                    r"process \d+ was killed .*\); a lower BOOKCAST_MEMORY_MB"):
             pool.run(os.getpid)
     finally:
         pool.close(now=True)

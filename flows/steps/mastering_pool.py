@@ -23,7 +23,8 @@ from typing import Any, Callable, Protocol
 from ingest.errors import raise_if_stopped, stop_requested
 
 from flows.steps.export import export_slots, export_width
-from synth.pool import DeathNotes, give_up_message, guard, shutdown
+from synth.errors import WorkersDied
+from synth.pool import death_report, give_up_message, guard, shutdown
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,12 @@ class ProcessMastering:
         self.width = export_width()
         self._lock = threading.Lock()
         self._restarts = 0
-        self.deaths = DeathNotes()
+        self.last_death: str | None = None
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(self.width, mp_context=mp.get_context("spawn"), initializer=_init_worker)
-        return guard(executor, self.deaths)
+        return guard(executor)
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         with self._lock:
@@ -89,13 +90,14 @@ class ProcessMastering:
             except BrokenProcessPool:
                 if stop_requested.is_set():
                     raise
+                self.last_death = death_report(self._executor) or self.last_death
                 if self._restarts >= self.max_restarts:
                     hint = "a lower BOOKCAST_MEMORY_MB masters fewer chapters at once"
-                    raise BrokenProcessPool(give_up_message("mastering", self.max_restarts, self.deaths.last(),
+                    raise WorkersDied(give_up_message("mastering", self.max_restarts, self.last_death,
                                                             hint)) from None
                 self._restarts += 1
-                log.warning("a mastering worker died; restarting the workers (%d/%d)", self._restarts,
-                            self.max_restarts)
+                log.warning("restarting the mastering workers (%d/%d): %s", self._restarts, self.max_restarts,
+                            self.last_death or "one died")
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._start()
                 return self._executor.submit(fn, *args)
