@@ -237,11 +237,15 @@ def _unblock_reader(processes: Sequence, results) -> None:
     for process in processes:
         process.join(5)
     writer = getattr(results, "_writer", None)
-    if writer is not None:
-        try:
-            writer.close()
-        except OSError:
-            pass
+    with _closing:  # a stop and the guard may both get here: closing one fd twice could close a reused one
+        if writer is not None and not writer.closed:
+            try:
+                writer.close()
+            except OSError:
+                pass
+
+
+_closing = threading.Lock()
 
 
 def guard(executor: ProcessPoolExecutor) -> ProcessPoolExecutor:
