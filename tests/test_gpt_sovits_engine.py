@@ -539,3 +539,56 @@ def test_engine_cuda_graphs_setting(voice_dir):
     assert plain.fingerprint() == graphed.fingerprint()
     for a, b in zip(plain.synthesize(sentences, seed=2), graphed.synthesize(sentences, seed=2)):
         np.testing.assert_array_equal(a.audio, b.audio)
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_every_clip(voice_dir, monkeypatch, caplog):
+    """A batch that does not fit the device (torch.OutOfMemoryError, raised here by the decoder for
+    more than one row at once — a CPU cannot be made to run out on cue) is decoded in halves, then
+    one by one: the same clips, a warning that says what to change; one sentence alone that does
+    not fit is a SynthesisError naming it. Continuous decoding keeps what had finished and decodes
+    the rest in half the slots."""
+    import logging
+
+    import torch
+
+    import synth.engines.gpt_sovits.engine as module
+
+    sentences = _mixed()
+    static = _engine(voice_dir)
+    expected = static.synthesize(sentences, seed=3)
+    real_batch, real_continuous = module.decode_batch, module.decode_continuous
+    widths = []
+
+    def batch_fits_one(model, phones, *args, **kwargs):
+        widths.append(len(phones))
+        if len(phones) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return real_batch(model, phones, *args, **kwargs)
+
+    monkeypatch.setattr(module, "decode_batch", batch_fits_one)
+    with caplog.at_level(logging.WARNING, logger=module.__name__):
+        for a, b in zip(expected, static.synthesize(sentences, seed=3), strict=True):
+            np.testing.assert_array_equal(b.audio, a.audio)
+    assert widths == [3, 1, 2, 1, 1]  # 3 → 1 + 2, then 2 → 1 + 1
+    assert "out of memory on cpu decoding 3 sentences at once; going on with 1 at a time" in caplog.text
+
+    monkeypatch.setattr(module, "decode_batch", lambda *a, **k: (_ for _ in ()).throw(torch.OutOfMemoryError("x")))
+    with pytest.raises(SynthesisError, match=r"out of memory on cpu decoding one sentence of \d+ phones"):
+        static.synthesize(sentences[:1], seed=3)
+
+    slots_seen = []
+
+    def continuous_one_then_full(model, phones, bert, prompt, *, slots, on_done, **kwargs):
+        slots_seen.append((len(phones), slots))
+        if slots > 1:  # the first sentence finishes, then the device runs out
+            first = real_continuous(model, phones[:1], bert[:1], prompt, slots=1, on_done=on_done, **{
+                k: (v[:1] if k == "seed" else v) for k, v in kwargs.items()})
+            assert len(first) == 1
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return real_continuous(model, phones, bert, prompt, slots=slots, on_done=on_done, **kwargs)
+
+    flowing = _engine(voice_dir, settings=replace(SamplingSettings(), batch_size=2, continuous=True))
+    monkeypatch.setattr(module, "decode_continuous", continuous_one_then_full)
+    for a, b in zip(expected, flowing.synthesize(sentences, seed=3), strict=True):
+        np.testing.assert_array_equal(b.audio, a.audio)
+    assert slots_seen == [(3, 2), (2, 1)]

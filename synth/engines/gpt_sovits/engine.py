@@ -234,15 +234,15 @@ class GptSovitsEngine:
             # Each finished sentence is vocoded while the others decode (on a GPU; overlap.py).
             with VocoderQueue(lambda i, tokens: self._vocode(tokens, feats[i], seed),  # type: ignore[arg-type]
                               self.device, self.overlap_vocoder) as vocoder:
-                self._semantic_tokens([feats[i] for i in order], seed,  # type: ignore[misc]
-                                      on_done=lambda k, tokens: vocoder.submit(order[k], tokens))
+                self._decode_within_memory([feats[i] for i in order], seed,  # type: ignore[misc]
+                                           on_done=lambda k, tokens: vocoder.submit(order[k], tokens))
                 audio.update(vocoder.results())
             spoken = []
         lengths = [len(feats[i].norm_text) for i in spoken]  # type: ignore[union-attr]
         for batch in bucket_batches(lengths, self.settings.batch_size):
             items = [spoken[b] for b in batch]
             batch_feats = [feats[i] for i in items]
-            tokens = self._semantic_tokens(batch_feats, seed)  # type: ignore[arg-type]
+            tokens = self._decode_within_memory(batch_feats, seed)  # type: ignore[arg-type]
             for i, toks in zip(items, tokens, strict=True):
                 audio[i] = self._vocode(toks, feats[i], seed)  # type: ignore[arg-type]
         return [
@@ -250,10 +250,51 @@ class GptSovitsEngine:
             for i, s in enumerate(sentences)
         ]
 
+    def _decode_within_memory(self, batch: list[TextFeatures], seed: int,
+                              on_done: Callable[[int, torch.Tensor], None] | None = None,
+                              slots: int | None = None) -> list[torch.Tensor]:
+        """`_semantic_tokens`, in smaller pieces when the device runs out of memory.
+
+        A batch of long sentences (or many slots) can need more than the card has free: another
+        process on it, a book with longer sentences than the one the batch size was tuned on. A
+        sentence's tokens depend only on itself and its seed (one random stream per row), so a
+        smaller batch gives the same tokens: on an out-of-memory error the batch is halved
+        (continuous decoding: the sentences not finished yet, in half the slots), down to one
+        sentence, which then fails with a SynthesisError that says so."""
+        slots = slots or self.settings.batch_size
+        done: dict[int, torch.Tensor] = {}
+
+        def record(k: int, tokens: torch.Tensor) -> None:
+            done[k] = tokens
+            if on_done is not None:
+                on_done(k, tokens)
+
+        try:
+            return self._semantic_tokens(batch, seed, record if on_done is not None else None, slots)
+        except torch.OutOfMemoryError:
+            pass  # retried below, outside the handler, so that the failed attempt's tensors are freed
+        rest = [k for k in range(len(batch)) if k not in done]
+        width = min(slots, len(rest)) if on_done is not None else len(batch)  # rows decoding together
+        if width <= 1:
+            first = batch[rest[0]]
+            raise SynthesisError(f"out of memory on {self.device} decoding one sentence of {len(first.phones)} "
+                                 f"phones: {first.norm_text[:60]!r}")
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        log.warning("out of memory on %s decoding %d sentences at once; going on with %d at a time "
+                    "(a smaller [settings] batch_size avoids the retry)", self.device, width, width // 2)
+        if on_done is not None:
+            self._decode_within_memory([batch[k] for k in rest], seed, lambda j, t: record(rest[j], t), width // 2)
+            return [done[k] for k in range(len(batch))]
+        half = len(batch) // 2
+        return self._decode_within_memory(batch[:half], seed) + self._decode_within_memory(batch[half:], seed)
+
     def _semantic_tokens(self, batch: list[TextFeatures], seed: int,
-                         on_done: Callable[[int, torch.Tensor], None] | None = None) -> list[torch.Tensor]:
+                         on_done: Callable[[int, torch.Tensor], None] | None = None,
+                         slots: int | None = None) -> list[torch.Tensor]:
         """GPT decoding of one bucket: prompt transcript + sentence, prompt tokens continued. With
-        `on_done` (continuous decoding), each sentence's tokens are handed over as it finishes."""
+        `on_done` (continuous decoding, `slots` rows at once), each sentence's tokens are handed
+        over as it finishes."""
         s = self.settings
         prompt_text = self.prompt.text
         phones, berts = [], []
@@ -269,7 +310,7 @@ class GptSovitsEngine:
         try:
             if on_done is not None and self.prompt.semantic is not None:
                 results = decode_continuous(
-                    self.t2s, phones, berts, self.prompt.semantic, slots=s.batch_size, sampling=sampling,
+                    self.t2s, phones, berts, self.prompt.semantic, slots=slots or s.batch_size, sampling=sampling,
                     early_stop_num=self.early_stop_num, seed=seeds, on_done=lambda k, r: on_done(k, r.tokens))
                 return [r.tokens for r in results]
             if s.cuda_graphs and self.device.type == "cuda" and self.prompt.semantic is not None:
@@ -281,6 +322,8 @@ class GptSovitsEngine:
             if on_done is not None:  # reference-free: decoded one by one anyway
                 for k, r in enumerate(results):
                     on_done(k, r.tokens)
+        except torch.OutOfMemoryError:
+            raise  # `_decode_within_memory` retries in smaller pieces
         except (ValueError, RuntimeError) as exc:
             raise SynthesisError(f"GPT decoding failed for {batch[0].norm_text[:60]!r}: {exc}") from exc
         return [r.tokens for r in results]
@@ -293,7 +336,8 @@ class GptSovitsEngine:
         # CPU generator: the same noise on any device (decode_with_style moves it)
         gen = torch.Generator().manual_seed(derive_seed("sovits", self.settings.seed, seed, feats.norm_text))
         try:
-            wav = decode_with_style(self.sovits, codes, phones, self.prompt.ge, self.noise_scale, self.settings.speed, gen)
+            wav = decode_with_style(self.sovits, codes, phones, self.prompt.ge, self.noise_scale, self.settings.speed,
+                                    gen)
         except (ValueError, RuntimeError) as exc:
             raise SynthesisError(f"SoVITS decoding failed for {feats.norm_text[:60]!r}: {exc}") from exc
         out = wav[0, 0].float().cpu().numpy()
