@@ -274,6 +274,8 @@ class GptSovitsEngine:
         except torch.OutOfMemoryError:
             pass  # retried below, outside the handler, so that the failed attempt's tensors are freed
         rest = [k for k in range(len(batch)) if k not in done]
+        if not rest:  # it ran out after the last sentence had finished
+            return [done[k] for k in range(len(batch))]
         width = min(slots, len(rest)) if on_done is not None else len(batch)  # rows decoding together
         if width <= 1:
             first = batch[rest[0]]
