@@ -19,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_any
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from ingest.errors import Interrupted, stop_requested
 from ingest.segment import Sentence
@@ -122,13 +122,10 @@ class ProcessPool:
     number of times, so one lost process costs a reload, not the run.
     """
 
-    max_restarts = 3
-
     def __init__(self, workers: int, gpus: Sequence[str]) -> None:
         self.workers, self._gpus = workers, list(gpus)
         self._lock = threading.Lock()
-        self._restarts = 0
-        self.last_death: str | None = None  # how the last worker died, for the give-up error
+        self.restarts = RestartBudget("synthesis", "fewer --workers need less memory")
         self._executor = self._start()
         self.description = f"{workers} GPU worker(s) {','.join(gpus)}" if gpus else f"{workers} CPU worker(s)"
 
@@ -141,22 +138,19 @@ class ProcessPool:
         return guard(ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                          initargs=(queue, threads)))
 
-    def _restart(self, broken: ProcessPoolExecutor) -> bool:
-        """Replace `broken` (once, whoever notices first); False when out of restarts."""
+    def _restart(self, broken: ProcessPoolExecutor) -> Exception | None:
+        """Replace `broken` (once, whoever notices first); the error for its batches when it
+        cannot be replaced (a stop request killed the workers, or the restarts are spent)."""
         with self._lock:
             if self._executor is not broken:
-                return True
-            if stop_requested.is_set():  # stopping: the workers were killed
-                return False
-            self.last_death = death_report(broken) or self.last_death
-            if self._restarts >= self.max_restarts:
-                return False
-            self._restarts += 1
-            log.warning("restarting the synthesis workers (%d/%d): %s", self._restarts, self.max_restarts,
-                        self.last_death or "one died")
-            broken.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._start()
-            return True
+                return None
+            if stop_requested.is_set():  # the stop killed the workers: not a death to explain
+                return Interrupted("stopped on request; run the same command again to resume")
+            try:
+                self._executor = self.restarts.replace(broken, self._start)
+            except WorkersDied as exc:
+                return exc
+            return None
 
     def _submit(self, fn, *args) -> Future:
         """`fn(*args)` on a worker; the future returned survives worker restarts.
@@ -179,13 +173,11 @@ class ProcessPool:
         inner.add_done_callback(functools.partial(self._settle, result, fn, args, executor))
 
     def _retry(self, result: Future, fn, args: tuple, executor: ProcessPoolExecutor) -> None:
-        if self._restart(executor):
+        error = self._restart(executor)
+        if error is None:
             threading.Thread(target=self._attempt, args=(result, fn, args), daemon=True).start()
-        elif stop_requested.is_set():  # the stop killed the workers: not a death to explain
-            result.set_exception(Interrupted("stopped on request; run the same command again to resume"))
         else:
-            result.set_exception(WorkersDied(give_up_message("synthesis", self.max_restarts, self.last_death,
-                                                             "fewer --workers need less memory")))
+            result.set_exception(error)
 
     def _settle(self, result: Future, fn, args: tuple, executor: ProcessPoolExecutor, inner: Future) -> None:
         if inner.cancelled():  # the pool is closing (a stop request): nothing will come
@@ -254,12 +246,28 @@ def guard(executor: ProcessPoolExecutor) -> ProcessPoolExecutor:
     return executor
 
 
-def give_up_message(what: str, restarts: int, last_death: str | None, memory_hint: str) -> str:
-    """The one line a user gets when workers keep dying: what, how often, how the last one died,
-    and, where that looks like the out-of-memory killer, what needs less memory."""
-    last = f" (last: {last_death})" if last_death else ""
-    hint = f"; {memory_hint}" if last_death and "out-of-memory" in last_death else ""
-    return f"{what} workers keep dying after {restarts} restarts{last}{hint}"
+class RestartBudget:
+    """A pool's worker restarts (the synthesis and the mastering pool each have one): how many
+    are spent, and how the last worker died, for the warning on each restart and the one line a
+    user reads when they run out."""
+
+    def __init__(self, what: str, memory_hint: str, limit: int = 3) -> None:
+        self.what, self.memory_hint, self.limit = what, memory_hint, limit
+        self.count = 0
+        self.last_death: str | None = None
+
+    def replace(self, broken: ProcessPoolExecutor, start: Callable[[], ProcessPoolExecutor]) -> ProcessPoolExecutor:
+        """Shut `broken` down and return `start()`; WorkersDied when `limit` restarts are spent."""
+        self.last_death = death_report(broken) or self.last_death
+        if self.count >= self.limit:
+            last = f" (last: {self.last_death})" if self.last_death else ""
+            hint = f"; {self.memory_hint}" if self.last_death and "out-of-memory" in self.last_death else ""
+            raise WorkersDied(f"{self.what} workers keep dying after {self.limit} restarts{last}{hint}")
+        self.count += 1
+        log.warning("restarting the %s workers (%d/%d): %s", self.what, self.count, self.limit,
+                    self.last_death or "one died")
+        broken.shutdown(wait=False, cancel_futures=True)
+        return start()
 
 
 def death_report(executor: ProcessPoolExecutor) -> str | None:

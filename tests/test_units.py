@@ -188,7 +188,7 @@ def test_a_killed_worker_is_replaced_and_its_batch_resubmitted() -> None:
         _kill_workers_during(pool, future)
         result = future.result(timeout=120)
         assert result.keys == tuple(keys) and len(result.flac) == 4
-        assert pool._restarts == 1
+        assert pool.restarts.count == 1
     finally:
         pool.close()
 
@@ -219,7 +219,7 @@ def test_workers_that_keep_dying_end_in_a_clear_error() -> None:
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPool(1, [])
-    pool.max_restarts = 0
+    pool.restarts.limit = 0
     try:
         future = pool.submit(EngineSpec("espeak"), ["k"], [SENTENCE], 0)
         _kill_workers_during(pool, future)

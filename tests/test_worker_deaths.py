@@ -50,7 +50,7 @@ if __name__ == "__main__":
     sibling, victim = pool._submit(slow), pool._submit(big_once)
     assert len(victim.result(timeout=120)) == 50 << 20
     assert sibling.result(timeout=120) == "slow"
-    assert pool._restarts == 1, pool._restarts
+    assert pool.restarts.count == 1, pool.restarts.count
     pool.close()
     print("ok")
 '''
@@ -110,14 +110,14 @@ def test_a_mastering_worker_that_dies_is_replaced() -> None:
         running.join(60)
         assert not running.is_alive() and isinstance(outcome[0], BrokenProcessPool), outcome
         assert pool.run(os.getpid) != first
-        assert pool._restarts == 1
+        assert pool.restarts.count == 1
     finally:
         pool.close()
 
 
 def test_mastering_workers_that_keep_dying_end_in_a_clear_error() -> None:
     pool = ProcessMastering()
-    pool.max_restarts = 0
+    pool.restarts.limit = 0
     try:
         pool.run(os.getpid)
         for process in list(pool._executor._processes.values()):

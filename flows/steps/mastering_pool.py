@@ -11,7 +11,6 @@ import nothing of Prefect.
 """
 from __future__ import annotations
 
-import logging
 import multiprocessing as mp
 import os
 import threading
@@ -23,10 +22,7 @@ from typing import Any, Callable, Protocol
 from ingest.errors import raise_if_stopped, stop_requested
 
 from flows.steps.export import export_slots, export_width
-from synth.errors import WorkersDied
-from synth.pool import death_report, give_up_message, guard, shutdown
-
-log = logging.getLogger(__name__)
+from synth.pool import RestartBudget, guard, shutdown
 
 
 class MasteringPool(Protocol):
@@ -70,13 +66,10 @@ class ProcessMastering:
     with BrokenProcessPool (the export task's retry covers them), and the next chapter submitted
     gets a fresh set of workers, a bounded number of times."""
 
-    max_restarts = 3
-
     def __init__(self) -> None:
         self.width = export_width()
         self._lock = threading.Lock()
-        self._restarts = 0
-        self.last_death: str | None = None
+        self.restarts = RestartBudget("mastering", "a lower BOOKCAST_MEMORY_MB masters fewer chapters at once")
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -90,16 +83,7 @@ class ProcessMastering:
             except BrokenProcessPool:
                 if stop_requested.is_set():
                     raise
-                self.last_death = death_report(self._executor) or self.last_death
-                if self._restarts >= self.max_restarts:
-                    hint = "a lower BOOKCAST_MEMORY_MB masters fewer chapters at once"
-                    raise WorkersDied(give_up_message("mastering", self.max_restarts, self.last_death,
-                                                            hint)) from None
-                self._restarts += 1
-                log.warning("restarting the mastering workers (%d/%d): %s", self._restarts, self.max_restarts,
-                            self.last_death or "one died")
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._start()
+                self._executor = self.restarts.replace(self._executor, self._start)  # or WorkersDied
                 return self._executor.submit(fn, *args)
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Any:
