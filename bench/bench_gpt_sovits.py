@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -40,7 +41,7 @@ from synth.engines.gpt_sovits.prompt import ReferencePrompt, reference_spec
 from synth.engines.gpt_sovits.text import prompt_features
 from synth.engines.gpt_sovits.voice import PRECISIONS, SamplingSettings
 
-KEYS = REPO.parent / "shared" / "fixtures" / "gpt_sovits_v2" / "keys_full_v2.json"
+KEYS = Path(os.environ.get("BOOKCAST_SHARED") or REPO.parent / "shared") / "fixtures" / "gpt_sovits_v2" / "keys_full_v2.json"
 PROMPT_TEXT = "今天天气真好，我们一起出去走走吧。"
 PARAGRAPH = (
     "我们用 PyTorch 训练了一个新的语音模型。它可以在普通的电脑上运行，速度也还不错。"

@@ -7,13 +7,16 @@ helpers: one place decides the location and the skip reason.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+# BOOKCAST_SHARED moves it: the GPU machine gets only the repository (bench/gpu_run.sh points it at
+# the copy bench/gpu_pack.py carries there).
+SHARED_DIR = Path(os.environ.get("BOOKCAST_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 FIXTURE_DIR = SHARED_DIR / "fixtures" / "gpt_sovits_v2"
 
 

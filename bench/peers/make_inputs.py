@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-KEYS = REPO.parent / "shared" / "fixtures" / "gpt_sovits_v2" / "keys_full_v2.json"
+KEYS = Path(os.environ.get("BOOKCAST_SHARED") or REPO.parent / "shared") / "fixtures" / "gpt_sovits_v2" / "keys_full_v2.json"
 SENTENCES = 64
 PROMPT_TOKENS = 75
 REF_SECONDS = 5.0
@@ -65,14 +66,21 @@ def _weights(keys: list, seed: int) -> OrderedDict[str, torch.Tensor]:
     return OrderedDict((name, out[name].half()) for name, *_ in keys)
 
 
-def write_weights(out: Path) -> tuple[Path, Path]:
-    """gpt.ckpt and sovits.pth in the official formats (fp16, configs as the trainer saves them)."""
+def write_weights(out: Path, eos_scale: float = 0.0, max_sec: int | None = None) -> tuple[Path, Path]:
+    """gpt.ckpt and sovits.pth in the official formats (fp16, configs as the trainer saves them).
+
+    `eos_scale` multiplies the GPT's EOS row: 0 (the peers' bench) never stops a row early; about 2
+    lets random weights end sentences at random lengths, as a voice does (gpu_e2e.py). `max_sec`
+    replaces the config's cap on a sentence's speech (the pipeline stops at 50 tokens a second)."""
     spec = json.loads(KEYS.read_text(encoding="utf-8"))
     gpt = _weights(spec["gpt"]["keys"], seed=17)
-    eos = int(spec["gpt"]["config_default_yaml"]["model"]["EOS"])
-    gpt["model.ar_predict_layer.weight"][eos].zero_()  # EOS never wins: fixed-length decoding
+    gpt_config = json.loads(json.dumps(spec["gpt"]["config_default_yaml"]))
+    eos = int(gpt_config["model"]["EOS"])
+    gpt["model.ar_predict_layer.weight"][eos] *= eos_scale
+    if max_sec is not None:
+        gpt_config["data"]["max_sec"] = max_sec
     gpt_path, sovits_path = out / "gpt.ckpt", out / "sovits.pth"
-    torch.save(OrderedDict(weight=gpt, config=spec["gpt"]["config_default_yaml"], info="GPT-e15"), gpt_path)
+    torch.save(OrderedDict(weight=gpt, config=gpt_config, info="GPT-e15"), gpt_path)
     config = json.loads(json.dumps(spec["sovits"]["config_default_json"]))
     config["model"]["version"] = "v2"
     sovits = _weights(spec["sovits"]["keys"], seed=23)
