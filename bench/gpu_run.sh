@@ -9,8 +9,8 @@
 # Stages (at most 9.5 minutes by their limits; no GPU has run it yet):
 #  1. the issue-17 figure: continuous vs static batching on a real book's sentence-length mix
 #     (bench_continuous.py: 192 Moby-Dick sentences, 32 slots, float16);
-#  2. the product end to end: `bookcast make` with a full-size GPT-SoVITS voice, static, continuous,
-#     continuous + CUDA graphs (gpu_e2e.py);
+#  2. the product end to end: `bookcast make` with a full-size GPT-SoVITS voice, static, static +
+#     CUDA graphs, continuous (gpu_e2e.py);
 #  3. the decoders side by side and SoVITS overlapped with decoding (gpu_check.py);
 #  4. the suite's CUDA tests.
 # STAGES=1,3 runs only those (a rerun after a failure). DRY=1 runs every stage small and on the CPU:
