@@ -6,16 +6,18 @@ and G2P. Random weights would stop at random steps, so the EOS row of the output
 and each sentence instead stops at its own cap — 2.2 semantic tokens (25 Hz) per phone, about
 what speech takes — so the mix of lengths is the book's. A real voice does not speak every phone
 alike (pauses, pace): `--length-noise σ` multiplies each cap by exp(σ·z), z a seeded normal, while
-the bucketing below still only knows phone counts, as the worker pool does. Five ways, interleaved,
-≥ 3 repetitions:
+the bucketing below still only knows phone counts, as the worker pool does. Six ways (`--ways`
+picks some), interleaved, ≥ 3 repetitions:
 
 - static, book order: batches of `--batch` consecutive sentences, rows leaving as they finish;
 - static, bucketed: the same after sorting by phone count (what the worker pool does);
 - continuous, longest first: `--batch` slots, each refilled with the next sentence as soon as its
   row stops, all the sentences fed longest first;
-- continuous, bucketed chunks: what `continuous = true` really gets — the pool cuts the chapter's
-  sentences, sorted by phone count, into chunks of 4 × `--batch` (CONTINUOUS_FILL), and each
-  worker call decodes its chunk through the slots, longest first, draining at its end;
+- continuous, bucketed chunks: what `continuous = true` got until session 13 — the pool cut the
+  chapter's sentences, sorted by phone count, into chunks of 4 × `--batch` (CONTINUOUS_FILL), and
+  each worker call decodes its chunk through the slots, longest first, draining at its end;
+- continuous, reading-order chunks: what it gets now — the same chunks cut in reading order, so each
+  holds a mix of lengths (fed longest first, it drains on its short ones);
 - continuous, book order: all the sentences through the slots in reading order.
 
 All produce the same tokens for every sentence (checked). Prints min/median wall and aggregate
@@ -109,6 +111,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--length-noise", type=float, default=0.0,
                     help="σ of a sentence's log length beyond its phone count (0: lengths follow phones exactly)")
+    ap.add_argument("--ways", help="only the ways whose names contain one of these comma-separated words")
     ap.add_argument("--precision", choices=("float32", "bfloat16", "float16"),
                     help="default: float32 on a CPU, float16 on CUDA (as the engine runs)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -186,7 +189,10 @@ def main() -> None:
     ways = {"static, book order": (book_order, args.batch, False), "static, bucketed": (bucketed, args.batch, False),
             "continuous, longest first": (bucketed, everything, True),
             f"continuous, bucketed chunks of {pool}": (bucketed, pool, True),
+            f"continuous, reading-order chunks of {pool}": (book_order, pool, True),
             "continuous, book order": (book_order, everything, False)}
+    if args.ways:
+        ways = {w: v for w, v in ways.items() if any(part.strip() in w for part in args.ways.split(","))}
     times: dict[str, list[float]] = {w: [] for w in ways}
     counts: dict[str, dict[str, int]] = {}
     reference = None
@@ -209,8 +215,11 @@ def main() -> None:
         print(f"| {way} | {min(t):.1f} | {statistics.median(t):.1f} | {total_tokens / statistics.median(t):.0f} | "
               f"{c['steps']} | {c['row-steps'] / c['steps']:.2f} | {c['row-columns'] / c['row-steps']:.0f} | "
               f"{c['prefill positions']} |")
-    for way in ("continuous, longest first", f"continuous, bucketed chunks of {pool}"):
+    for way in ("continuous, longest first", f"continuous, bucketed chunks of {pool}",
+                f"continuous, reading-order chunks of {pool}"):
         for static in ("static, book order", "static, bucketed"):
+            if way not in times or static not in times:
+                continue
             ratio = statistics.median(times[static]) / statistics.median(times[way])
             print(f"{way} vs {static}: {ratio:.2f}× aggregate tokens/s")
 

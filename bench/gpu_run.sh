@@ -49,7 +49,7 @@ stage() {  # stage NUMBER SECONDS NAME COMMAND...
 if [ -n "${DRY:-}" ]; then
     mix=(--sentences 8 --batch 4 --reps 1 --device cpu); e2e=(--dry-run); decoders=(--dry-run --batches 1,4 --tokens 20)
 else
-    mix=(--sentences 192 --batch 32 --reps 2); e2e=(--words 300); decoders=(--batches 1,8,32 --tokens 200 --reps 2)
+    mix=(--sentences 192 --batch 32 --reps 2 --ways "static,longest first,chunks"); e2e=(--words 300); decoders=(--batches 1,8,32 --tokens 200 --reps 2)
 fi
 stage 1 180 "continuous vs static, real book mix" \
     python3 bench/bench_continuous.py --length-noise 0.3 "${mix[@]}"

@@ -56,6 +56,11 @@ class EngineSpec:
         """Sentences per batch sent to a worker (the engine decodes a batch together)."""
         return self.info.batch_size(Path(self.voice) if self.voice else None)
 
+    @property
+    def mixed_batches(self) -> bool:
+        """Whether batches are cut in reading order rather than by length (see bucket_batches)."""
+        return self.info.mixed_batches(Path(self.voice) if self.voice else None)
+
     def build(self) -> Engine:
         return make_engine(self.kind, Path(self.voice) if self.voice else None,
                            Path(self.lexicon) if self.lexicon else None, settings_dict(self.settings))
@@ -126,8 +131,13 @@ def run_batch(spec: EngineSpec, keys: Sequence[str], sentences: Sequence[Sentenc
                        f"{socket.gethostname()}:{os.getpid()}", stats)
 
 
-def bucket_batches(items: Sequence[tuple[str, Sentence]], batch_size: int) -> list[list[tuple[str, Sentence]]]:
-    """Group sentences of similar length, so a batched decoder pads little and finishes rows together."""
-    ordered = sorted(items, key=lambda kv: len(kv[1].text))
+def bucket_batches(items: Sequence[tuple[str, Sentence]], batch_size: int,
+                   by_length: bool = True) -> list[list[tuple[str, Sentence]]]:
+    """Group sentences of similar length, so a batched decoder pads little and finishes rows together.
+
+    `by_length=False` keeps the given (reading) order instead, for an engine that refills its slots
+    as rows finish (EngineInfo.mixed_batches): a batch of mixed lengths fed longest first drains on
+    its short sentences, while one of similar lengths ends on rows that all finish late."""
+    ordered = sorted(items, key=lambda kv: len(kv[1].text)) if by_length else list(items)
     size = max(1, batch_size)
     return [list(ordered[i:i + size]) for i in range(0, len(ordered), size)]

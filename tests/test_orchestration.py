@@ -164,6 +164,44 @@ def test_bucket_batches_groups_by_length() -> None:
     assert flat == sorted(flat) and np.all(np.diff(flat) >= 0)
 
 
+def test_a_continuous_voice_gets_its_batches_in_reading_order(tmp_path: Path) -> None:
+    """The synthesis step cuts a chapter into batches by length for static decoding, but in reading
+    order for a continuous GPT-SoVITS voice (a mix of lengths, which its slots drain on)."""
+    from concurrent.futures import Future
+
+    from flows.steps.synthesis import Synthesis, engine_spec, synthesize
+    from ingest.script import Line
+    from ingest.segment import segment
+    from synth.cache import ClipCache
+
+    class Probe:  # a pool that keeps what it is sent and fails it, so nothing is synthesized
+        def __init__(self) -> None:
+            self.batches: list[list[str]] = []
+
+        def submit(self, spec, keys, sentences, seed, measure=None) -> Future:
+            self.batches.append([s.text for s in sentences])
+            future: Future = Future()
+            future.set_exception(RuntimeError("probe"))
+            return future
+
+    texts = [f"Sentence number {i} {'goes on and on ' * (i % 5)}here." for i in range(20)]
+    lines = [Line(s) for t in texts for s in segment(t, default="en")]
+    order = [line.sentence.text for line in lines]
+    for continuous, expected in ((False, sorted(order, key=len)), (True, order)):
+        voice = tmp_path / f"voice-{continuous}"
+        voice.mkdir()
+        (voice / "voice.toml").write_text(f'gpt = "g.ckpt"\nsovits = "s.pth"\nbert = "b"\nhubert = "h"\n[[reference]]\naudio = "r.wav"\n\n'
+                                          f"[settings]\nbatch_size = 2\ncontinuous = {str(continuous).lower()}\n",
+                                          encoding="utf-8")
+        spec = engine_spec("gpt-sovits", voice, None)
+        probe = Probe()
+        with pytest.raises(SynthesisError, match="probe"):
+            synthesize(Synthesis(probe, spec, "fp", ClipCache(tmp_path / "clips")), lines)  # type: ignore[arg-type]
+        assert [len(b) for b in probe.batches] == [2 * (4 if continuous else 1)] * (20 // (8 if continuous else 2)) \
+            + ([4] if continuous else [])
+        assert [t for b in probe.batches for t in b] == expected
+
+
 def test_second_run_on_the_same_output_refuses_clearly(prefect_harness, project: Path, capsys) -> None:
     import multiprocessing as mp
 

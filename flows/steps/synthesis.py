@@ -103,7 +103,7 @@ def synthesize(synth: Synthesis, lines: list[Line],
     on_batch(len(lines) - todo, 0.0)  # reused sentences count as done at once
     pending = {}
     for seed, sentences in missing.items():
-        for batch in bucket_batches(list(sentences.items()), spec.batch_size):
+        for batch in bucket_batches(list(sentences.items()), spec.batch_size, by_length=not spec.mixed_batches):
             batch_keys = [k for k, _ in batch]
             pending[pool.submit(spec, batch_keys, [s for _, s in batch], seed, clip_stats)] = batch
     batches = len(pending)

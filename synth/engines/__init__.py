@@ -39,6 +39,8 @@ class EngineInfo:
     placement: Literal["cpu", "gpu"] = "cpu"  # workers one per GPU (when there are GPUs) or per core
     deterministic: bool = True  # the same text always sounds the same: re-takes cannot help
     batch_size: Callable[[Path | None], int] = lambda voice: 16  # sentences per batch, for this voice
+    # True: cut a chapter's batches in reading order, not by length (a decoder that refills its slots)
+    mixed_batches: Callable[[Path | None], bool] = lambda voice: False
     needs_voice: bool = False  # a voice folder is required ([voice] path)
     uses_lexicon: bool = False  # the project's lexicon changes pronunciations (part of the fingerprint)
     preflight: Callable[[Path | None], None] | None = None  # cheap checks before a run; raises VoiceError

@@ -33,6 +33,14 @@ def _batch_size(voice: Path | None) -> int:
     return settings.batch_size * (CONTINUOUS_FILL if settings.continuous else 1)
 
 
+def _mixed_batches(voice: Path | None) -> bool:
+    """Continuous decoding gets its sentences in reading order: a worker's share then holds short
+    and long ones, fed longest first, so its slots drain on short ones (bench/README.md, session 13)."""
+    from synth.engines.gpt_sovits.voice import parse_voice
+
+    return voice is not None and parse_voice(voice).settings.continuous
+
+
 def _preflight(voice: Path | None) -> None:
     """Files only: the extra is installed and every file voice.toml names exists."""
     if importlib.util.find_spec("torch") is None:
@@ -57,6 +65,7 @@ ENGINE = EngineInfo(
     placement="gpu",
     deterministic=False,  # a new seed gives a new take: clip QC re-takes flagged sentences
     batch_size=_batch_size,
+    mixed_batches=_mixed_batches,
     needs_voice=True,
     uses_lexicon=True,
     preflight=_preflight,
