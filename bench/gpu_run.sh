@@ -32,9 +32,13 @@ mkdir -p /tmp/bookcast-site && tar -xJf .gpu/site.tar.xz -C /tmp/bookcast-site |
 export PYTHONPATH="/tmp/bookcast-site:$PWD"
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import sys, torch, transformers, prefect; print('python', sys.version.split()[0], '| torch', torch.__version__,
-'cuda', torch.version.cuda, torch.cuda.is_available(), '| transformers', transformers.__version__, '| prefect', prefect.__version__)" \
-    || { echo "gpu_run: the packed environment does not import"; exit 2; }
+# What the stages import, at once: a package the image no longer has fails here, in seconds (not
+# g2p_en itself: its import runs nltk downloads; synth.g2p reads only its data files).
+python3 -c "import sys, torch, transformers, prefect, prefect_dask, flows.cli, flows.produce, mastering.master, \
+synth.engines.gpt_sovits.engine, synth.g2p.en, synth.g2p.neural, pypinyin, jieba, cn2an, soxr, soundfile, lameenc, mutagen
+print('python', sys.version.split()[0], '| torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available(),
+      '| transformers', transformers.__version__, '| prefect', prefect.__version__)" \
+    || { echo "gpu_run: the packed environment does not import (see above); repack with bench/gpu_pack.py"; exit 2; }
 echo "cpus $(nproc), load $(cut -d' ' -f1 /proc/loadavg)"
 
 stage() {  # stage NUMBER SECONDS NAME COMMAND...
