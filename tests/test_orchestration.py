@@ -187,18 +187,20 @@ def test_a_continuous_voice_gets_its_batches_in_reading_order(tmp_path: Path) ->
     texts = [f"Sentence number {i} {'goes on and on ' * (i % 5)}here." for i in range(20)]
     lines = [Line(s) for t in texts for s in segment(t, default="en")]
     order = [line.sentence.text for line in lines]
-    for continuous, expected in ((False, sorted(order, key=len)), (True, order)):
+    assert len(order) == 20
+    # batch_size 2: static batches of 2 by length; continuous, 4 slots' worth (8) in reading order
+    cases = {False: ([2] * 10, sorted(order, key=len)), True: ([8, 8, 4], order)}
+    for continuous, (sizes, expected) in cases.items():
         voice = tmp_path / f"voice-{continuous}"
         voice.mkdir()
-        (voice / "voice.toml").write_text(f'gpt = "g.ckpt"\nsovits = "s.pth"\nbert = "b"\nhubert = "h"\n[[reference]]\naudio = "r.wav"\n\n'
-                                          f"[settings]\nbatch_size = 2\ncontinuous = {str(continuous).lower()}\n",
-                                          encoding="utf-8")
-        spec = engine_spec("gpt-sovits", voice, None)
+        (voice / "voice.toml").write_text(
+            'gpt = "g.ckpt"\nsovits = "s.pth"\nbert = "b"\nhubert = "h"\n[[reference]]\naudio = "r.wav"\n\n'
+            f"[settings]\nbatch_size = 2\ncontinuous = {str(continuous).lower()}\n", encoding="utf-8")
         probe = Probe()
+        synth = Synthesis(probe, engine_spec("gpt-sovits", voice, None), "fp", ClipCache(tmp_path / "clips"))  # type: ignore[arg-type]
         with pytest.raises(SynthesisError, match="probe"):
-            synthesize(Synthesis(probe, spec, "fp", ClipCache(tmp_path / "clips")), lines)  # type: ignore[arg-type]
-        assert [len(b) for b in probe.batches] == [2 * (4 if continuous else 1)] * (20 // (8 if continuous else 2)) \
-            + ([4] if continuous else [])
+            synthesize(synth, lines)
+        assert [len(b) for b in probe.batches] == sizes
         assert [t for b in probe.batches for t in b] == expected
 
 
