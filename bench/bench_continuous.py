@@ -32,7 +32,8 @@ On a CUDA device (`--device cuda`, the default where there is one) the model run
 the engine runs it there, and the same holds.
 
 Without `--book` the sentences are phone counts from a real book shipped beside this script
-(`data/moby-dick-phones.txt`: *Moby-Dick* from chapter 1, as bookcast's front end phonemises it),
+(`data/moby-dick-phones.txt`: *Moby-Dick* from "Loomings" on — bookcast's chapter 3, after the
+Etymology and the Extracts — as bookcast's front end phonemises it),
 so the GPU check runs the same realistic mix on a machine with no books on it; the phone ids are
 then seeded random ones, which cost what real ones cost.
 
