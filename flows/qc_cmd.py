@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
         data = [r.to_dict() for r in reports]
         write_json_atomic(Path(args.json_out), data if total is None else {"files": data, "book": total.__dict__})
     failed = [r for r in reports if not r.passed]
+    for r in failed:  # the table names a failed rule; this says by how much, as `make` does
+        for rule in r.failures:
+            print(f"  {Path(r.path).name}: {rule.rule} {rule.value} (allowed {rule.limit})")
     print(f"{len(reports) - len(failed)} of {len(reports)} file(s) pass the {preset.name} preset")
     if total is not None:
         print(f"book: {total.rule} {total.value} (allowed {total.limit}): {'pass' if total.passed else 'FAIL'}")

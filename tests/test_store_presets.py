@@ -94,7 +94,9 @@ def test_qc_command_names_the_failed_rule_and_the_book_length(tmp_path: Path, ca
     assert "book: book_length_min 0.39 (allowed 5..6000): FAIL" in out
     encode(narration(), folder / "02.mp3", "-c:a", "libmp3lame", "-b:a", "96k")
     assert main(["qc", str(folder / "02.mp3"), "--preset", "google-play"]) == 3
-    assert "FAIL: mp3_kbps" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAIL: mp3_kbps" in out
+    assert "02.mp3: mp3_kbps 96 (allowed >= 128 (mono))" in out  # by how much, not only which rule
 
 
 @pytest.mark.parametrize("preset", ["apple-books", "google-play"])
