@@ -18,7 +18,8 @@ picks some), interleaved, ≥ 3 repetitions:
   each worker call decodes its chunk through the slots, longest first, draining at its end;
 - continuous, reading-order chunks: what it gets now — the same chunks cut in reading order, so each
   holds a mix of lengths (fed longest first, it drains on its short ones);
-- continuous, book order: all the sentences through the slots in reading order.
+- continuous, book order: all the sentences through the slots in reading order;
+- with `--more-fills 8`: reading-order chunks of 8 × `--batch`, what a larger CONTINUOUS_FILL would feed.
 
 All produce the same tokens for every sentence (checked). Prints min/median wall and aggregate
 tokens/s per way, and both longest-first continuous ways ÷ each static; and, since a shared
@@ -113,6 +114,8 @@ def main() -> None:
     ap.add_argument("--length-noise", type=float, default=0.0,
                     help="σ of a sentence's log length beyond its phone count (0: lengths follow phones exactly)")
     ap.add_argument("--ways", help="only the ways whose names contain one of these comma-separated words")
+    ap.add_argument("--more-fills", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
+                    help=f"also reading-order chunks of these many slots' worth (the pool's is {CONTINUOUS_FILL})")
     ap.add_argument("--precision", choices=("float32", "bfloat16", "float16"),
                     help="default: float32 on a CPU, float16 on CUDA (as the engine runs)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -192,6 +195,8 @@ def main() -> None:
             f"continuous, bucketed chunks of {pool}": (bucketed, pool, True),
             f"continuous, reading-order chunks of {pool}": (book_order, pool, True),
             "continuous, book order": (book_order, everything, False)}
+    for fill in args.more_fills:  # what a larger CONTINUOUS_FILL would feed
+        ways[f"continuous, reading-order chunks of {fill * args.batch}"] = (book_order, fill * args.batch, True)
     if args.ways:
         ways = {w: v for w, v in ways.items() if any(part.strip() in w for part in args.ways.split(","))}
     times: dict[str, list[float]] = {w: [] for w in ways}
@@ -217,7 +222,7 @@ def main() -> None:
               f"{c['steps']} | {c['row-steps'] / c['steps']:.2f} | {c['row-columns'] / c['row-steps']:.0f} | "
               f"{c['prefill positions']} |")
     for way in ("continuous, longest first", f"continuous, bucketed chunks of {pool}",
-                f"continuous, reading-order chunks of {pool}"):
+                *(f"continuous, reading-order chunks of {fill * args.batch}" for fill in (CONTINUOUS_FILL, *args.more_fills))):
         for static in ("static, book order", "static, bucketed"):
             if way not in times or static not in times:
                 continue

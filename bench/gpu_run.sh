@@ -51,9 +51,9 @@ stage() {  # stage NUMBER SECONDS NAME COMMAND...
 }
 
 if [ -n "${DRY:-}" ]; then
-    mix=(--sentences 8 --batch 4 --reps 1 --device cpu); e2e=(--dry-run); decoders=(--dry-run --batches 1,4 --tokens 20)
+    mix=(--sentences 8 --batch 4 --reps 1 --device cpu --more-fills 1); e2e=(--dry-run); decoders=(--dry-run --batches 1,4 --tokens 20)
 else
-    mix=(--sentences 192 --batch 32 --reps 2 --ways "static,longest first,chunks"); e2e=(--words 300); decoders=(--batches 1,8,32 --tokens 200 --reps 2)
+    mix=(--sentences 192 --batch 32 --reps 2 --ways "static,longest first,chunks" --more-fills 8); e2e=(--words 300); decoders=(--batches 1,8,32 --tokens 200 --reps 2)
 fi
 stage 1 180 "continuous vs static, real book mix" \
     python3 bench/bench_continuous.py --length-noise 0.3 "${mix[@]}"
