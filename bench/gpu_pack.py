@@ -12,7 +12,8 @@ for the machine:
   imports them and the call may carry 64 MiB in all: imageio-ffmpeg (M4B only, 68 MB) and
   espeakng-loader (the default voice; the check runs a GPT-SoVITS voice);
 - the shared fixtures' small files (keys_full_v2.json: the full-size configs; the goldens) are
-  copied to `.gpu/shared/`, which gpu_run.sh puts where the tests look (`../shared`).
+  copied to `.gpu/shared/`, which gpu_run.sh names in BOOKCAST_SHARED (where the tests and
+  benches look instead of `../shared`).
 
 `.gpu/` is listed in .git/info/exclude, so nothing of it is committed; the run names it in `carry`:
 
