@@ -107,12 +107,16 @@ def test_random_unicode_never_crashes(seed):
         assert not any(c.isdigit() for r in s.runs for c in r.text)
 
 
-def test_roman_numerals_only_in_headings():
+def test_roman_numerals_in_headings_and_after_section_words():
+    """A bare numeral is a number only in a heading; in running text only after Chapter, Book,
+    Part and the like ('CHAPTER IV' was once spelled 'I V')."""
     assert segment("Chapter IV", "en", heading=True)[0].runs[0].text == "Chapter four"
     assert segment("XII. The End", "en", heading=True)[0].runs[0].text == "twelve. The End"
     assert segment("第III章 开始", "zh", heading=True)[0].runs[0].text == "第三章开始"
     assert segment("I went home.", "en", heading=True)[0].runs[0].text == "I went home."
-    assert "four" not in segment("Chapter IV", "en")[0].runs[0].text
+    assert segment("Chapter IV", "en")[0].runs[0].text == "Chapter four"
+    assert segment("He lived in XII houses.", "en")[0].runs[0].text == "He lived in X I I houses."
+    assert segment("Part I never saw.", "en")[0].runs[0].text == "Part I never saw."
 
 
 def test_url_policy():

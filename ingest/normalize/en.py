@@ -73,6 +73,13 @@ _REGNAL = re.compile(r"\b(King|Queen|Pope|Emperor|Tsar|Henry|Louis|Elizabeth|Geo
                      r"|Richard|James|Mary|John|Paul|Pius|Leo|Philip|Frederick|Alexander|Peter|Catherine"
                      r"|Napoleon|Ramesses|Ptolemy|Benedict|Gregory|Innocent|Clement|Ivan)\s([IVX]{1,6})\b")
 _WORLD_WAR = re.compile(r"\b(World War)\s(I{1,2})\b")
+# 'BOOK II.', 'CHAPTER XLII', 'see Chapter iv' in running text (headings have their own pass): the
+# number a narrator says. Numerals with D or M are left alone (CD, MIX, DIV are words), a lone C or L
+# is a letter label, and a lone 'I' followed by a lower-case word is the pronoun ('Part I never saw').
+_SECTION_ROMAN = re.compile(r"\b(Chapter|CHAPTER|chapter|Book|BOOK|book|Part|PART|Volume|VOLUME|volume|Act|ACT"
+                            r"|Scene|SCENE|Section|SECTION|section|Canto|CANTO|Appendix|APPENDIX|Psalm|PSALM)"
+                            r"\s([IVXLC]{1,8}|[ivxlc]{2,8})\b(?!['’-])")
+_PLURAL_S = re.compile(r"(?<=[A-Za-z])\((s|es)\)")  # 'word(s)' is read 'words'
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTH_DAY = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s(\d{1,2})(?:st|nd|rd|th)?\b(,?\s(\d{4})\b)?")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s(" + "|".join(_MONTHS) + r")\b")
@@ -89,7 +96,7 @@ _NUMBER = re.compile(ANY_NUM)
 _LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])(?!(?:st|nd|rd|th|s)\b)"
                            r"(?!(?:km|cm|mm|nm|kg|mg|ml|mL|kW|kWh|mph|lbs?|oz|ft|GB|MB|KB|TB|GHz|MHz|Hz|[mgLkKMB])\b)")
 _INITIAL = re.compile(r"\b([A-Z])\.(?=\s[A-Z])")
-_ACRONYM = re.compile(r"\b([A-Z]{2,6})(s?)\b")
+_ACRONYM = re.compile(r"\b([A-Z]{2,})(s?)\b")
 # 1.2k, 3M, 7B (after money, which reads "$2k" itself): the scale said as a word.
 _SCALED = re.compile(r"(?<![\d.$£€¥])(\d++(?:\.\d++)?)(k|K|M|B|bn)\b")
 _SCALE_WORDS = {"k": "thousand", "K": "thousand", "M": "million", "B": "billion", "bn": "billion"}
@@ -181,6 +188,16 @@ def _regnal(m: re.Match) -> str:
     return m.group(0) if n is None else f"{m.group(1)} the {en_ordinal(n)}"
 
 
+def _section_roman(m: re.Match) -> str:
+    numeral = m.group(2)
+    if numeral in ("C", "L"):  # 'Appendix C', 'Section L': a letter, not 100 or 50
+        return m.group(0)
+    if numeral == "I" and re.match(r"\s+[a-z]", m.string[m.end():]):
+        return m.group(0)
+    n = roman_to_int(numeral.upper())
+    return m.group(0) if n is None else f"{m.group(1)} {en_number(str(n))}"
+
+
 def _plural_year(m: re.Match) -> str:
     words = en_year(int(m.group(1)))
     return words[:-1] + "ies" if words.endswith("y") else words + "s"
@@ -207,6 +224,8 @@ def spelled_out(word: str) -> bool:
     pron = cmu_dict().get(word.lower())
     if pron is not None:
         return _as_letters(word, pron)
+    if len(word) > 6:  # SKRIMSHANDER, DUODECIMO: a name or word set in capitals, said as a word
+        return not any(c in _VOWELS for c in word)
     return len(word) <= 3 or not _pronounceable(word)
 
 
@@ -260,6 +279,9 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = _INITIALISM.sub(lambda m: " ".join(m.group(1).replace(".", "")), text)
         if final_stop and not text.rstrip().endswith("."):
             text = text.rstrip() + "."  # 'on Main St.' ends the sentence too
+    if "(" in text:
+        text = _PLURAL_S.sub(r"\1", text)
+    text = _SECTION_ROMAN.sub(_section_roman, text)
     if "I" in text or "V" in text or "X" in text:
         text = _WORLD_WAR.sub(lambda m: f"{m.group(1)} {'One' if m.group(2) == 'I' else 'Two'}", text)
         text = _REGNAL.sub(_regnal, text)
