@@ -17,7 +17,7 @@ from synth.g2p.cmu import LETTERS, cmu_dict
 from synth.g2p.neural import neural_g2p
 from synth.g2p.symbols import symbol_to_id
 
-_TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|[,.!?…;:\-—]")
+_TOKEN = re.compile(r"'?[A-Za-z]+(?:'[A-Za-z]+)*'?|[,.!?…;:\-—]")
 _CAMEL = re.compile(r"[a-z][A-Z]")
 _CAMEL_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _PUNCT = {",": ",", ".": ".", "!": "!", "?": "?", "…": "…", ";": ",", ":": ",", "-": "-", "—": ","}
@@ -64,6 +64,14 @@ def _guess_pos(prev: str, nxt: str) -> str:
     return ""
 
 
+# What is left of a word after an apostrophe ate letters: said as sounds, never as a letter's name
+# or a dictionary abbreviation ('st' is not "street" in can'st, 'n' not "en" in hav'n't).
+_ELIDED = {"st": ("S", "T"), "t": ("T",), "n": ("AH0", "N"), "d": ("D",), "ll": ("L",), "ve": ("V",),
+           "re": ("ER0",), "m": ("M",), "em": ("AH0", "M"), "s": ("Z",), "th": ("DH",), "y": ("Y",),
+           "r": ("R",), "nt": ("N", "T")}
+_EDGE = {"th'": ("DH", "AH0"), "an'": ("AH0", "N"), "'n'": ("AH0", "N"), "o'": ("AH0",)}
+
+
 class EnglishG2P:
     """Callable: normalised en text -> phones (ARPAbet and v2 punctuation)."""
 
@@ -89,6 +97,14 @@ class EnglishG2P:
 
     def word(self, tok: str, prev: str = "", nxt: str = "", tokens: list[str] | None = None,
              i: int = 0) -> tuple[str, ...]:
+        if tok.startswith("'") or tok.endswith("'"):
+            # 'em, 'tis, goin', th': elisions the dictionary (or _EDGE) knows; otherwise a quote mark
+            edged = tok.lower()
+            if edged in _EDGE:
+                return _EDGE[edged]
+            if edged in self.lexicon or edged in cmu_dict():
+                return self.lexicon.get(edged) or cmu_dict()[edged]
+            tok = tok.strip("'")
         low = tok.lower()
         if low in self.lexicon:
             return self.lexicon[low]
@@ -125,7 +141,7 @@ class EnglishG2P:
                 return base + ("IH0", "Z")
             return base + (("S",) if last in ("P", "T", "K", "F", "TH") else ("Z",))
         if "'" in low:
-            return tuple(p for part in low.split("'") if part for p in self._lookup(part))
+            return self._elided(low)
         if len(low) <= 3 and not re.search(r"[aeiouy]", low):
             return tuple(p for c in low for p in LETTERS[c])
         for cut in range(3, len(low) - 2):  # compounds: bookcast = book + cast
@@ -133,6 +149,22 @@ class EnglishG2P:
             if left in cmu and right in cmu and len(right) >= 3:
                 return cmu[left] + cmu[right]
         return neural_g2p().predict(low)
+
+    def _elided(self, low: str) -> tuple[str, ...]:
+        """Old-style contractions the dictionary lacks (can'st, hav'n't, d'ye, tellin'): each part
+        said as itself; a fragment as its sounds; a stem missing its final 'e' (hav, giv) as the
+        dictionary word with it."""
+        cmu = cmu_dict()
+        parts = [part for part in low.split("'") if part]
+        out: list[str] = []
+        for part in parts:
+            if len(parts) > 1 and part in _ELIDED:
+                out.extend(_ELIDED[part])
+            elif part not in cmu and part + "e" in cmu:
+                out.extend(cmu[part + "e"])
+            else:
+                out.extend(self._lookup(part))
+        return tuple(out)
 
 
 def _letter(tok: str, tokens: list[str], i: int) -> tuple[str, ...]:
