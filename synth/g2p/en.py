@@ -2,7 +2,8 @@
 
 Lookup order per word: user lexicon, spelled letters, homographs (the reading chosen from the
 neighbouring words, since the nltk tagger g2p_en uses needs a download), the CMU dictionary,
-possessives and two-word compounds from the dictionary, and only then g2p_en's neural model.
+possessives, old contractions, a dictionary word plus an unstressed ending (-less, -ness, -men,
+-est) and strict two-word compounds, and only then g2p_en's neural model.
 Results are cached per word: the neural model costs about a millisecond a word.
 """
 from __future__ import annotations
@@ -144,11 +145,7 @@ class EnglishG2P:
             return self._elided(low)
         if len(low) <= 3 and not re.search(r"[aeiouy]", low):
             return tuple(p for c in low for p in LETTERS[c])
-        for cut in range(3, len(low) - 2):  # compounds: bookcast = book + cast
-            left, right = low[:cut], low[cut:]
-            if left in cmu and right in cmu and len(right) >= 3:
-                return cmu[left] + cmu[right]
-        return neural_g2p().predict(low)
+        return _derived(low, cmu) or neural_g2p().predict(low)
 
     def _elided(self, low: str) -> tuple[str, ...]:
         """Old-style contractions the dictionary lacks (can'st, hav'n't, d'ye, tellin'): each part
@@ -165,6 +162,40 @@ class EnglishG2P:
             else:
                 out.extend(self._lookup(part))
         return tuple(out)
+
+
+# Unstressed endings a dictionary word takes: measure+less, heathen+ish, know+est (archaic), go+eth.
+_SUFFIXES = {"lessness": ("L", "AH0", "S", "N", "AH0", "S"), "less": ("L", "AH0", "S"),
+             "ness": ("N", "AH0", "S"), "ful": ("F", "AH0", "L"), "ish": ("IH0", "SH"),
+             "man": ("M", "AH0", "N"), "men": ("M", "AH0", "N"), "est": ("IH0", "S", "T"),
+             "eth": ("IH0", "TH")}
+
+
+def _derived(low: str, cmu: dict[str, tuple[str, ...]]) -> tuple[str, ...] | None:
+    """A dictionary word plus an unstressed ending, or two dictionary words of four letters or more,
+    the second starting with a consonant (whale+bone, main+mast, book+cast); None otherwise.
+
+    Looser splits read Moby-Dick badly: the dictionary holds names and abbreviations ('des',
+    'doub', 'meth', 'kee'), so des+cried, meth+inks and kee+led came out in place of the neural
+    model's better guesses."""
+    for suffix, phones in _SUFFIXES.items():
+        base = low[:-len(suffix)]
+        if not low.endswith(suffix) or len(base) < 3:
+            continue
+        if suffix in ("est", "eth") and base[-1] != base[-2] and base + "e" in cmu:  # mak+eth: make
+            return cmu[base + "e"] + phones
+        if base in cmu:
+            return cmu[base] + phones
+    for cut in range(4, len(low) - 3):
+        left, right = low[:cut], low[cut:]
+        if right[0] not in "aeiouy" and left in cmu and right in cmu:
+            return cmu[left] + _secondary(cmu[right])
+    return None
+
+
+def _secondary(phones: tuple[str, ...]) -> tuple[str, ...]:
+    """The second word of a compound takes secondary stress (WHALE-bone, not whale-BONE)."""
+    return tuple(p[:-1] + "2" if p.endswith("1") else p for p in phones)
 
 
 def _letter(tok: str, tokens: list[str], i: int) -> tuple[str, ...]:
