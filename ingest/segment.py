@@ -208,6 +208,9 @@ _HEADING_WORD = re.compile(r"^(Chapter|CHAPTER|Part|PART|Book|BOOK|Volume|VOLUME
                            r"|SECTION|Appendix|Lesson|Canto|Letter)\s+([IVXLCDM]+)\b")
 _HEADING_BARE = re.compile(r"^([IVXLCDM]+)(?=[.:、]|\s*$)")
 _HEADING_ZH = re.compile(r"第([IVXLCDM]+)([章节部卷回篇幕])")
+# A paragraph numbered like a list ('II. A Loose-Fish is fair game'): the numeral is a number unless
+# it is an initial ('V. S. Naipaul'); a lone C or L ('C. S. Lewis', 'L. Frank Baum') never is.
+_LIST_ROMAN = re.compile(r"^([IVX]|[IVXLC]{2,7})\.(?=\s*$|\s+(?![A-Z]\.)[A-Z0-9\"“‘(])")
 
 
 def romans_in_heading(text: str) -> str:
@@ -218,6 +221,13 @@ def romans_in_heading(text: str) -> str:
     text = _HEADING_WORD.sub(lambda m: arabic(m, 2, "{} {}"), text)
     text = _HEADING_BARE.sub(lambda m: arabic(m, 1, "{}"), text)
     return _HEADING_ZH.sub(lambda m: arabic(m, 1, "第{}{}"), text)
+
+
+def roman_list_number(text: str) -> str:
+    """'II. A Loose-Fish is fair game' -> '2. A Loose-Fish is fair game' (read 'two.')."""
+    m = _LIST_ROMAN.match(text)
+    n = roman_to_int(m.group(1)) if m else None
+    return text if n is None else f"{n}{text[m.end(1):]}"
 
 
 # Numbers and symbols are spoken longer than their units say ('&&&&' counts nothing, '7777' is
@@ -279,8 +289,7 @@ def segment(paragraph: str, default: Lang = "en", where: str = "", heading: bool
     within 1.5 times that (numbers and symbols read longer than they are written).
     """
     text = clean_text(paragraph)
-    if heading:
-        text = romans_in_heading(text)
+    text = romans_in_heading(text) if heading else roman_list_number(text)
     pieces: list[str] = []
     for sentence in split_sentences(text):
         pieces.extend(cut_long(sentence, config.max_units))
