@@ -65,6 +65,8 @@ _NEVER_SPLIT_AFTER = frozenset("""mr mrs ms dr prof st vs e.g i.e mt ave gov gen
 approx cf u.s u.k u.n ph.d""".split())
 _SPLIT_UNLESS_NUMBER = frozenset("no nos fig figs vol ch pp p jan feb mar apr jun jul aug sep sept oct nov dec".split())
 _SPLIT_IF_CAPITAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
+_SECTION_ABBR = frozenset("vol vols ch chap pt bk sec art".split())  # 'Vol. II of the Library'
+_ROMAN_NEXT = re.compile(r"\s*[IVXLC]+\b")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _INITIALS = re.compile(r"^(?:[A-Z]\.){1,3}[A-Z]$")
 
@@ -116,6 +118,8 @@ def _is_boundary(text: str, m: re.Match) -> bool:
         if _INITIALS.match(word.group(1)):  # 'T.S. Eliot', 'J.R.R. Tolkien': initials before a name
             return False
         if w in _SPLIT_UNLESS_NUMBER and nxt.isdigit():
+            return False
+        if w in _SECTION_ABBR and _ROMAN_NEXT.match(rest):
             return False
         if w in _SPLIT_IF_CAPITAL and not nxt.isupper():
             return False

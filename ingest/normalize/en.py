@@ -24,9 +24,10 @@ _ABBREVIATIONS = [  # (pattern, replacement); case-sensitive, applied in order
     (r"\bMr\.", "Mister"), (r"\bMrs\.", "Missus"), (r"\bMs\.", "Miz"), (r"\bDr\.", "Doctor"),
     (r"\bProf\.", "Professor"), (r"\bSt\.(?= [A-Z])", "Saint"), (r"\bSt\.", "Street"),
     (r"\bJr\.", "Junior"), (r"\bSr\.", "Senior"), (r"\bvs\.?(?=\s)", "versus"),
-    (r"\betc\.", "et cetera"), (r"\be\.g\.", "for example"), (r"\bi\.e\.", "that is"),
+    (r"\betc\.", "et cetera"), (r"\b[eE]\.[gG]\.", "for example"), (r"\b[iI]\.[eE]\.", "that is"),
     (r"\bapprox\.", "approximately"), (r"\bNo\.(?=\s?\d)", "number"), (r"\bFig\.", "figure"),
-    (r"\bVol\.", "volume"), (r"\bCh\.", "chapter"), (r"\bpp\.(?=\s?\d)", "pages"),
+    (r"\bVol\.", "volume"), (r"\bVols\.", "volumes"), (r"\bCh\.", "chapter"), (r"\bChap\.", "chapter"),
+    (r"\bpp\.(?=\s?\d)", "pages"),
     (r"\bp\.(?=\s?\d)", "page"), (r"\bMt\.", "Mount"), (r"\bAve\.", "Avenue"),
     (r"\bInc\.", "Incorporated"), (r"\bLtd\.", "Limited"), (r"\bCorp\.", "Corporation"),
     (r"\bDept\.", "Department"), (r"\bGov\.", "Governor"), (r"\bGen\.", "General"),
@@ -229,7 +230,8 @@ def spelled_out(word: str) -> bool:
     return len(word) <= 3 or not _pronounceable(word)
 
 
-_SHORT_WORDS = frozenset("NO GO SO DO OH MY BE WE HE ME IF OR AN AT IN ON TO OF IS AM BY UP HI YO OX AH".split())
+_SHORT_WORDS = frozenset("""NO GO SO DO OH MY BE WE HE ME IF OR AN AT IN ON TO OF IS AM BY UP HI YO OX AH
+YE HO LO HA OW EH AY""".split())
 _VOWELS = set("AEIOUY")
 _CLUSTERS = frozenset("""STR SCR SPR SPL SHR THR CHR SCH PHR NTH NCH RTH RST NDS NTS NGS RLD GHT TCH LTS
 RDS RMS RNS LDS MPS NKS RKS""".split())
