@@ -126,7 +126,7 @@ def _is_boundary(text: str, m: re.Match) -> bool:
     return not nxt.islower()
 
 
-_NUM_UNITS = "km/h|m/s|km²|m²|cm²|m³|mAh|km|cm|mm|nm|μm|kg|mg|ml|mL|kW|m|g|L|%|‰|℃|°C|°F|°"
+_NUM_UNITS = "km/h|m/s|km²|m²|cm²|m³|mAh|GHz|MHz|kHz|Hz|dB|km|cm|mm|nm|μm|kg|mg|ml|mL|kW|ms|μs|m|g|L|%|‰|℃|°C|°F|°"
 _ATOM = re.compile(
     r"(?P<url>" + URL.pattern + r")|(?P<email>" + EMAIL.pattern + r")"
     r"|(?P<tagged>" + TAGGED.pattern + r")"
@@ -139,6 +139,8 @@ _ATOM = re.compile(
     r"|(?P<ko>[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]+)"
     r"|(?P<space>\s+)|(?P<other>.)", re.S)
 # A number right before one of these is counted in Chinese even after an English word.
+# Units a Chinese speaker says in English letters after a number read in Chinese (二十四GB).
+_LATIN_UNITS = frozenset("GB MB KB TB PB fps FPS dpi px".split())
 _ZH_COUNTERS = set("个位只本条张件次天年岁月日号点分秒倍元块角斤吨米克升度层楼章节页%名种台辆家人所项")
 
 
@@ -193,6 +195,9 @@ def language_runs(sentence: str, default: Lang = "en", config: FrontendConfig = 
 def _number_lang(atoms: list[list], i: int) -> str | None:
     before = atoms[i - 1] if i > 0 else None
     after = atoms[i + 1] if i + 1 < len(atoms) else None
+    if (after and after[0] == "latin" and after[1] in _LATIN_UNITS and not (before and before[0] == "latin")
+            and any(a[0] == "zh" for a in atoms[max(0, i - 3):i])):
+        return "zh"  # 显存约为24GB: 二十四 GB, as a Chinese speaker says it
     if (before and before[0] == "latin") or (after and after[0] == "latin"):
         return "en"
     prv = next((a for a in reversed(atoms[:i]) if a[0] != "space"), None)

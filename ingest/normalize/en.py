@@ -48,7 +48,8 @@ _UNITS = {  # symbol: (singular, plural)
     "ft": ("foot", "feet"), "mi": ("mile", "miles"), "ml": ("milliliter", "milliliters"),
     "mL": ("milliliter", "milliliters"), "L": ("liter", "liters"), "GB": ("gigabyte", "gigabytes"),
     "MB": ("megabyte", "megabytes"), "KB": ("kilobyte", "kilobytes"), "TB": ("terabyte", "terabytes"),
-    "GHz": ("gigahertz", "gigahertz"), "MHz": ("megahertz", "megahertz"), "Hz": ("hertz", "hertz"),
+    "GHz": ("gigahertz", "gigahertz"), "MHz": ("megahertz", "megahertz"), "kHz": ("kilohertz", "kilohertz"),
+    "Hz": ("hertz", "hertz"), "dB": ("decibel", "decibels"), "μs": ("microsecond", "microseconds"),
     "kW": ("kilowatt", "kilowatts"), "kWh": ("kilowatt hour", "kilowatt hours"),
     "ms": ("millisecond", "milliseconds"), "sec": ("second", "seconds"), "secs": ("second", "seconds"),
     "min": ("minute", "minutes"), "mins": ("minute", "minutes"), "hr": ("hour", "hours"),
@@ -95,7 +96,8 @@ _RANGE = re.compile(r"(?<![\d.])(" + NUM + r")\s?[-–—~]\s?(" + NUM + r")(?!\
 _NEG = re.compile(r"(?<![\w])-(?=\d)")
 _NUMBER = re.compile(ANY_NUM)
 _LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])(?!(?:st|nd|rd|th|s)\b)"
-                           r"(?!(?:km|cm|mm|nm|kg|mg|ml|mL|kW|kWh|mph|lbs?|oz|ft|GB|MB|KB|TB|GHz|MHz|Hz|[mgLkKMB])\b)")
+                           r"(?!(?:km|cm|mm|nm|kg|mg|ml|mL|kW|kWh|mph|lbs?|oz|ft|GB|MB|KB|TB|GHz|MHz|kHz|Hz|dB|ms"
+                           r"|[mgLkKMB])\b)")
 _INITIAL = re.compile(r"\b([A-Z])\.(?=\s[A-Z])")
 _ACRONYM = re.compile(r"\b([A-Z]{2,})(s?)\b")
 # 1.2k, 3M, 7B (after money, which reads "$2k" itself): the scale said as a word.
@@ -105,6 +107,8 @@ _SCALE_WORDS = {"k": "thousand", "K": "thousand", "M": "million", "B": "billion"
 # a quantity ("three thousand and ninety").
 _MODEL = re.compile(r"\b([A-Z]{2,6}[ -]?|[A-Z])(\d{3,5})\b(?![.,]\d|\s?%)")
 # Versions: v2.1, 2.0.1 (two or more dots) — every part a number, joined by "point".
+# 3e-4, 1.5E+6: how a lecturer says a learning rate ('three e minus four').
+_SCIENTIFIC = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,6})?)[eE]([-+−]?)(\d{1,3})(?!\w|\.\d)")
 _VERSION = re.compile(r"\b[vV](\d+(?:\.\d+)*)\b|(?<![\d.])(\d+(?:\.\d+){2,})(?!\d|\.\d)")
 _HYPHEN_WORDS = re.compile(r"(?<=[A-Za-z])[-/](?=[A-Za-z])")
 _SYMBOLS = {"&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number ",
@@ -291,6 +295,8 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
     if "." in text:
         text = _INITIAL.sub(r"\1", text)  # 'J. Smith': no full stop inside a name
     if any(c.isdigit() for c in text):
+        text = _SCIENTIFIC.sub(lambda m: f"{en_number(m.group(1))} e {'minus ' if m.group(2) in '-−' and m.group(2) else ''}"
+                                         f"{en_number(m.group(3))}", text)
         text = _VERSION.sub(_version, text)
         text = _MODEL.sub(_model, text)
         text = _LETTER_DIGIT.sub(" ", text)
