@@ -17,7 +17,7 @@ import yaml
 
 from ingest.errors import InputError
 from ingest.mdmarkup import DISPLAY_MATH, INLINE_MATH, ROLE, role_kept, speak_tex
-from ingest.model import Block, Book, BookMeta, Chapter, Skip, skip_of
+from ingest.model import Block, Book, BookMeta, Chapter, Skip, is_scene_break, skip_of
 from ingest.reading import DEFAULT, Reading, note_text
 from ingest.structure import detect_language
 
@@ -216,6 +216,8 @@ def read_markdown(path: str | Path, reading: Reading = DEFAULT) -> Book:
             items.extend(("skip", 0, "", s) for s in skips)
             if text and parent == "heading_open":
                 items.append(("heading", level, text, None))
+            elif text and is_scene_break(text):
+                items.append(("section_break", 0, "", None))
             elif text:
                 items.append(("paragraph", 0, text, None))
         elif tok.type == "hr":

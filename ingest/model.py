@@ -47,6 +47,15 @@ def skip_of(what: str, action: str, text: str) -> Skip:
 
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # Han characters (counted as words)
+# A paragraph of nothing but ornaments ('* * *', '⁂', '~', '• • •', '# # #', '❦'): a scene break a
+# narrator pauses at, not text. Gutenberg books set them as paragraphs far more often than <hr>.
+_DINKUS = re.compile(r"[\s*⁂~•·∙#◆◇❖❦❧✻✳✣✤✦✧☙♦○●◦—–-]+")
+
+
+def is_scene_break(text: str) -> bool:
+    """Whether a paragraph's text is only a scene-break ornament."""
+    stripped = text.strip()
+    return bool(stripped) and len(stripped) <= 40 and _DINKUS.fullmatch(stripped) is not None
 
 
 def count_words(text: str) -> int:

@@ -17,7 +17,7 @@ from html.entities import html5
 from lxml import etree
 
 from ingest.foreign import code_of, mark
-from ingest.model import Block, Skip, skip_of
+from ingest.model import Block, Skip, is_scene_break, skip_of
 from ingest.pronounce import is_word
 from ingest.reading import DEFAULT, Reading, note_text
 
@@ -120,7 +120,9 @@ class _Walker:
     def flush(self) -> None:
         text = _WS.sub(" ", "".join(self.buf)).strip()
         self.buf = []
-        if text:
+        if text and not self.heading and is_scene_break(text):
+            self.out.append(Block("", "section_break"))
+        elif text:
             kind = "heading" if self.heading else "line" if self.verse else "paragraph"
             self.out.append(Block(text, kind))
 

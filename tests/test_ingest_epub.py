@@ -117,3 +117,17 @@ def test_member_path_escaping_the_archive_is_refused(tmp_path: Path) -> None:
         zf.writestr("../../evil.txt", "x")
     with pytest.raises(InputError, match="outside"):
         read_epub(path)
+
+
+def test_ornament_paragraphs_are_scene_breaks(tmp_path: Path) -> None:
+    """Gutenberg sets scene breaks as '<p>* * *</p>' (or ⁂) far more often than <hr/>: a pause, not
+    text. A paragraph that merely contains asterisks is still read."""
+    spec = sample_spec()
+    spec.docs[2] = ("ch1.xhtml", xhtml('<h1>Chapter One</h1><p>The lamp was lit.</p>'
+                                       '<p class="tb">*       *       *       *       *</p><p>Dawn came.</p>'
+                                       '<p>⁂</p><p>She slept. * Not really.</p>'))
+    book = read_epub(build_epub(tmp_path / "b.epub", spec))
+    blocks = book.chapters[0].blocks
+    assert [b.kind for b in blocks] == ["heading", "paragraph", "section_break", "paragraph", "section_break",
+                                        "paragraph"]
+    assert blocks[-1].text == "She slept. * Not really."

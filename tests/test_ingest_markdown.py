@@ -91,3 +91,9 @@ def test_invalid_utf8_and_unknown_suffix(tmp_path: Path) -> None:
         read_book(bad)
     with pytest.raises(InputError, match="unsupported file type"):
         read_book(write(tmp_path, "x", "book.pdf"))
+
+
+def test_an_ornament_paragraph_is_a_scene_break(tmp_path: Path) -> None:
+    book = read_markdown(write(tmp_path, "# One\n\nThe lamp was lit.\n\n⁂\n\nDawn came.\n\n~ ~ ~\n\nEnd.\n"))
+    assert [b.kind for b in book.chapters[0].blocks] == ["heading", "paragraph", "section_break", "paragraph",
+                                                        "section_break", "paragraph"]
