@@ -66,6 +66,7 @@ approx cf u.s u.k u.n ph.d""".split())
 _SPLIT_UNLESS_NUMBER = frozenset("no nos fig figs vol ch pp p jan feb mar apr jun jul aug sep sept oct nov dec".split())
 _SPLIT_IF_CAPITAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
 _SECTION_ABBR = frozenset("vol vols ch chap pt bk sec art".split())  # 'Vol. II of the Library'
+_TIME_ZONE = re.compile(r"\s*(?:[PMCE][SD]?T|UTC|GMT|BST|CES?T|JST|IST|AES?T)\b")
 _ROMAN_NEXT = re.compile(r"\s*[IVXLC]+\b")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _INITIALS = re.compile(r"^(?:[A-Z]\.){1,3}[A-Z]$")
@@ -123,6 +124,8 @@ def _is_boundary(text: str, m: re.Match) -> bool:
             return False
         if w in _SPLIT_IF_CAPITAL and not nxt.isupper():
             return False
+        if w in ("a.m", "p.m") and _TIME_ZONE.match(rest):
+            return False  # '9:00 a.m. PT'
     return not nxt.islower()
 
 

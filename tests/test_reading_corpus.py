@@ -182,7 +182,7 @@ NUMBER_CASES = [
     ("en-version-v", "en", "Use v2.1 today.", "Use version two point one today."),
     ("en-decimal", "en", "Accuracy was 0.85 overall.", "Accuracy was zero point eight five overall."),
     ("zh-typewriter-range", "zh", "他生于1904--1985年间。", "他生于一九零四到一九八五年间。"),
-    ("zh-k-suffix", "zh", "模型有1.2k个参数。", "模型有一点二千个参数。"),
+    ("zh-k-suffix", "zh", "模型有1.2k个参数。", "模型有一千二百个参数。"),
     ("zh-model-number", "zh", "用RTX 3090训练。", "用 | R T X thirty ninety | 训练。"),
     ("zh-decimal", "zh", "准确率0.85。", "准确率零点八五。"),
     ("zh-version", "zh", "版本4.0发布。", "版本四点零发布。"),

@@ -36,7 +36,8 @@ _ABBREVIATIONS = [  # (pattern, replacement); case-sensitive, applied in order
     (r"\ba\.m\.", "A M"), (r"\bp\.m\.", "P M"), (r"\bA\.D\.", "A D"), (r"\bB\.C\.", "B C"),
 ]
 _ABBR = [(re.compile(p), r) for p, r in _ABBREVIATIONS]
-_MONTH_DOT = re.compile(r"\b(" + "|".join(k for k in _MONTH_ABBR if k != "May") + r")\.?(?=\s\d{1,2}\b)")
+_MONTH_DOT = re.compile(r"\b(" + "|".join(k for k in _MONTH_ABBR if k != "May")
+                        + r")\.?(?=\s\d{1,2}(?:st|nd|rd|th)?\b)")
 
 _UNITS = {  # symbol: (singular, plural)
     "km/h": ("kilometer per hour", "kilometers per hour"), "mph": ("mile per hour", "miles per hour"),
@@ -93,6 +94,10 @@ _YEAR = re.compile(r"(?<![\d.,$£€¥-])(1[1-9]\d\d|20\d\d)(?!\d|[.,]\d|\s?%|\s
 _UNIT = re.compile(r"((?<![\d.])-?" + NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])(?:\.(?=\s[a-z]))?")
 _FRACTION = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")
 _RANGE = re.compile(r"(?<![\d.])(" + NUM + r")\s?[-–—~]\s?(" + NUM + r")(?!\d|\.\d)")
+# '35–40 GB' before the unit rule reads '40 GB' on its own and leaves '35–' to become a pause.
+_UNIT_RANGE = re.compile(r"(?<![\d.])(" + NUM + r")\s?[-–—~]\s?(" + NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
+_ABOUT = re.compile(r"(?<![\w.%])~\s?(?=\d)")  # ~140 GB: about
+_PER_SECOND = re.compile(r"\b(tok|tokens|req|requests|it|frames|samples|ops|queries)/s(?:ec)?\b")
 _NEG = re.compile(r"(?<![\w])-(?=\d)")
 _NUMBER = re.compile(ANY_NUM)
 _LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])(?!(?:st|nd|rd|th|s)\b)"
@@ -295,6 +300,7 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
     if "." in text:
         text = _INITIAL.sub(r"\1", text)  # 'J. Smith': no full stop inside a name
     if any(c.isdigit() for c in text):
+        text = _ABOUT.sub("about ", text)
         text = _SCIENTIFIC.sub(lambda m: f"{en_number(m.group(1))} e {'minus ' if m.group(2) in '-−' and m.group(2) else ''}"
                                          f"{en_number(m.group(3))}", text)
         text = _VERSION.sub(_version, text)
@@ -314,6 +320,8 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = _SCALED.sub(lambda m: f"{en_number(m.group(1))} {_SCALE_WORDS[m.group(2)]}", text)
         text = _PERCENT_RANGE.sub(lambda m: f"{en_number(m.group(1))} to {en_number(m.group(2))} percent", text)
         text = _PERCENT.sub(lambda m: en_number(m.group(1)) + " percent", text)
+        text = _UNIT_RANGE.sub(lambda m: f"{en_number(m.group(1))} to {en_number(m.group(2))} "
+                                         f"{_UNITS[m.group(3)][1]}", text)
         text = _UNIT.sub(_unit, text)
         text = _ORDINAL.sub(lambda m: en_ordinal(int(m.group(1))), text)
         text = _YEARS_PLURAL.sub(_plural_year, text)
@@ -325,6 +333,8 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = _FRACTION.sub(_fraction, text)
         text = _NEG.sub("minus ", text)
         text = _NUMBER.sub(lambda m: en_number(m.group(0)), text)
+    if "/s" in text:
+        text = _PER_SECOND.sub(lambda m: ("tokens" if m.group(1) == "tok" else m.group(1)) + " per second", text)
     if any(c in _SYMBOLS for c in text):
         text = "".join(_SYMBOLS.get(c, c) for c in text)
     text = _HYPHEN_WORDS.sub(" ", text)

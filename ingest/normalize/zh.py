@@ -6,6 +6,7 @@ before the generic number rule, which would otherwise read '2024-03-05' as three
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from ingest.normalize.numbers import ANY_NUM, NUM, zh_digits, zh_number
 
@@ -41,9 +42,10 @@ _UNIT = re.compile(r"(" + _NUM + r")\s?(" + _UNIT_RE + r")(?![A-Za-z])")
 _FRACTION = re.compile(r"(?<![\d/])(\d++)/(\d++)(?![\d/])")
 _RANGE = re.compile(r"(" + _NUM + r")\s?[-~～—–]\s?(" + _NUM + r")")
 _NEG = re.compile(r"(?<![\dA-Za-z])-(?=\d)")
+_ABOUT = re.compile(r"(?<![\d%％])(约?)\s?[~～](?=\s?\d)")  # ~140 (约) — between numbers it is a range
 _NUMBER = re.compile(ANY_NUM)
 _SCALED = re.compile(r"(?<![\d.])(\d++(?:\.\d++)?)(k|K|M|B|bn)(?![A-Za-z])")
-_SCALE_ZH = {"k": "千", "K": "千", "M": "百万", "B": "十亿", "bn": "十亿"}
+_SCALE = {"k": 3, "K": 3, "M": 6, "B": 9, "bn": 9}  # powers of ten
 _DIGIT_STRING = re.compile(r"(?<![\d.,])0\d++(?![\d.,])|(?<![\d.,])\d{12,}+(?![\d.,])")
 
 _SYMBOLS = {"+": "加", "=": "等于", "×": "乘", "÷": "除以", "<": "小于", ">": "大于",
@@ -52,6 +54,12 @@ _DROP = str.maketrans("", "", "“”\"‘’'「」『』《》〈〉*_`^|\\")
 _TO_COMMA = re.compile(r"[（）()\[\]【】{}<>]")
 _PUNCT_RUN = re.compile(r"([，。！？、；：,.!?;:])[，。！？、；：,.!?;:\s]+")
 _SPACE = re.compile(r"\s+")
+
+
+def _scaled(m: re.Match) -> str:
+    """70B is 七百亿 and 50k 五万: the value said in Chinese units, not 七十+十亿 word by word."""
+    value = Decimal(m.group(1)).scaleb(_SCALE[m.group(2)])
+    return zh_number(format(value.normalize(), "f"))
 
 
 def _money(m: re.Match) -> str:
@@ -102,7 +110,7 @@ def normalize_zh(text: str) -> str:
     """Read digits, symbols and units in Chinese; Chinese punctuation is kept, quotes go."""
     text = text.replace("---", "—").replace("--", "–")  # typewriter dashes: 1904--1985 is a range
     if any(c.isdigit() for c in text):
-        text = _SCALED.sub(lambda m: zh_number(m.group(1)) + _SCALE_ZH[m.group(2)], text)
+        text = _SCALED.sub(_scaled, text)
         text = _DATE.sub(lambda m: f"{zh_digits(m.group(1))}年{zh_number(str(int(m.group(2))))}月"
                                    f"{zh_number(str(int(m.group(3))))}日", text)
         text = _YEAR_MONTH.sub(lambda m: f"{zh_digits(m.group(1))}年{zh_number(m.group(2))}月", text)
@@ -121,6 +129,7 @@ def normalize_zh(text: str) -> str:
         text = _FRACTION.sub(lambda m: zh_number(m.group(2)) + "分之" + zh_number(m.group(1)), text)
         text = _RANGE.sub(lambda m: zh_number(m.group(1)) + "到" + zh_number(m.group(2)), text)
         text = _DIGIT_STRING.sub(lambda m: zh_digits(m.group(0)), text)
+        text = _ABOUT.sub("约", text)  # 大约~140 stays 大约
         text = _NEG.sub("负", text)
         text = _NUMBER.sub(_number, text)
     return tidy_zh(text)
