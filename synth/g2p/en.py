@@ -1,20 +1,18 @@
 """English G2P: normalised English text -> ARPAbet phones of the v2 table.
 
 Lookup order per word: user lexicon, spelled letters, homographs (the reading chosen from the
-neighbouring words, since the nltk tagger g2p_en uses needs a download), the CMU dictionary,
+neighbouring words: homographs.py), the CMU dictionary,
 possessives, old contractions, a dictionary word plus an unstressed ending (-less, -ness, -men,
 -est) and strict two-word compounds, and only then g2p_en's neural model.
 Results are cached per word: the neural model costs about a millisecond a word.
 """
 from __future__ import annotations
 
-import importlib.util
 import re
-from functools import lru_cache
-from pathlib import Path
 
 from ingest.normalize import strip_accents
 from synth.g2p.cmu import LETTERS, cmu_dict
+from synth.g2p.homographs import reading
 from synth.g2p.neural import neural_g2p
 from synth.g2p.symbols import symbol_to_id
 
@@ -22,49 +20,6 @@ _TOKEN = re.compile(r"'?[A-Za-z]+(?:'[A-Za-z]+)*'?|[,.!?…;:\-—]")
 _CAMEL = re.compile(r"[a-z][A-Z]")
 _CAMEL_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _PUNCT = {",": ",", ".": ".", "!": "!", "?": "?", "…": "…", ";": ",", ":": ",", "-": "-", "—": ","}
-_VERB_BEFORE = frozenset("""to will would can could shall should may might must do does did don't didn't
-won't can't cannot let's please i we you they he she it not never always often""".split())
-_MODALS = frozenset("""to will would can could shall should may might must do does did don't didn't
-won't can't cannot let's please""".split())
-_NOUN_BEFORE = frozenset("""the a an this that these those his her my your our their its some any no
-every each of""".split())
-_OBJECT_AFTER = frozenset("the a an his her my your our their this that these those it them him me us".split())
-
-
-@lru_cache(maxsize=1)
-def _homographs() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str]]:
-    """g2p_en's homograph table (a plain data file in its wheel): word -> (pron1, pron2, pos1),
-    pron1 being the reading for part of speech pos1."""
-    spec = importlib.util.find_spec("g2p_en")
-    out: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
-    if spec is None or not spec.submodule_search_locations:
-        return out
-    path = Path(next(iter(spec.submodule_search_locations))) / "homographs.en"
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#") or line.count("|") != 3:
-            continue
-        head, p1, p2, pos = line.strip().split("|")
-        out[head.lower()] = (tuple(p1.split()), tuple(p2.split()), pos)
-    for word, (verb, other) in _EXTRA_HOMOGRAPHS.items():  # missing from g2p_en's table
-        out[word] = (tuple(verb.split()), tuple(other.split()), "V")
-    return out
-
-
-_EXTRA_HOMOGRAPHS = {  # word: (verb reading, other reading)
-    "live": ("L IH1 V", "L AY1 V"), "lives": ("L IH1 V Z", "L AY1 V Z"), "lead": ("L IY1 D", "L EH1 D"),
-    "wind": ("W AY1 N D", "W IH1 N D"), "tear": ("T EH1 R", "T IH1 R"), "tears": ("T EH1 R Z", "T IH1 R Z"),
-    "bow": ("B AW1", "B OW1"), "wound": ("W AW1 N D", "W UW1 N D"),
-}
-
-
-def _guess_pos(prev: str, nxt: str) -> str:
-    if prev in _VERB_BEFORE or prev.endswith("ly") or nxt in _OBJECT_AFTER:
-        return "V"
-    if prev in _NOUN_BEFORE:
-        return "N"
-    return ""
-
-
 # What is left of a word after an apostrophe ate letters: said as sounds, never as a letter's name
 # or a dictionary abbreviation ('st' is not "street" in can'st, 'n' not "en" in hav'n't).
 _ELIDED = {"st": ("S", "T"), "t": ("T",), "n": ("AH0", "N"), "d": ("D",), "ll": ("L",), "ve": ("V",),
@@ -113,12 +68,9 @@ class EnglishG2P:
             return _letter(tok, tokens or [tok], i)
         if re.fullmatch(r"[A-Z]'s", tok):
             return LETTERS[low[0]] + ("Z",)
-        if low == "read":
-            return ("R", "IY1", "D") if prev in _MODALS else ("R", "EH1", "D")
-        homograph = _homographs().get(low)
+        homograph = reading(low, tokens or [tok], i if tokens else 0)
         if homograph:
-            p1, p2, pos = homograph
-            return _clean(p1 if _guess_pos(prev, nxt) and pos.startswith(_guess_pos(prev, nxt)) else p2)
+            return _clean(homograph)
         if _CAMEL.search(tok):  # PyTorch, iPhone, OpenAI: each part on its own
             parts = _CAMEL_PART.findall(tok)
             if len(parts) > 1:
