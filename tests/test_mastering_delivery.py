@@ -11,7 +11,7 @@ import soundfile as sf
 
 from ingest.errors import InputError
 from mastering.book import write_book_mp3
-from mastering.clipqc import clip_flags, clip_stats, retake_flagged, text_units
+from mastering.clipqc import clip_flags, clip_stats, rate_outliers, retake_flagged, spoken_units, text_units
 from mastering.credits import closing_credits, opening_credits
 from mastering.errors import MasteringError
 from mastering.export import decode, deliver_mp3, write_mp3
@@ -247,3 +247,17 @@ def test_m4b_pushed_over_the_ceiling_by_aac_is_limited_not_just_reported(tmp_pat
     fixed = deliver_m4b(tmp_path / "fixed.m4b", [x], ["a"], Tags(title="t"), p, SR, work=tmp_path / "work")
     assert fixed.passed and fixed.peak_db <= p.peak_ceiling_db
     assert fixed.peak_db > p.peak_ceiling_db - 1.5  # limited where needed, not turned down wholesale
+
+
+def test_pauses_inside_a_sentence_are_not_slowness():
+    """A comma-heavy line takes longer than its letters say; judged by letters alone it was flagged
+    too slow (27 such lines in a full Moby-Dick, none wrong). A real loop still is."""
+    texts = [f"The whale rose near the boat number {i} and the men pulled hard." for i in range(12)]
+    texts[4] = "Shove him off, you Queequeg—the whale there!—prick him!—hit him, hit him, now!"
+    texts[9] = "Aye, aye, sir; aye, aye; and so, at last, we sailed, slowly, quietly, home."
+    rate = 0.2  # seconds per unit, as the espeak voice reads
+    durations = [rate * spoken_units(t) * (1 + 0.03 * (i % 3)) for i, t in enumerate(texts)]
+    assert rate_outliers(durations, texts) == []
+    looped = list(durations)
+    looped[4] *= 2.2
+    assert [(f.index, f.reason) for f in rate_outliers(looped, texts)] == [(4, "too_slow")]
