@@ -67,6 +67,8 @@ _SPLIT_UNLESS_NUMBER = frozenset("no nos fig figs vol ch pp p jan feb mar apr ju
 _SPLIT_IF_CAPITAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
 _SECTION_ABBR = frozenset("vol vols ch chap pt bk sec art".split())  # 'Vol. II of the Library'
 _TIME_ZONE = re.compile(r"\s*(?:[PMCE][SD]?T|UTC|GMT|BST|CES?T|JST|IST|AES?T)\b")
+_SHILLINGS_BEFORE = re.compile(r"(?<![\w])1?\ds$")
+_PENCE_NEXT = re.compile(r"\s*(?:1[01]|[1-9])½?d\b")
 _ROMAN_NEXT = re.compile(r"\s*[IVXLC]+\b")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _INITIALS = re.compile(r"^(?:[A-Z]\.){1,3}[A-Z]$")
@@ -111,6 +113,8 @@ def _is_boundary(text: str, m: re.Match) -> bool:
     # a single period
     if not (spaced or _is_han(nxt) or nxt in "“\"‘「"):
         return False
+    if _PENCE_NEXT.match(rest) and _SHILLINGS_BEFORE.search(text[max(0, m.start() - 3):m.start()]):
+        return False  # '2s. 6d.': two shillings and sixpence
     word = _WORD_BEFORE.search(text[max(0, m.start() - 40):m.start()])
     if word:
         w = word.group(1).lower().rstrip(".")

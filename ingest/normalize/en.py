@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ingest.normalize.cmu import LETTER_NAMES, cmu_dict
+from ingest.normalize.period import period_numbers
 from ingest.normalize.numbers import (
     ANY_NUM,
     MAX_WHOLE_DIGITS,
@@ -25,7 +26,8 @@ _ABBREVIATIONS = [  # (pattern, replacement); case-sensitive, applied in order
     (r"\bProf\.", "Professor"), (r"\bSt\.(?= [A-Z])", "Saint"), (r"\bSt\.", "Street"),
     (r"\bJr\.", "Junior"), (r"\bSr\.", "Senior"), (r"\bvs\.?(?=\s)", "versus"),
     (r"\betc\.", "et cetera"), (r"\b[eE]\.[gG]\.", "for example"), (r"\b[iI]\.[eE]\.", "that is"),
-    (r"\bapprox\.", "approximately"), (r"\bNo\.(?=\s?\d)", "number"), (r"\bFig\.", "figure"),
+    (r"\bapprox\.", "approximately"), (r"\bNo\.(?=\s?\d)", "number"), (r"\bNos\.(?=\s?\d)", "numbers"),
+    (r"\bFig\.", "figure"),
     (r"\bVol\.", "volume"), (r"\bVols\.", "volumes"), (r"\bCh\.", "chapter"), (r"\bChap\.", "chapter"),
     (r"\bpp\.(?=\s?\d)", "pages"),
     (r"\bp\.(?=\s?\d)", "page"), (r"\bMt\.", "Mount"), (r"\bAve\.", "Avenue"),
@@ -72,6 +74,7 @@ _MIXED_FRACTION = re.compile(r"\b(\d++)\s(\d)/(\d{1,2})\b")
 _INITIALISM = re.compile(r"\b((?:[A-Z]\.){2,})")
 _TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?:\s?(am|pm|AM|PM|A M|P M)\b)?")
 _RATIO = re.compile(r"(?<![\d:])(\d++):(\d++)(?![\d:])")
+_DURATION = re.compile(r"(?<![\d:])(2[4-9]|[3-9]\d|\d{3}):([0-5]\d)(?![\d:])")  # ran it in 25:30
 _REGNAL = re.compile(r"\b(King|Queen|Pope|Emperor|Tsar|Henry|Louis|Elizabeth|George|Edward|Charles|William"
                      r"|Richard|James|Mary|John|Paul|Pius|Leo|Philip|Frederick|Alexander|Peter|Catherine"
                      r"|Napoleon|Ramesses|Ptolemy|Benedict|Gregory|Innocent|Clement|Ivan)\s([IVX]{1,6})\b")
@@ -300,6 +303,7 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
     if "." in text:
         text = _INITIAL.sub(r"\1", text)  # 'J. Smith': no full stop inside a name
     if any(c.isdigit() for c in text):
+        text = period_numbers(text)
         text = _ABOUT.sub("about ", text)
         text = _SCIENTIFIC.sub(lambda m: f"{en_number(m.group(1))} e {'minus ' if m.group(2) in '-−' and m.group(2) else ''}"
                                          f"{en_number(m.group(3))}", text)
@@ -312,8 +316,10 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
                              else m.group(0), text)
         text = _MONTH_DAY.sub(lambda m: f"{m.group(1)} {en_ordinal(int(m.group(2)))}"
                                         + (f", {en_year(int(m.group(4)))}" if m.group(4) else ""), text)
-        text = _DAY_MONTH.sub(lambda m: f"the {en_ordinal(int(m.group(1)))} of {m.group(2)}", text)
+        text = _DAY_MONTH.sub(lambda m: f"{'' if _after_the(m) else 'the '}{en_ordinal(int(m.group(1)))} of "
+                                        f"{m.group(2)}", text)
         text = _TIME.sub(_time, text)
+        text = _DURATION.sub(lambda m: f"{en_number(m.group(1))} {en_number(m.group(2))}", text)
         text = _RATIO.sub(lambda m: f"{en_number(m.group(1))} to {en_number(m.group(2))}", text)
         text = _PHONE.sub(lambda m: ", ".join(en_digits(g) for g in m.groups() if g), text)
         text = _MONEY.sub(_money, text)
@@ -342,6 +348,10 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = text.lower()
     text = _ACRONYM.sub(lambda m: _spell(m, spell_acronyms, keep), text)
     return tidy_en(text)
+
+
+def _after_the(m: re.Match) -> bool:
+    return m.string[max(0, m.start() - 4):m.start()].lower() == "the "
 
 
 def _year_or_number(text: str) -> str:

@@ -1,0 +1,83 @@
+"""Numbers as period books write them: pounds, shillings and pence (£5 10s. 6d.), American
+ordinals of the 1800s (the 22d of February), and years with an era (A.D. 1066, 44 B.C.).
+
+Project Gutenberg is mostly such books. Read by the modern rules, '£5 10s.' came out "five pounds
+tens." and '2s. 6d.' "twos. six d."; a narrator says "five pounds ten shillings" and "two shillings
+and sixpence".
+"""
+from __future__ import annotations
+
+import re
+
+from ingest.normalize.numbers import en_number, en_ordinal, en_year
+
+# '£5 10s. 6d.', '10s. 6d.', '2s.', '6d.': shillings under 20, pence under 12, the full stop kept
+# in the match only where the abbreviation had one.
+_POUNDS = r"(?:£\s?(\d{1,7})(?:,\d{3})*\s*)"
+_SHILLINGS = r"(?:\b(1?\d)s\.?)"
+_PENCE = r"(?:\b(1[01]|[1-9])(?:½)?d\.?)"
+_LSD = re.compile(_POUNDS + r"\s*" + _SHILLINGS + r"(?:\s*" + _PENCE + r")?(?![A-Za-z])"
+                  r"|" + _SHILLINGS + r"\s*" + _PENCE + r"(?![A-Za-z])")
+_LONE_PENCE = re.compile(r"(?<!the )(?<!\w)\b(1[01]|[1-9])d\.(?=\s|$)")
+_LONE_SHILLINGS = re.compile(r"(?<![\w£])\b(1?\d)s\.(?=\s+[a-z]|$)")
+# 'the 22d of February', 'the 3d regiment': 2d and 3d were second and third.
+_OLD_ORDINAL = re.compile(r"(?<=\bthe )(\d*[23])d\b")
+# 'A.D. 1066', '1066 A.D.', 'AD 800', '44 BC', '300 BCE': a year, said as years are.
+_ERA_BEFORE = re.compile(r"\b(A\.?\s?D\.?|C\.?\s?E\.?)\s?(\d{3,4})\b")
+_ERA_AFTER = re.compile(r"\b(\d{3,4})\s?(A\.?\s?D\.?|B\.?\s?C\.?(?:\s?E\.?)?|C\.?\s?E\.?)(?![A-Za-z])")
+
+
+def _shillings(n: int) -> str:
+    return f"{en_number(str(n))} shilling{'' if n == 1 else 's'}"
+
+
+def _pence(n: int) -> str:
+    return "a penny" if n == 1 else f"{en_number(str(n))} pence"
+
+
+def _lsd(m: re.Match) -> str:
+    pounds, shillings, pence, shillings2, pence2 = m.groups()
+    parts = []
+    if pounds:
+        n = int(pounds.replace(",", ""))
+        parts.append(f"{en_number(pounds)} pound{'' if n == 1 else 's'}")
+    s, d = (shillings, pence) if pounds else (shillings2, pence2)
+    if s and int(s):
+        parts.append(_shillings(int(s)))
+    spoken = " ".join(parts)
+    if d:
+        spoken += f" and {_pence(int(d))}" if spoken else _pence(int(d))
+    end = m.group(0)
+    return spoken + ("." if end.endswith(".") and _sentence_ends(m) else "")
+
+
+def _sentence_ends(m: re.Match) -> bool:
+    rest = m.string[m.end():]
+    return not rest.strip() or bool(re.match(r"\s+[A-Z]", rest))
+
+
+def _era(year: str) -> str:
+    """1066 'ten sixty-six', 753 'seven fifty-three', 800 'eight hundred', 305 'three oh five'."""
+    n = int(year)
+    if len(year) == 4:
+        return en_year(n)
+    hundreds, rest = divmod(n, 100)
+    head = en_number(str(hundreds))
+    if rest == 0:
+        return f"{head} hundred"
+    return f"{head} oh {en_number(str(rest))}" if rest < 10 else f"{head} {en_number(str(rest))}"
+
+
+def period_numbers(text: str) -> str:
+    """Rewrite the period conventions above into words; other numbers are left alone."""
+    if "s." in text or "d." in text or "£" in text:
+        text = _LSD.sub(_lsd, text)
+        text = _LONE_SHILLINGS.sub(lambda m: _shillings(int(m.group(1))) + ("." if _sentence_ends(m) else ""),
+                                   text)
+        text = _LONE_PENCE.sub(lambda m: _pence(int(m.group(1))) + ("." if _sentence_ends(m) else ""), text)
+    if "d" in text:
+        text = _OLD_ORDINAL.sub(lambda m: en_ordinal(int(m.group(1))), text)
+    if "A" in text or "B" in text or "C" in text:
+        text = _ERA_BEFORE.sub(lambda m: f"{m.group(1)} {_era(m.group(2))}", text)
+        text = _ERA_AFTER.sub(lambda m: f"{_era(m.group(1))} {m.group(2)}", text)
+    return text
