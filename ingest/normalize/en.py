@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ingest.normalize.cmu import LETTER_NAMES, cmu_dict
-from ingest.normalize.period import period_numbers
+from ingest.normalize.period import period_numbers, period_words
 from ingest.normalize.numbers import (
     ANY_NUM,
     MAX_WHOLE_DIGITS,
@@ -288,11 +288,14 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
     text = text.replace("---", "—").replace("--", "–")  # typewriter dashes: 1904--1985 is a range
     if "." in text:
         final_stop = text.rstrip().endswith(".")
+        text = period_words(text)
         for pattern, repl in _ABBR:
             text = pattern.sub(repl, text)
         text = _INITIALISM.sub(lambda m: " ".join(m.group(1).replace(".", "")), text)
         if final_stop and not text.rstrip().endswith("."):
             text = text.rstrip() + "."  # 'on Main St.' ends the sentence too
+    else:
+        text = period_words(text)
     if "(" in text:
         text = _PLURAL_S.sub(r"\1", text)
     text = _SECTION_ROMAN.sub(_section_roman, text)

@@ -1,5 +1,6 @@
-"""Numbers as period books write them: pounds, shillings and pence (£5 10s. 6d.), American
-ordinals of the 1800s (the 22d of February), and years with an era (A.D. 1066, 44 B.C.).
+"""Numbers and words as period books write them: pounds, shillings and pence (£5 10s. 6d.),
+American ordinals of the 1800s (the 22d of February), years with an era (A.D. 1066, 44 B.C.),
+blanked oaths (d——d) and letter abbreviations (&c., Esq., inst.).
 
 Project Gutenberg is mostly such books. Read by the modern rules, '£5 10s.' came out "five pounds
 tens." and '2s. 6d.' "twos. six d."; a narrator says "five pounds ten shillings" and "two shillings
@@ -25,6 +26,36 @@ _OLD_ORDINAL = re.compile(r"(?<=\bthe )(\d*[23])d\b")
 # 'A.D. 1066', '1066 A.D.', 'AD 800', '44 BC', '300 BCE': a year, said as years are.
 _ERA_BEFORE = re.compile(r"\b(A\.?\s?D\.?|C\.?\s?E\.?)\s?(\d{3,4})\b")
 _ERA_AFTER = re.compile(r"\b(\d{3,4})\s?(A\.?\s?D\.?|B\.?\s?C\.?(?:\s?E\.?)?|C\.?\s?E\.?)(?![A-Za-z])")
+
+
+# Oaths the printer blanked ('D—n it!', 'you d——d fool'): read as narrators of these books read
+# them, not as 'D, n'. A name blanked to its initial ('Mr. B——') keeps the initial.
+_CENSORED = {"dn": "damn", "dd": "damned", "dl": "devil", "gd": "God", "hl": "hell", "by": "bloody",
+             "dnd": "damned", "dmn": "damn", "dmd": "damned"}
+_BLANKED_WORD = re.compile(r"\b([A-Za-z]{1,2})[—–]+([a-z]{1,2})\b")
+_BLANKED_NAME = re.compile(r"\b([A-Z])(?:—{2,}|—-+|⸺|⸻)(?![A-Za-z])")  # one dash is a pause: 'says I—'right
+# Letter and commerce abbreviations of the period.
+_PERIOD_ABBR = [(re.compile(p), r) for p, r in (
+    (r"&c\.?", "et cetera"), (r"\bEsq\.", "Esquire"), (r"\bviz\.", "namely"), (r"\binst\.", "instant"),
+    (r"\bult\.", "ultimo"), (r"(?<=& )Co\.", "Company"), (r"(?<=and )Co\.", "Company"))]
+
+
+def period_words(text: str) -> str:
+    """Blanked oaths and names, and the abbreviations above, in words."""
+    if any(c in text for c in "—–⸺⸻"):
+        text = _BLANKED_WORD.sub(_unblank, text)
+        text = _BLANKED_NAME.sub(r"\1", text)
+    if "." in text:
+        for pattern, words in _PERIOD_ABBR:
+            text = pattern.sub(words, text)
+    return text
+
+
+def _unblank(m: re.Match) -> str:
+    word = _CENSORED.get((m.group(1) + m.group(2)).lower())
+    if word is None:
+        return m.group(0)
+    return word.capitalize() if m.group(1)[0].isupper() else word
 
 
 def _shillings(n: int) -> str:
