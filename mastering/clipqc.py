@@ -63,8 +63,9 @@ def text_units(text: str) -> float:
 
 def spoken_units(text: str) -> float:
     """`text_units` plus the pauses inside the text and a clip's lead-in: what a clip's duration
-    is proportional to. The closing mark is not a pause inside the clip (trimmed silence)."""
-    body = text.rstrip(" .!?…。！？\"'”’」")
+    is proportional to. Marks before the first word or after the last are not pauses inside the
+    clip (its silence is trimmed): '—-"There Leviathan,' has none."""
+    body = text.strip(" .,;:!?…。，；：！？、\"'“”‘’「」()（）—–-")
     return text_units(text) + _CLIP_UNITS + sum(_PAUSE_UNITS.get(ch, 0.0) for ch in body)
 
 
