@@ -28,8 +28,9 @@ class Cue:
     text: str
 
 
-# After CJK punctuation, or ASCII punctuation not inside a number (4.0, 0.85, 1,000, 10:30).
-_BREAK = re.compile(r"(?<=[，；：、。！？!?])\s*|(?<=[,;:.])(?!\d)\s*|\s+")
+# After CJK punctuation, or at a space. Never inside a token: not in a number (4.0, 1,000, 10:30)
+# nor in an address ('hello@modelshop.example' was captioned 'hello@modelshop. example').
+_BREAK = re.compile(r"(?<=[，；：、。！？])\s*|\s+")
 
 
 def _pieces(text: str) -> list[str]:

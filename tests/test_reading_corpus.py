@@ -515,3 +515,13 @@ def test_transcripts_never_break_inside_a_number(text: str) -> None:
     for chunk in split_text(text * 3, 30):
         assert "4. 0" not in chunk and "0. 85" not in chunk and "1, 000" not in chunk and "10: 30" not in chunk
     assert "0. 85" not in wrap(text) and "0.\n85" not in wrap(text)
+
+
+def test_transcripts_never_break_inside_an_address() -> None:
+    from mastering.transcripts import split_text, wrap
+
+    text = "Check the show notes at our site or email us: hello@modelshop.example, or see e.g. U.S. law."
+    for width in (20, 30, 42):
+        for chunk in split_text(text, width):
+            assert "modelshop. example" not in chunk and "e. g." not in chunk and "U. S." not in chunk
+    assert "hello@modelshop.example" in wrap(text)
