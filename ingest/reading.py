@@ -32,6 +32,7 @@ class Reading:
     line_numbers: Action = "skip"
     back_matter: Action = "skip"  # bibliography, index, notes, ads (listed by preview)
     copyright: Action = "skip"  # copyright/legal pages, typed or detected
+    footnotes: Action = "skip"  # "read": each note where the book puts it, a standalone one after "Note."
     toc_depth: int = 0
     verse: bool = True
 
@@ -50,6 +51,8 @@ class Reading:
             elif key == "verse":
                 if not isinstance(value, bool):
                     raise ValueError(f"[reading] verse must be true or false, got {value!r}")
+            elif key == "footnotes" and value not in ("read", "skip"):
+                raise ValueError(f"[reading] footnotes must be read or skip, got {value!r}")
             elif value not in ACTIONS:
                 raise ValueError(f"[reading] {key} must be one of {', '.join(ACTIONS)}, got {value!r}")
             values[key] = value
@@ -61,9 +64,10 @@ DEFAULT = Reading()
 _NOTES = {
     "en": {"code": "A code listing follows; see the book.", "table": "A table follows; see the book.",
            "math": "An equation follows; see the book.", "figure": "A figure follows; see the book.",
-           "math-inline": "a formula"},
+           "math-inline": "a formula", "footnote": "Note."},
     "zh": {"code": "此处有一段代码，请参阅原书。", "table": "此处有一个表格，请参阅原书。",
-           "math": "此处有一个公式，请参阅原书。", "figure": "此处有一幅插图，请参阅原书。", "math-inline": "一个公式"},
+           "math": "此处有一个公式，请参阅原书。", "figure": "此处有一幅插图，请参阅原书。", "math-inline": "一个公式",
+           "footnote": "注释："},
 }
 
 

@@ -75,7 +75,45 @@ def _skipped(el: etree._Element) -> bool:
     # <sup><a href="#fn1">1</a></sup> and <a class="noteref">: reference marks, not text
     if tag == "sup" and len(el) and _local(el[0].tag) == "a" and (el[0].get("href") or "").find("#") >= 0:
         return True
-    return False
+    return tag == "a" and _note_mark(el)
+
+
+# Project Gutenberg's notes carry no epub:type: <a id="FNanchor_1_1" href="#Footnote_1_1"
+# class="fnanchor">[1]</a> in the text, <div class="footnote"> bodies under a "FOOTNOTES:" heading.
+_NOTE_NAME = re.compile(r"foot|fn|note|anchor", re.I)
+_NOTE_MARK = re.compile(r"\s*[\[(]?\s*(\d{1,3}|[A-Za-z]|[*†‡§¶]{1,3})\s*[\])]?\s*")
+_NOTE_CLASS = re.compile(r"\b(foot-?notes?|end-?notes?)\b", re.I)
+_NOTE_LABEL = re.compile(r"^[\[(]\d{1,3}[\])]\.?\s+")  # '[2] ...'; a bare '23.' may be a line number
+_NOTES_HEADING = re.compile(r"\s*foot-?notes?\s*[:.]?\s*", re.I)
+
+
+def _note_mark(el: etree._Element) -> bool:
+    """A link that is a note's reference mark: '[1]', '2', '*' pointing at a note in the book."""
+    href = el.get("href") or ""
+    if "#" not in href or not _NOTE_MARK.fullmatch("".join(el.itertext())):
+        return False
+    return bool(_NOTE_NAME.search(" ".join((href, el.get("class") or "", el.get("id") or ""))))
+
+
+_ONE_NOTE = {"footnote", "endnote", "rearnote"}
+_NOTE_BLOCK = {"footnotes", "endnotes", "rearnotes"}
+
+
+def _note(el: etree._Element) -> str | None:
+    """'one' for a note's body, 'block' for a block of notes, 'heading' for a 'FOOTNOTES:' heading:
+    by epub:type/role, or (Gutenberg) by class; None for anything else."""
+    tag = _local(el.tag)
+    if tag in _HEADINGS:
+        return "heading" if _NOTES_HEADING.fullmatch("".join(el.itertext())) else None
+    types = _types(el)
+    if types & _ONE_NOTE:
+        return "one"
+    if types & _NOTE_BLOCK:
+        return "block"
+    found = _NOTE_CLASS.search(_classes(el)) if tag in _BLOCK_TAGS else None
+    if found is None:
+        return None
+    return "block" if found.group(1).lower().endswith("s") else "one"
 
 
 def _classes(el: etree._Element) -> str:
@@ -112,6 +150,7 @@ class _Walker:
         self.verse = 0  # depth of verse containers we are inside
         self.foreign: str | None = None  # the language (not en/zh) of the element we are in
         self.pronunciations: dict[str, str] = {}  # ssml:ph on single words: word → IPA
+        self.in_notes = 0  # depth of notes being read ([reading] footnotes = "read")
 
     def text(self, text: str | None) -> None:
         if text:
@@ -120,6 +159,8 @@ class _Walker:
     def flush(self) -> None:
         text = _WS.sub(" ", "".join(self.buf)).strip()
         self.buf = []
+        if self.in_notes:
+            text = _NOTE_LABEL.sub("", text, count=1)  # a note's own '[2]' is not read
         if text and not self.heading and is_scene_break(text):
             self.out.append(Block("", "section_break"))
         elif text:
@@ -170,8 +211,13 @@ class _Walker:
             self.text(_entity_text(el.name))
             self.text(el.tail)
             return
-        if _skipped(el):
-            recorded = next((_RECORDED_TYPES[t] for t in _types(el) if t in _RECORDED_TYPES), None) \
+        note = _note(el) if isinstance(el.tag, str) else None
+        if note and self.reading.footnotes == "read":
+            self._read_note(el, note)
+            return
+        if note or _skipped(el):
+            recorded = "footnote" if note else next(
+                (_RECORDED_TYPES[t] for t in _types(el) if t in _RECORDED_TYPES), None) \
                 if isinstance(el.tag, str) else None
             if recorded:
                 text = " ".join(el.itertext()).strip()
@@ -183,6 +229,20 @@ class _Walker:
         if kind is not None and self._not_prose(el, kind):
             self.text(el.tail)
             return
+        self._element(el)
+
+    def _read_note(self, el: etree._Element, note: str) -> None:
+        """A note read where the book puts it; one standing alone in the text is announced."""
+        if note == "one" and not self.in_notes:
+            self.flush()
+            self.out.append(Block(note_text("footnote", self.language), "paragraph", note="footnote"))
+        self.in_notes += 1
+        try:
+            self._element(el)
+        finally:
+            self.in_notes -= 1
+
+    def _element(self, el: etree._Element) -> None:
         tag = _local(el.tag)
         ident = el.get("id")
         is_block = tag in _BLOCK_TAGS

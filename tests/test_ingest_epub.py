@@ -131,3 +131,45 @@ def test_ornament_paragraphs_are_scene_breaks(tmp_path: Path) -> None:
     assert [b.kind for b in blocks] == ["heading", "paragraph", "section_break", "paragraph", "section_break",
                                         "paragraph"]
     assert blocks[-1].text == "She slept. * Not really."
+
+
+def test_gutenberg_footnotes_are_not_read(tmp_path: Path) -> None:
+    """Project Gutenberg marks notes by class and id only: the '[1]' marks and the FOOTNOTES block
+    were read aloud ('dusk one Mei climbed ...'). Other links stay text."""
+    spec = sample_spec()
+    spec.docs[2] = ("ch1.xhtml", xhtml(
+        '<h1>Chapter One</h1><p>The lamp was lit at dusk.<a id="FNanchor_1_1" href="#Footnote_1_1" '
+        'class="fnanchor">[1]</a> Mei climbed the stairs.<a href="#Footnote_2_2" class="fnanchor">2</a> See '
+        '<a href="#c3">Chapter 3</a>.</p><p>She counted ships.</p><div class="footnotes"><h3>FOOTNOTES:</h3>'
+        '<div class="footnote"><p><a id="Footnote_1_1" href="#FNanchor_1_1"><span class="label">[1]</span>'
+        '</a> An oil lamp.</p></div><div class="footnote"><p>[2] Ninety-nine.</p></div></div>'))
+    book = read_epub(build_epub(tmp_path / "b.epub", spec))
+    chapter = book.chapters[0]
+    assert [b.text for b in chapter.blocks] == ["Chapter One", "The lamp was lit at dusk. Mei climbed the stairs. "
+                                                "See Chapter 3.", "She counted ships."]
+    assert [s.what for s in chapter.skipped] == ["footnote"] and "An oil lamp" in chapter.skipped[0].excerpt
+
+
+def test_footnotes_read_where_the_book_puts_them(tmp_path: Path) -> None:
+    """[reading] footnotes = "read": a note standing alone is announced ("Note.") and read where it
+    is; a block of notes under its own heading is read as it stands, each note's '[2]' label left
+    out. Reference marks in the text are never read."""
+    from ingest.reading import Reading
+
+    spec = sample_spec()
+    spec.docs[2] = ("ch1.xhtml", xhtml(
+        '<h1>Chapter One</h1><p>The lamp was lit.<a href="#fn9" epub:type="noteref">*</a> Mei climbed.'
+        '<a id="FNanchor_1_1" href="#Footnote_1_1" class="fnanchor">[1]</a></p>'
+        '<aside epub:type="footnote" id="fn9"><p>An aside note.</p></aside><p>She counted ships.</p>'
+        '<div class="footnotes"><h3>FOOTNOTES:</h3><div class="footnote"><p><a id="Footnote_1_1" '
+        'href="#FNanchor_1_1"><span class="label">[1]</span></a> An oil lamp.</p></div>'
+        '<div class="footnote"><p>[2] Ninety-nine.</p></div></div>'))
+    path = build_epub(tmp_path / "b.epub", spec)
+    chapter = read_epub(path, Reading(footnotes="read")).chapters[0]
+    assert [(b.text, b.note) for b in chapter.blocks] == [
+        ("Chapter One", ""), ("The lamp was lit. Mei climbed.", ""), ("Note.", "footnote"), ("An aside note.", ""),
+        ("She counted ships.", ""), ("FOOTNOTES:", ""), ("An oil lamp.", ""), ("Ninety-nine.", "")]
+    assert chapter.skipped == ()
+    assert "An aside" not in read_epub(path).chapters[0].text
+    with pytest.raises(ValueError, match="footnotes must be read or skip"):
+        Reading.from_table({"footnotes": "note"}, "project.toml")
