@@ -67,6 +67,8 @@ _SPLIT_UNLESS_NUMBER = frozenset("no nos fig figs vol ch pp p jan feb mar apr ju
 _SPLIT_IF_CAPITAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
 _SECTION_ABBR = frozenset("vol vols ch chap pt bk sec art".split())  # 'Vol. II of the Library'
 _TIME_ZONE = re.compile(r"\s*(?:[PMCE][SD]?T|UTC|GMT|BST|CES?T|JST|IST|AES?T)\b")
+_CHAPTER_VERSE_NEXT = re.compile(r"\s{1,3}\d{1,3}:\d{1,3}\b")
+_ABBREVIATED_BOOK = re.compile(r"\b[A-Z][a-z]{1,4}$")
 _SHILLINGS_BEFORE = re.compile(r"(?<![\w])1?\ds$")
 _PENCE_NEXT = re.compile(r"\s*(?:1[01]|[1-9])½?d\b")
 _ROMAN_NEXT = re.compile(r"\s*[IVXLC]+\b")
@@ -113,6 +115,8 @@ def _is_boundary(text: str, m: re.Match) -> bool:
     # a single period
     if not (spaced or _is_han(nxt) or nxt in "“\"‘「"):
         return False
+    if _CHAPTER_VERSE_NEXT.match(text, m.end()) and _ABBREVIATED_BOOK.search(text, max(0, m.start() - 8), m.start()):
+        return False  # '1 Cor. 13:4', 'Ps. 23:1': chapter and verse after an abbreviated book
     if _PENCE_NEXT.match(rest) and _SHILLINGS_BEFORE.search(text[max(0, m.start() - 3):m.start()]):
         return False  # '2s. 6d.': two shillings and sixpence
     word = _WORD_BEFORE.search(text[max(0, m.start() - 40):m.start()])

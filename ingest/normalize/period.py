@@ -1,6 +1,6 @@
 """Numbers and words as period books write them: pounds, shillings and pence (£5 10s. 6d.),
 American ordinals of the 1800s (the 22d of February), years with an era (A.D. 1066, 44 B.C.),
-blanked oaths (d——d) and letter abbreviations (&c., Esq., inst.).
+chapter and verse (Ezekiel 2:1), blanked oaths (d——d) and letter abbreviations (&c., Esq., inst.).
 
 Project Gutenberg is mostly such books. Read by the modern rules, '£5 10s.' came out "five pounds
 tens." and '2s. 6d.' "twos. six d."; a narrator says "five pounds ten shillings" and "two shillings
@@ -36,12 +36,15 @@ _BLANKED_WORD = re.compile(r"\b([A-Za-z]{1,2})[—–]+([a-z]{1,2})\b")
 _BLANKED_NAME = re.compile(r"\b([A-Z])(?:—{2,}|—-+|⸺|⸻)(?![A-Za-z])")  # one dash is a pause: 'says I—'right
 # Letter and commerce abbreviations of the period.
 _PERIOD_ABBR = [(re.compile(p), r) for p, r in (
-    (r"&c\.?", "et cetera"), (r"\bEsq\.", "Esquire"), (r"\bviz\.", "namely"), (r"\binst\.", "instant"),
+    (r"&c\.?", "et cetera"), (r"\b[Cc]f\.", "compare"), (r"\bEsq\.", "Esquire"), (r"\bviz\.", "namely"), (r"\binst\.", "instant"),
     (r"\bult\.", "ultimo"), (r"(?<=& )Co\.", "Company"), (r"(?<=and )Co\.", "Company"))]
 
 
 def period_words(text: str) -> str:
-    """Blanked oaths and names, and the abbreviations above, in words."""
+    """Chapter and verse, blanked oaths and names, and the abbreviations above, in words (before
+    the general abbreviations: 'Gen. 1:1' is Genesis, not General)."""
+    if ":" in text:
+        text = _VERSE.sub(_verse, text)
     if any(c in text for c in "—–⸺⸻"):
         text = _BLANKED_WORD.sub(_unblank, text)
         text = _BLANKED_NAME.sub(r"\1", text)
@@ -56,6 +59,33 @@ def _unblank(m: re.Match) -> str:
     if word is None:
         return m.group(0)
     return word.capitalize() if m.group(1)[0].isupper() else word
+
+
+# 'Ezekiel 2:1', '1 Cor. 13:4-7': chapter and verse, not a ratio ("two to one").
+_BOOKS = ("Genesis|Gen|Exodus|Exod?|Leviticus|Lev|Numbers|Num|Deuteronomy|Deut|Joshua|Josh|Judges|Ruth|Samuel|Sam|"
+          "Kings|Chronicles|Chron|Ezra|Nehemiah|Neh|Esther|Job|Psalms?|Ps|Proverbs|Prov|Ecclesiastes|Eccl?|"
+          "Isaiah|Isa|Jeremiah|Jer|Lamentations|Lam|Ezekiel|Ezek|Daniel|Dan|Hosea|Joel|Amos|Obadiah|Jonah|"
+          "Micah|Nahum|Habakkuk|Zephaniah|Haggai|Zechariah|Zech|Malachi|Mal|Matthew|Matt?|Mark|Luke|John|"
+          "Acts|Romans|Rom|Corinthians|Cor|Galatians|Gal|Ephesians|Eph|Philippians|Phil|Colossians|Col|"
+          "Thessalonians|Thess|Timothy|Tim|Titus|Philemon|Hebrews|Heb|James|Peter|Pet|Jude|Revelations?|Rev")
+_VERSE = re.compile(r"\b(?:([123]|I{1,3})\s)?(" + _BOOKS + r")(\.?)\s(\d{1,3}):(\d{1,3})(?:\s?[-–](\d{1,3}))?\b")
+_ORDINAL_WORDS = {"1": "First", "I": "First", "2": "Second", "II": "Second", "3": "Third", "III": "Third"}
+_BOOK_NAMES = {"Gen": "Genesis", "Exo": "Exodus", "Exod": "Exodus", "Lev": "Leviticus", "Num": "Numbers",
+               "Deut": "Deuteronomy", "Josh": "Joshua", "Sam": "Samuel", "Chron": "Chronicles", "Neh": "Nehemiah",
+               "Ps": "Psalm", "Psalms": "Psalm", "Prov": "Proverbs", "Eccl": "Ecclesiastes", "Ecc": "Ecclesiastes",
+               "Isa": "Isaiah", "Jer": "Jeremiah", "Lam": "Lamentations", "Ezek": "Ezekiel", "Dan": "Daniel",
+               "Zech": "Zechariah", "Mal": "Malachi", "Mat": "Matthew", "Matt": "Matthew", "Rom": "Romans",
+               "Cor": "Corinthians", "Gal": "Galatians", "Eph": "Ephesians", "Phil": "Philippians",
+               "Col": "Colossians", "Thess": "Thessalonians", "Tim": "Timothy", "Heb": "Hebrews", "Pet": "Peter",
+               "Rev": "Revelation", "Revelations": "Revelation"}
+
+
+def _verse(m: re.Match) -> str:
+    nth, book, _dot, chapter, verse, last = m.groups()
+    book = _BOOK_NAMES.get(book, book)
+    head = f"{_ORDINAL_WORDS[nth]} {book}" if nth else book
+    said = f"{head} chapter {en_number(chapter)}, verse"
+    return f"{said}s {en_number(verse)} to {en_number(last)}" if last else f"{said} {en_number(verse)}"
 
 
 def _shillings(n: int) -> str:
