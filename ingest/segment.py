@@ -63,7 +63,8 @@ _CLOSERS = "”’」』）)\\]》】\"'"
 _TERM = re.compile(r"(?:[。！？]++[!?！？]*+|[!?]++|……|…++|\.{3,}+|；|\.)[" + _CLOSERS + "]*+")
 _NEVER_SPLIT_AFTER = frozenset("""mr mrs ms dr prof st vs e.g i.e mt ave gov gen capt lt sgt col rev hon
 approx cf u.s u.k u.n ph.d""".split())
-_SPLIT_UNLESS_NUMBER = frozenset("no nos fig figs vol ch pp p jan feb mar apr jun jul aug sep sept oct nov dec".split())
+_SPLIT_UNLESS_NUMBER = frozenset("""no nos fig figs vol ch pp p l ll jan feb mar apr jun jul aug sep sept oct nov
+dec""".split())
 _SPLIT_IF_CAPITAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
 _SECTION_ABBR = frozenset("vol vols ch chap pt bk sec art".split())  # 'Vol. II of the Library'
 _TIME_ZONE = re.compile(r"\s*(?:[PMCE][SD]?T|UTC|GMT|BST|CES?T|JST|IST|AES?T)\b")
@@ -229,8 +230,8 @@ _HEADING_WORD = re.compile(r"^(Chapter|CHAPTER|Part|PART|Book|BOOK|Volume|VOLUME
 _HEADING_BARE = re.compile(r"^([IVXLCDM]+)(?=[.:、]|\s*$)")
 _HEADING_ZH = re.compile(r"第([IVXLCDM]+)([章节部卷回篇幕])")
 # A paragraph numbered like a list ('II. A Loose-Fish is fair game'): the numeral is a number unless
-# it is an initial ('V. S. Naipaul'); a lone C or L ('C. S. Lewis', 'L. Frank Baum') never is.
-_LIST_ROMAN = re.compile(r"^([IVX]|[IVXLC]{2,7})\.(?=\s*$|\s+(?![A-Z]\.)[A-Z0-9\"“‘(])")
+# it is an initial ('V. S. Naipaul'); a lone V, X, C or L never is ('V. Ovid' is vide, 'see').
+_LIST_ROMAN = re.compile(r"^(I|[IVXLC]{2,7})\.(?=\s*$|\s+(?![A-Z]\.)[A-Z0-9\"“‘(])")
 
 
 def romans_in_heading(text: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.normalize.numbers import en_number, en_ordinal, en_year
+from ingest.normalize.numbers import en_number, en_ordinal, en_year, roman_to_int
 
 # '£5 10s. 6d.', '10s. 6d.', '2s.', '6d.': shillings under 20, pence under 12, the full stop kept
 # in the match only where the abbreviation had one.
@@ -37,7 +37,7 @@ _BLANKED_NAME = re.compile(r"\b([A-Z])(?:—{2,}|—-+|⸺|⸻)(?![A-Za-z])")  #
 # Letter and commerce abbreviations of the period.
 _PERIOD_ABBR = [(re.compile(p), r) for p, r in (
     (r"&c\.?", "et cetera"), (r"\b[Cc]f\.", "compare"), (r"\bEsq\.", "Esquire"), (r"\bviz\.", "namely"), (r"\binst\.", "instant"),
-    (r"\bult\.", "ultimo"), (r"(?<=& )Co\.", "Company"), (r"(?<=and )Co\.", "Company"))]
+    (r"\bult\.", "ultimo"), (r"\bll\.(?=\s?\d)", "lines"), (r"\bl\.(?=\s?\d)", "line"), (r"(?<=& )Co\.", "Company"), (r"(?<=and )Co\.", "Company"))]
 
 
 def period_words(text: str) -> str:
@@ -45,6 +45,8 @@ def period_words(text: str) -> str:
     the general abbreviations: 'Gen. 1:1' is Genesis, not General)."""
     if ":" in text:
         text = _VERSE.sub(_verse, text)
+    if ", " in text or ". " in text:
+        text = _CITED_ROMAN.sub(_cited_roman, text)
     if any(c in text for c in "—–⸺⸻"):
         text = _BLANKED_WORD.sub(_unblank, text)
         text = _BLANKED_NAME.sub(r"\1", text)
@@ -86,6 +88,27 @@ def _verse(m: re.Match) -> str:
     head = f"{_ORDINAL_WORDS[nth]} {book}" if nth else book
     said = f"{head} chapter {en_number(chapter)}, verse"
     return f"{said}s {en_number(verse)} to {en_number(last)}" if last else f"{said} {en_number(verse)}"
+
+
+# Scholarly citations: 'Inferno, iii. 55-7' is canto three, lines fifty-five to fifty-seven, and
+# '1914-18' runs to 1918: a range whose end drops the digits it shares with its start.
+_SHORT_RANGE = re.compile(r"(?<![\d.,/-])(\d{3,4})([-–])(\d{1,2})(?![\d]|[.,/:-]\d)")
+_CITED_ROMAN = re.compile(r"(?<=, )([ivxl]{2,6}|[IVXL]{2,6})(?=[.,](?:\s|$))|(?<=\. )([ivxl]{2,6})(?=[.,](?:\s|$))")
+
+
+def _short_range(m: re.Match) -> str:
+    start, sep, end = m.groups()
+    if int(start[-len(end):]) >= int(end):
+        return m.group(0)
+    if sep == "-" and len(start) == 4 and int(start) >= 1950 and int(end) <= 12:
+        return m.group(0)  # 2001-05 is more likely May 2001 than a range
+    return f"{start}{sep}{start[:-len(end)]}{end}"
+
+
+def _cited_roman(m: re.Match) -> str:
+    numeral = m.group(1) or m.group(2)
+    n = roman_to_int(numeral.upper())
+    return m.group(0) if n is None else en_number(str(n))
 
 
 def _shillings(n: int) -> str:
@@ -131,6 +154,8 @@ def _era(year: str) -> str:
 
 def period_numbers(text: str) -> str:
     """Rewrite the period conventions above into words; other numbers are left alone."""
+    if "-" in text or "–" in text:
+        text = _SHORT_RANGE.sub(_short_range, text)
     if "s." in text or "d." in text or "£" in text:
         text = _LSD.sub(_lsd, text)
         text = _LONE_SHILLINGS.sub(lambda m: _shillings(int(m.group(1))) + ("." if _sentence_ends(m) else ""),
