@@ -93,7 +93,8 @@ def _verse(m: re.Match) -> str:
 # Scholarly citations: 'Inferno, iii. 55-7' is canto three, lines fifty-five to fifty-seven, and
 # '1914-18' runs to 1918: a range whose end drops the digits it shares with its start.
 _SHORT_RANGE = re.compile(r"(?<![\d.,/-])(\d{3,4})([-–])(\d{1,2})(?![\d]|[.,/:-]\d)")
-_CITED_ROMAN = re.compile(r"(?<=, )([ivxl]{2,6}|[IVXL]{2,6})(?=[.,](?:\s|$))|(?<=\. )([ivxl]{2,6})(?=[.,](?:\s|$))")
+_CITED_ROMAN = re.compile(r"(?<=, )([ivxl]{2,6}|[IVXL]{2,6})(?=[.,]{1,2}(?:\s|$))"
+                          r"|(?<=\. )([ivxl]{2,6})(?=[.,]{1,2}(?:\s|$))")
 
 
 def _short_range(m: re.Match) -> str:
