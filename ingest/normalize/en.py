@@ -85,6 +85,7 @@ _WORLD_WAR = re.compile(r"\b(World War)\s(I{1,2})\b")
 _SECTION_ROMAN = re.compile(r"\b(Chapter|CHAPTER|chapter|Book|BOOK|book|Part|PART|Volume|VOLUME|volume|Act|ACT"
                             r"|Scene|SCENE|Section|SECTION|section|Canto|CANTO|Appendix|APPENDIX|Psalm|PSALM)"
                             r"\s([IVXLC]{1,8}|[ivxlc]{2,8})\b(?!['’-])")
+_NAMESPACED = re.compile(r"\b([a-z]{1,6}):(?=[a-z])")  # epub:type, xml:lang: said as written, "colon"
 _PLURAL_S = re.compile(r"(?<=[A-Za-z])\((s|es)\)")  # 'word(s)' is read 'words'
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTH_DAY = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s(\d{1,2})(?:st|nd|rd|th)?\b(,?\s(\d{4})\b)?")
@@ -298,6 +299,8 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = period_words(text)
     if "(" in text:
         text = _PLURAL_S.sub(r"\1", text)
+    if ":" in text:
+        text = _NAMESPACED.sub(r"\1 colon ", text)
     text = _SECTION_ROMAN.sub(_section_roman, text)
     if "I" in text or "V" in text or "X" in text:
         text = _WORLD_WAR.sub(lambda m: f"{m.group(1)} {'One' if m.group(2) == 'I' else 'Two'}", text)

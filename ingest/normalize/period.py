@@ -47,6 +47,8 @@ def period_words(text: str) -> str:
         text = _VERSE.sub(_verse, text)
     if ", " in text or ". " in text:
         text = _CITED_ROMAN.sub(_cited_roman, text)
+    if "." in text:
+        text = _LISTED_ROMAN.sub(_listed_roman, text)
     if any(c in text for c in "—–⸺⸻"):
         text = _BLANKED_WORD.sub(_unblank, text)
         text = _BLANKED_NAME.sub(r"\1", text)
@@ -95,6 +97,19 @@ def _verse(m: re.Match) -> str:
 _SHORT_RANGE = re.compile(r"(?<![\d.,/-])(\d{3,4})([-–])(\d{1,2})(?![\d]|[.,/:-]\d)")
 _CITED_ROMAN = re.compile(r"(?<=, )([ivxl]{2,6}|[IVXL]{2,6})(?=[.,]{1,2}(?:\s|$))"
                           r"|(?<=\. )([ivxl]{2,6})(?=[.,]{1,2}(?:\s|$))")
+
+
+# An enumeration inside a sentence ('chapters:—I. The SPERM WHALE; II. the RIGHT WHALE; III. ...')
+# or a numeral standing alone ('III.'): numbers.
+_LISTED_ROMAN = re.compile(r"(?:(?<=[;:—] )|(?<=[;:—]))([IVX]{1,5})\.(?=\s)|^\s*([IVXLC]{2,7})\.\s*$")
+
+
+def _listed_roman(m: re.Match) -> str:
+    numeral = m.group(1) or m.group(2)
+    n = roman_to_int(numeral)
+    if n is None or (len(numeral) == 1 and " II." not in m.string):  # a lone 'I.' only in a list
+        return m.group(0)
+    return m.group(0).replace(numeral, en_number(str(n)), 1)
 
 
 def _short_range(m: re.Match) -> str:
