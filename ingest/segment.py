@@ -64,7 +64,7 @@ _TERM = re.compile(r"(?:[。！？]++[!?！？]*+|[!?]++|……|…++|\.{3,}+|�
 _NEVER_SPLIT_AFTER = frozenset("""mr mrs ms dr prof st vs e.g i.e mt ave gov gen capt lt sgt col rev hon
 approx cf u.s u.k u.n ph.d""".split())
 _SPLIT_UNLESS_NUMBER = frozenset("""no nos fig figs vol ch pp p l ll jan feb mar apr jun jul aug sep sept oct nov
-dec""".split())
+dec ft in yd yds lb lbs oz st cwt doz""".split())
 _SPLIT_IF_CAPITAL = frozenset("etc a.m p.m inc ltd co corp jr sr".split())
 _SECTION_ABBR = frozenset("vol vols ch chap pt bk sec art".split())  # 'Vol. II of the Library'
 _TIME_ZONE = re.compile(r"\s*(?:[PMCE][SD]?T|UTC|GMT|BST|CES?T|JST|IST|AES?T)\b")

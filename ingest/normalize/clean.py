@@ -43,7 +43,12 @@ def clean_text(text: str) -> str:
     if any(ch in text for ch in MARKS) or any(ch in text for ch in _GREEK):
         # Outside the marks: stray mark characters go, Greek letters become their names.
         text = _outside_marks(text, lambda part: "".join(_GREEK.get(ch, ch) for ch in part if ch not in MARKS))
+    if ". ." in text:
+        text = _SPACED_ELLIPSIS.sub("…", text)  # '. . .' was cut into sentences at every dot
     return _SPACES.sub(" ", text).strip()
+
+
+_SPACED_ELLIPSIS = re.compile(r"\s?\.(?:\s\.){2,3}")
 
 
 def _outside_marks(text: str, fn) -> str:

@@ -37,7 +37,7 @@ _BLANKED_NAME = re.compile(r"\b([A-Z])(?:—{2,}|—-+|⸺|⸻)(?![A-Za-z])")  #
 # Letter and commerce abbreviations of the period.
 _PERIOD_ABBR = [(re.compile(p), r) for p, r in (
     (r"&c\.?", "et cetera"), (r"\b[Cc]f\.", "compare"), (r"\bEsq\.", "Esquire"), (r"\bviz\.", "namely"), (r"\binst\.", "instant"),
-    (r"\bult\.", "ultimo"), (r"\bll\.(?=\s?\d)", "lines"), (r"\bl\.(?=\s?\d)", "line"), (r"(?<=& )Co\.", "Company"), (r"(?<=and )Co\.", "Company"))]
+    (r"\bult\.", "ultimo"), (r"\bdoz\.", "dozen"), (r"\bcwt\.", "hundredweight"), (r"\bll\.(?=\s?\d)", "lines"), (r"\bl\.(?=\s?\d)", "line"), (r"(?<=& )Co\.", "Company"), (r"(?<=and )Co\.", "Company"))]
 
 
 def period_words(text: str) -> str:
@@ -112,6 +112,12 @@ def _listed_roman(m: re.Match) -> str:
     return m.group(0).replace(numeral, en_number(str(n)), 1)
 
 
+# '5 ft. 10 in.', "5' 10\"": feet and inches ('in' alone is a preposition, so only here).
+_FEET_INCHES = re.compile(r"\b(\d{1,2})\s?(?:ft\.?|feet|foot|['′’])\s?(\d{1,2})\s?(?:in\.?(?=\W|$)|inches|[\"″”])")
+# '11.30 p.m.': the British time, with a point.
+_DOTTED_TIME = re.compile(r"\b([01]?\d|2[0-3])\.([0-5]\d)\s?(?=a\.\s?m\.|p\.\s?m\.|[ap]m\b|[AP]\.?\s?M\b)")
+
+
 def _short_range(m: re.Match) -> str:
     start, sep, end = m.groups()
     if int(start[-len(end):]) >= int(end):
@@ -170,6 +176,9 @@ def _era(year: str) -> str:
 
 def period_numbers(text: str) -> str:
     """Rewrite the period conventions above into words; other numbers are left alone."""
+    text = _FEET_INCHES.sub(lambda m: f"{en_number(m.group(1))} feet {en_number(m.group(2))} "
+                                      f"inch{'' if m.group(2) == '1' else 'es'}", text)
+    text = _DOTTED_TIME.sub(r"\1:\2 ", text)
     if "-" in text or "–" in text:
         text = _SHORT_RANGE.sub(_short_range, text)
     if "s." in text or "d." in text or "£" in text:
