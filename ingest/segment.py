@@ -138,7 +138,8 @@ def _is_boundary(text: str, m: re.Match) -> bool:
     return not nxt.islower()
 
 
-_NUM_UNITS = "km/h|m/s|km²|m²|cm²|m³|mAh|GHz|MHz|kHz|Hz|dB|km|cm|mm|nm|μm|kg|mg|ml|mL|kW|ms|μs|m|g|L|%|‰|℃|°C|°F|°"
+_NUM_UNITS = ("km/h|m/s|km²|m²|cm²|m³|mAh|GHz|MHz|kHz|Hz|dB|km|cm|mm|nm|μm|kg|mg|ml|mL|kW|ms|μs|m|g|L|%|‰|℃"
+              "|°C|°F|°")
 _ATOM = re.compile(
     r"(?P<url>" + URL.pattern + r")|(?P<email>" + EMAIL.pattern + r")"
     r"|(?P<tagged>" + TAGGED.pattern + r")"

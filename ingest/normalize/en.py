@@ -311,8 +311,7 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
     if any(c.isdigit() for c in text):
         text = period_numbers(text)
         text = _ABOUT.sub("about ", text)
-        text = _SCIENTIFIC.sub(lambda m: f"{en_number(m.group(1))} e {'minus ' if m.group(2) in '-−' and m.group(2) else ''}"
-                                         f"{en_number(m.group(3))}", text)
+        text = _SCIENTIFIC.sub(_scientific, text)
         text = _VERSION.sub(_version, text)
         text = _MODEL.sub(_model, text)
         text = _LETTER_DIGIT.sub(" ", text)
@@ -354,6 +353,11 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
         text = text.lower()
     text = _ACRONYM.sub(lambda m: _spell(m, spell_acronyms, keep), text)
     return tidy_en(text)
+
+
+def _scientific(m: re.Match) -> str:
+    sign = "minus " if m.group(2) in ("-", "−") else ""
+    return f"{en_number(m.group(1))} e {sign}{en_number(m.group(3))}"
 
 
 def _after_the(m: re.Match) -> bool:

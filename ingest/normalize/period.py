@@ -36,8 +36,10 @@ _BLANKED_WORD = re.compile(r"\b([A-Za-z]{1,2})[—–]+([a-z]{1,2})\b")
 _BLANKED_NAME = re.compile(r"\b([A-Z])(?:—{2,}|—-+|⸺|⸻)(?![A-Za-z])")  # one dash is a pause: 'says I—'right
 # Letter and commerce abbreviations of the period.
 _PERIOD_ABBR = [(re.compile(p), r) for p, r in (
-    (r"&c\.?", "et cetera"), (r"\b[Cc]f\.", "compare"), (r"\bEsq\.", "Esquire"), (r"\bviz\.", "namely"), (r"\binst\.", "instant"),
-    (r"\bult\.", "ultimo"), (r"\bdoz\.", "dozen"), (r"\bcwt\.", "hundredweight"), (r"\bll\.(?=\s?\d)", "lines"), (r"\bl\.(?=\s?\d)", "line"), (r"(?<=& )Co\.", "Company"), (r"(?<=and )Co\.", "Company"))]
+    (r"&c\.?", "et cetera"), (r"\b[Cc]f\.", "compare"), (r"\bEsq\.", "Esquire"), (r"\bviz\.", "namely"),
+    (r"\binst\.", "instant"), (r"\bult\.", "ultimo"), (r"\bdoz\.", "dozen"), (r"\bcwt\.", "hundredweight"),
+    (r"\bll\.(?=\s?\d)", "lines"), (r"\bl\.(?=\s?\d)", "line"), (r"(?<=& )Co\.", "Company"),
+    (r"(?<=and )Co\.", "Company"))]
 
 
 def period_words(text: str) -> str:
@@ -113,7 +115,8 @@ def _listed_roman(m: re.Match) -> str:
 
 
 # '5 ft. 10 in.', "5' 10\"": feet and inches ('in' alone is a preposition, so only here).
-_FEET_INCHES = re.compile(r"\b(\d{1,2})\s?(?:ft\.?|feet|foot|['′’])\s?(\d{1,2})\s?(?:in\.?(?=\W|$)|inches|[\"″”])")
+_FEET_INCHES = re.compile(r"\b(\d{1,2})\s?(?:ft\.?|feet|foot|['′’])\s?(\d{1,2})\s?"
+                          r"(?:in\.?(?=\W|$)|inches|[\"″”])")
 # '11.30 p.m.': the British time, with a point.
 _DOTTED_TIME = re.compile(r"\b([01]?\d|2[0-3])\.([0-5]\d)\s?(?=a\.\s?m\.|p\.\s?m\.|[ap]m\b|[AP]\.?\s?M\b)")
 
