@@ -125,6 +125,9 @@ def _is_boundary(text: str, m: re.Match) -> bool:
         w = word.group(1).lower().rstrip(".")
         if w in _NEVER_SPLIT_AFTER or (len(w) == 1 and word.group(1).isupper() and w != "i"):
             return False
+        if word.group(1) == "I" and text[max(0, m.start() - 3):m.start() - 1].endswith((":—", ":", "—")) \
+                and " II." in text[m.end():m.end() + 300]:
+            return False  # 'the following chapters:—I. The SPERM WHALE; II. ...': a list's first item
         if _INITIALS.match(word.group(1)):  # 'T.S. Eliot', 'J.R.R. Tolkien': initials before a name
             return False
         if w in _SPLIT_UNLESS_NUMBER and nxt.isdigit():
