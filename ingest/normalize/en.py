@@ -85,6 +85,8 @@ _WORLD_WAR = re.compile(r"\b(World War)\s(I{1,2})\b")
 _SECTION_ROMAN = re.compile(r"\b(Chapter|CHAPTER|chapter|Book|BOOK|book|Part|PART|Volume|VOLUME|volume|Act|ACT"
                             r"|Scene|SCENE|Section|SECTION|section|Canto|CANTO|Appendix|APPENDIX|Psalm|PSALM)"
                             r"\s([IVXLC]{1,8}|[ivxlc]{2,8})\b(?!['’-])")
+_CAPS_CONTRACTION = re.compile(r"\b([A-Z]+)'([A-Z]{1,2})\b")  # IT'S, DON'T, WE'RE: words, not letters
+_CAPS_POSSESSIVE = re.compile(r"(?<=[A-Za-z])'S\b")
 _NAMESPACED = re.compile(r"\b([a-z]{1,6}):(?=[a-z])")  # epub:type, xml:lang: said as written, "colon"
 _PLURAL_S = re.compile(r"(?<=[A-Za-z])\((s|es)\)")  # 'word(s)' is read 'words'
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -351,13 +353,27 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
     text = _HYPHEN_WORDS.sub(" ", text)
     if _shouting(text):
         text = text.lower()
+    if "'" in text:
+        text = _CAPS_CONTRACTION.sub(_caps_contraction, text)
     text = _ACRONYM.sub(lambda m: _spell(m, spell_acronyms, keep), text)
+    if "'S" in text:
+        text = _CAPS_POSSESSIVE.sub("'s", text)  # EMPEROR'S -> Emperor's, not Emperor'S
     return tidy_en(text)
 
 
 def _scientific(m: re.Match) -> str:
     sign = "minus " if m.group(2) in ("-", "−") else ""
     return f"{en_number(m.group(1))} e {sign}{en_number(m.group(3))}"
+
+
+_S_IS = frozenset("it he she that what there here who where let how".split())  # IT'S; FBI'S is a possessive
+
+
+def _caps_contraction(m: re.Match) -> str:
+    word, head, tail = m.group(0), m.group(1).lower(), m.group(2)
+    if tail == "S" and head not in _S_IS:
+        return word
+    return word.capitalize() if word.lower() in cmu_dict() else word
 
 
 def _after_the(m: re.Match) -> bool:
