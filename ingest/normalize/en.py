@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.normalize.cmu import LETTER_NAMES, cmu_dict
-from ingest.normalize.period import period_numbers, period_words
+from ingest.normalize.caps import say_capitals
 from ingest.normalize.numbers import (
     ANY_NUM,
     MAX_WHOLE_DIGITS,
@@ -16,6 +15,7 @@ from ingest.normalize.numbers import (
     en_year,
     roman_to_int,
 )
+from ingest.normalize.period import period_numbers, period_words
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
@@ -85,8 +85,6 @@ _WORLD_WAR = re.compile(r"\b(World War)\s(I{1,2})\b")
 _SECTION_ROMAN = re.compile(r"\b(Chapter|CHAPTER|chapter|Book|BOOK|book|Part|PART|Volume|VOLUME|volume|Act|ACT"
                             r"|Scene|SCENE|Section|SECTION|section|Canto|CANTO|Appendix|APPENDIX|Psalm|PSALM)"
                             r"\s([IVXLC]{1,8}|[ivxlc]{2,8})\b(?!['’-])")
-_CAPS_CONTRACTION = re.compile(r"\b([A-Z]+)'([A-Z]{1,2})\b")  # IT'S, DON'T, WE'RE: words, not letters
-_CAPS_POSSESSIVE = re.compile(r"(?<=[A-Za-z])'S\b")
 _NAMESPACED = re.compile(r"\b([a-z]{1,6}):(?=[a-z])")  # epub:type, xml:lang: said as written, "colon"
 _PLURAL_S = re.compile(r"(?<=[A-Za-z])\((s|es)\)")  # 'word(s)' is read 'words'
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -110,16 +108,15 @@ _LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])(?!(?:st|nd|
                            r"(?!(?:km|cm|mm|nm|kg|mg|ml|mL|kW|kWh|mph|lbs?|oz|ft|GB|MB|KB|TB|GHz|MHz|kHz|Hz|dB|ms"
                            r"|[mgLkKMB])\b)")
 _INITIAL = re.compile(r"\b([A-Z])\.(?=\s[A-Z])")
-_ACRONYM = re.compile(r"\b([A-Z]{2,})(s?)\b")
 # 1.2k, 3M, 7B (after money, which reads "$2k" itself): the scale said as a word.
 _SCALED = re.compile(r"(?<![\d.$£€¥])(\d++(?:\.\d++)?)(k|K|M|B|bn)\b")
 _SCALE_WORDS = {"k": "thousand", "K": "thousand", "M": "million", "B": "billion", "bn": "billion"}
 # Model numbers: RTX 3090, GTX-1080, A100, H200 — read like a name (pairs, as years are), not as
 # a quantity ("three thousand and ninety").
 _MODEL = re.compile(r"\b([A-Z]{2,6}[ -]?|[A-Z])(\d{3,5})\b(?![.,]\d|\s?%)")
-# Versions: v2.1, 2.0.1 (two or more dots) — every part a number, joined by "point".
 # 3e-4, 1.5E+6: how a lecturer says a learning rate ('three e minus four').
 _SCIENTIFIC = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,6})?)[eE]([-+−]?)(\d{1,3})(?!\w|\.\d)")
+# Versions: v2.1, 2.0.1 (two or more dots) — every part a number, joined by "point".
 _VERSION = re.compile(r"\b[vV](\d+(?:\.\d+)*)\b|(?<![\d.])(\d+(?:\.\d+){2,})(?!\d|\.\d)")
 _HYPHEN_WORDS = re.compile(r"(?<=[A-Za-z])[-/](?=[A-Za-z])")
 _SYMBOLS = {"&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number ",
@@ -131,9 +128,6 @@ _PUNCT_RUN_EN = re.compile(r"[,.!?;:](?:\s*[,.!?;:])+")
 _GLUED_AFTER_PUNCT = re.compile(r"([,;:])(?=[A-Za-z])")  # "Hofgarten,ten": text nodes joined
 _SPACE_BEFORE_PUNCT = re.compile(r"(?<!\s)\s++([,.!?;:])")
 
-# Acronyms said as words, not letters.
-WORD_ACRONYMS = frozenset("""NASA NATO UNESCO UNICEF COVID AIDS OPEC FIFA LASER RADAR SCUBA GIF JPEG
-PIN RAM ROM SIM ASAP NAFTA ISIS IKEA LEGO OK SARS WHO TED""".split())
 _SMALL_FRACTIONS = {(1, 2): "one half", (1, 4): "one quarter", (3, 4): "three quarters"}
 
 
@@ -219,59 +213,6 @@ def _plural_year(m: re.Match) -> str:
     return words[:-1] + "ies" if words.endswith("y") else words + "s"
 
 
-def _spell(m: re.Match, spell: bool, keep: frozenset[str]) -> str:
-    word, plural = m.groups()
-    if word in keep or word + plural in keep:
-        return m.group(0)
-    if word in WORD_ACRONYMS or not spell or not spelled_out(word):
-        return word.capitalize() + plural
-    return " ".join(word) + ("'s" if plural else "")
-
-
-def spelled_out(word: str) -> bool:
-    """Whether an all-capitals word is said letter by letter (FBI, HTML, IDPF) rather than read as
-    a word set in capitals for emphasis or style (WHALE, OSCAR WILDE, ARIA, DAISY).
-
-    The CMU dictionary decides words it knows: acronyms there are transcribed as letter names
-    (USA, CPU), words as words. An unknown word is spelled when it is short or unpronounceable
-    (no vowel, or a consonant cluster English does not have)."""
-    if len(word) <= 2:
-        return word not in _SHORT_WORDS  # AI, US, TV are letters; NO, OH, SO are words said loudly
-    pron = cmu_dict().get(word.lower())
-    if pron is not None:
-        return _as_letters(word, pron)
-    if len(word) > 6:  # SKRIMSHANDER, DUODECIMO: a name or word set in capitals, said as a word
-        return not any(c in _VOWELS for c in word)
-    return len(word) <= 3 or not _pronounceable(word)
-
-
-_SHORT_WORDS = frozenset("""NO GO SO DO OH MY BE WE HE ME IF OR AN AT IN ON TO OF IS AM BY UP HI YO OX AH
-YE HO LO HA OW EH AY""".split())
-_VOWELS = set("AEIOUY")
-_CLUSTERS = frozenset("""STR SCR SPR SPL SHR THR CHR SCH PHR NTH NCH RTH RST NDS NTS NGS RLD GHT TCH LTS
-RDS RMS RNS LDS MPS NKS RKS""".split())
-
-
-def _pronounceable(word: str) -> bool:
-    if not any(c in _VOWELS for c in word):
-        return False
-    for run in re.findall(r"[^AEIOUY]{3,}", word):
-        if len(run) > 3 or run not in _CLUSTERS:
-            return False
-    return True
-
-
-def _as_letters(word: str, pron: tuple[str, ...]) -> bool:
-    """True when `pron` (ARPAbet) is the word's letters named one after another."""
-    named = [p.rstrip("012") for c in word.lower() for p in LETTER_NAMES.get(c, ("?",))]
-    said = [p.rstrip("012") for p in pron]
-    if said == named:
-        return True
-    # Letter names vary a little (G as "G IY" or "JH IY"): same length, same vowels in order.
-    vowels = set("AEIOU")
-    return len(said) == len(named) and [p for p in said if p[0] in vowels] == [p for p in named if p[0] in vowels]
-
-
 def _model(m: re.Match) -> str:
     digits = m.group(2)
     said = (en_number(digits) if len(digits) == 3 else en_year(int(digits)) if len(digits) == 4
@@ -351,13 +292,7 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
     if any(c in _SYMBOLS for c in text):
         text = "".join(_SYMBOLS.get(c, c) for c in text)
     text = _HYPHEN_WORDS.sub(" ", text)
-    if _shouting(text):
-        text = text.lower()
-    if "'" in text:
-        text = _CAPS_CONTRACTION.sub(_caps_contraction, text)
-    text = _ACRONYM.sub(lambda m: _spell(m, spell_acronyms, keep), text)
-    if "'S" in text:
-        text = _CAPS_POSSESSIVE.sub("'s", text)  # EMPEROR'S -> Emperor's, not Emperor'S
+    text = say_capitals(text, spell_acronyms, keep)
     return tidy_en(text)
 
 
@@ -366,29 +301,12 @@ def _scientific(m: re.Match) -> str:
     return f"{en_number(m.group(1))} e {sign}{en_number(m.group(3))}"
 
 
-_S_IS = frozenset("it he she that what there here who where let how".split())  # IT'S; FBI'S is a possessive
-
-
-def _caps_contraction(m: re.Match) -> str:
-    word, head, tail = m.group(0), m.group(1).lower(), m.group(2)
-    if tail == "S" and head not in _S_IS:
-        return word
-    return word.capitalize() if word.lower() in cmu_dict() else word
-
-
 def _after_the(m: re.Match) -> bool:
     return m.string[max(0, m.start() - 4):m.start()].lower() == "the "
 
 
 def _year_or_number(text: str) -> str:
     return en_year(int(text)) if re.fullmatch(r"1[1-9]\d\d|20\d\d", text) else en_number(text)
-
-
-def _shouting(text: str) -> bool:
-    """A run written mostly in capitals is emphasis, not a string of acronyms."""
-    words = re.findall(r"[A-Za-z]{2,}", text)
-    caps = sum(w.isupper() for w in words)
-    return caps >= 3 and caps * 2 > len(words)
 
 
 def tidy_en(text: str) -> str:
