@@ -230,16 +230,14 @@ def normalize_en(text: str, spell_acronyms: bool = True, keep: frozenset[str] = 
     """Expand numbers, money, dates, times, units, abbreviations; spell ALL-CAPS acronyms."""
     text = text.translate(_ZH_PUNCT).replace("...", "…")
     text = text.replace("---", "—").replace("--", "–")  # typewriter dashes: 1904--1985 is a range
+    final_stop = text.rstrip().endswith(".")
+    text = period_words(text)
     if "." in text:
-        final_stop = text.rstrip().endswith(".")
-        text = period_words(text)
         for pattern, repl in _ABBR:
             text = pattern.sub(repl, text)
         text = _INITIALISM.sub(lambda m: " ".join(m.group(1).replace(".", "")), text)
-        if final_stop and not text.rstrip().endswith("."):
-            text = text.rstrip() + "."  # 'on Main St.' ends the sentence too
-    else:
-        text = period_words(text)
+    if final_stop and not text.rstrip().endswith("."):
+        text = text.rstrip() + "."  # 'on Main St.' and '&c.' end the sentence too
     if "(" in text:
         text = _PLURAL_S.sub(r"\1", text)
     if ":" in text:

@@ -46,13 +46,11 @@ class EnglishG2P:
                 if phones:
                     phones.append(p)
                 continue
-            prev = tokens[i - 1].lower() if i else ""
-            nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
-            phones.extend(self.word(tok, prev, nxt, tokens, i))
+            phones.extend(self.word(tok, tokens, i))
         return phones
 
-    def word(self, tok: str, prev: str = "", nxt: str = "", tokens: list[str] | None = None,
-             i: int = 0) -> tuple[str, ...]:
+    def word(self, tok: str, tokens: list[str] | None = None, i: int = 0) -> tuple[str, ...]:
+        """Phones of tokens[i] (`tok`); the sentence's other tokens choose a homograph's reading."""
         if tok.startswith("'") or tok.endswith("'"):
             # 'em, 'tis, goin', th': elisions the dictionary (or _EDGE) knows; otherwise a quote mark
             edged = tok.lower()
